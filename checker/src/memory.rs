@@ -1,0 +1,88 @@
+//! The questions the checker asks about memory, as a trait the runtime's heap
+//! implements.
+//!
+//! Go's checks call `inheap`, `spanOf`, `findObject`, `isPinned`, the heap
+//! bitmap and the module data/bss ranges directly. Here the checker sees only
+//! [`ManagedMemory`]: one call classifies an address ([`Region`]), one says
+//! whether a managed address is pinned. A heap object comes back as an
+//! [`Object`] that carries its pointer bitmap, so the checker walks pointer
+//! words a bitmap word at a time without calling back into the heap.
+//!
+//! "Managed memory" is the heap, task stacks, and managed globals. Everything
+//! else is C memory, which the checker never inspects.
+
+use crate::types::Type;
+use bitvec::prelude::*;
+
+/// A live (or freed) heap object, as the heap knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'m> {
+    /// Address of the object's first byte.
+    pub base: usize,
+    /// Bytes that belong to the object (its size-class slot, or the whole
+    /// large object). Interior pointers are `base..base + size`.
+    pub size: usize,
+    /// Type of one element: the object's type for a single allocation, the
+    /// element type for an array or slice backing array.
+    pub elem: &'m Type,
+    /// Number of `elem`s the allocation asked for (1 for a single value).
+    pub count: usize,
+    /// One bit per word of the object (`size / 8` bits): set where the word
+    /// is a pointer word. Words beyond the requested elements are zero
+    /// memory and not marked.
+    pub ptr_bits: &'m BitSlice<u64, Lsb0>,
+}
+
+impl Object<'_> {
+    /// Whether `addr` lies inside the object.
+    pub fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.size
+    }
+}
+
+/// Where an address points.
+#[derive(Debug, Clone, Copy)]
+pub enum Region<'m> {
+    /// Not managed memory: C heap, C stack, C globals, mmap, null.
+    NotManaged,
+    /// Inside a live heap object (interior pointers included).
+    Heap(Object<'m>),
+    /// Inside a heap span slot that is not allocated: a dangling pointer to
+    /// an object that was freed (or never allocated). The checker reports it.
+    Freed(Object<'m>),
+    /// In the address range of a heap span but past the last object slot
+    /// (the span's tail that no object uses).
+    SpanTail { span_base: usize, span_end: usize },
+    /// The address handed out for zero-sized allocations.
+    ZeroSized,
+    /// Inside a task stack (`lo..hi`, `lo` is the lowest usable address).
+    Stack { task: u64, lo: usize, hi: usize },
+    /// Inside the managed globals section (`lo..hi`). The extent of one
+    /// global is not known, as Go does not know it for data/bss.
+    Global { lo: usize, hi: usize },
+}
+
+impl Region<'_> {
+    /// Whether the address is managed memory (Go's `cgoIsGoPointer`, widened
+    /// to task stacks). Freed and tail slots still count: they are in the
+    /// managed heap's address range.
+    pub fn is_managed(&self) -> bool {
+        !matches!(self, Region::NotManaged)
+    }
+}
+
+/// What the checker needs from a managed heap. Implemented by the runtime's
+/// heap; every method must be O(1) and must not allocate (the checker runs on
+/// every boundary crossing).
+pub trait ManagedMemory {
+    /// Classifies `addr`.
+    fn region(&self, addr: usize) -> Region<'_>;
+
+    /// Whether the managed memory at `addr` is pinned: a heap object with a
+    /// positive pin count (a Pinner holds it). A Handle keeps its value alive
+    /// but does not pin it, as in Go. Managed globals count as
+    /// pinned (they never move or die, as Go treats data/bss); task stacks
+    /// and freed slots do not; unmanaged addresses answer `true` (nothing to
+    /// pin).
+    fn is_pinned(&self, addr: usize) -> bool;
+}

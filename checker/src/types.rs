@@ -1,0 +1,413 @@
+//! Type descriptors: what the checker knows about a value's layout.
+//!
+//! Go's cgo checks walk `*_type`: a kind, a size, the length of the prefix
+//! that can hold pointers (`PtrBytes`) and a pointer mask. This module is the
+//! same model for Rust values that cross into C:
+//!
+//! - [`Type`] describes one type: name (for messages), size, alignment,
+//!   `ptrdata` (bytes of the prefix that can hold pointers, 0 for pointer-free
+//!   types), the [`Kind`] with its element type or fields, and a [`PtrMask`]
+//!   saying which machine words of a value are pointer words.
+//! - [`CType`] is implemented by every type that may appear in memory C sees.
+//!   Primitives, arrays and raw pointers are implemented here; `#[repr(C)]`
+//!   structs and unions get it from `#[derive(CType)]`, which builds the whole
+//!   descriptor (fields, offsets, mask) at compile time; the runtime implements
+//!   it for its managed pointer, slice and string types.
+//!
+//! Pointer masks are one bit per 8-byte word, least significant bit first
+//! inside each `u64` (bitvec's `BitSlice<u64, Lsb0>` order). Arrays do not
+//! materialise their mask: [`PtrMask::Repeat`] says "the element's mask, `len`
+//! times", the way Go uses a GC program for large arrays, so a
+//! `[*mut u8; 32769]` costs no 4 KiB constant per use. [`Type::ptr_bits`]
+//! materialises any mask as a `BitVec` when one is needed (the heap does this
+//! once per span).
+//!
+//! The model is 64-bit only: a word is 8 bytes, as on every target the
+//! runtime supports (x86_64, aarch64).
+
+use bitvec::prelude::*;
+
+/// Bytes in a machine word; pointer masks have one bit per word.
+pub const WORD: usize = 8;
+
+const _: () = assert!(core::mem::size_of::<usize>() == WORD, "cgocheck supports 64-bit targets only");
+
+/// A type descriptor. Build one with `#[derive(CType)]` or read one with
+/// `<T as CType>::TYPE`; hand-built descriptors are for run-time types
+/// (the checker refuses interface values whose type lives in the managed heap,
+/// as Go does for `reflect`-built types).
+#[derive(Debug)]
+pub struct Type {
+    /// Name used in messages: `s1`, `int32`. Empty for types whose name is
+    /// composed from their kind (`*int32`, `[4]uint8`); [`Type`]'s `Display`
+    /// does the composing, so print a type with `{}`, not its `name`.
+    pub name: &'static str,
+    /// `size_of` the Rust type.
+    pub size: usize,
+    /// `align_of` the Rust type.
+    pub align: usize,
+    /// Length in bytes of the prefix of a value that can contain pointers;
+    /// 0 when the type holds no pointer at all (Go's `PtrBytes`).
+    pub ptrdata: usize,
+    /// What kind of type this is, with its element type or fields.
+    pub kind: Kind,
+    /// Which words of a value are pointer words.
+    pub ptrmask: PtrMask,
+}
+
+/// Go's kinds, plus C unions. Element types and fields are descriptors too,
+/// so the checker can walk a value the way `cgoCheckArg` walks a Go value.
+#[derive(Debug)]
+pub enum Kind {
+    Bool,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Uint8,
+    Uint16,
+    Uint32,
+    Uint64,
+    /// `isize`
+    Int,
+    /// `usize`: an integer, never treated as a pointer (Go's `uintptr`).
+    Uintptr,
+    Float32,
+    Float64,
+    Complex64,
+    Complex128,
+    /// A fixed-length array `[elem; len]`.
+    Array { elem: &'static Type, len: usize },
+    /// A managed channel: one pointer word. Always refused at the boundary.
+    Chan { elem: &'static Type },
+    /// A function value: one pointer word (C function pointers are not Go
+    /// pointers; a managed closure would be).
+    Func,
+    /// An interface value: two words, the dynamic type (`*const Type`) and
+    /// the data word (a pointer to the value, or the value itself when it is
+    /// pointer-shaped, see [`Type::is_direct_iface`]).
+    Interface,
+    /// A managed map: one pointer word. Always refused at the boundary.
+    Map { key: &'static Type, value: &'static Type },
+    /// A pointer to `elem`: a C raw pointer or the runtime's managed pointer;
+    /// which one it is, is decided by where it points, not by its type.
+    Pointer { elem: &'static Type },
+    /// A slice header `{ ptr, len, cap }` of `elem`s.
+    Slice { elem: &'static Type },
+    /// A string header `{ ptr, len }` of bytes.
+    String,
+    /// A `#[repr(C)]` struct.
+    Struct { fields: &'static [Field] },
+    /// `*mut c_void` / `unsafe.Pointer`: a pointer to something unknown.
+    UnsafePointer,
+    /// A C union. Its pointer mask is the union of its fields' masks: a word
+    /// that some field uses as a pointer is a pointer word.
+    Union { fields: &'static [Field] },
+}
+
+/// A field of a struct or union.
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub offset: usize,
+    pub ty: &'static Type,
+}
+
+/// Which words of a value are pointer words.
+#[derive(Debug, Clone, Copy)]
+pub enum PtrMask {
+    /// No pointer words.
+    None,
+    /// One bit per word of the first `ptrdata / 8` words, LSB-first in each
+    /// `u64`. Words past the end of the slice are not pointers.
+    Bits(&'static [u64]),
+    /// The element type's mask, `len` times, every `elem.size` bytes.
+    Repeat { elem: &'static Type, len: usize },
+}
+
+/// Mask of a single pointer word.
+pub const ONE_POINTER: PtrMask = PtrMask::Bits(&[0b1]);
+
+impl Type {
+    /// A pointer-free scalar of the given kind.
+    pub const fn scalar(name: &'static str, size: usize, align: usize, kind: Kind) -> Type {
+        Type { name, size, align, ptrdata: 0, kind, ptrmask: PtrMask::None }
+    }
+
+    /// Whether the value holds any pointer word.
+    pub const fn has_pointers(&self) -> bool {
+        self.ptrdata != 0
+    }
+
+    /// Whether the word at byte `offset` of a value is a pointer word.
+    /// `offset` is rounded down to its word. Usable in constants: the derive
+    /// computes struct masks with it.
+    pub const fn is_ptr_word(&self, offset: usize) -> bool {
+        if offset >= self.ptrdata {
+            return false;
+        }
+        match self.ptrmask {
+            PtrMask::None => false,
+            PtrMask::Bits(bits) => {
+                let w = offset / WORD;
+                let i = w / 64;
+                i < bits.len() && (bits[i] >> (w % 64)) & 1 == 1
+            }
+            PtrMask::Repeat { elem, len } => {
+                if elem.size == 0 || offset / elem.size >= len {
+                    return false;
+                }
+                elem.is_ptr_word(offset % elem.size)
+            }
+        }
+    }
+
+    /// The pointer mask of one value, `size / 8` bits long (rounded up).
+    pub fn ptr_bits(&self) -> BitVec<u64, Lsb0> {
+        let mut bits = bitvec![u64, Lsb0; 0; self.size.div_ceil(WORD)];
+        self.write_ptr_bits(&mut bits);
+        bits
+    }
+
+    /// Sets the bits of this type's pointer words in `dst` (word 0 of the
+    /// value is `dst[0]`). Bits already set stay set; `dst` must cover at
+    /// least `ptrdata / 8` words. Bits masks are copied a `u64` at a time;
+    /// repeated masks recurse per element.
+    pub fn write_ptr_bits(&self, dst: &mut BitSlice<u64, Lsb0>) {
+        let words = self.ptrdata.div_ceil(WORD);
+        match self.ptrmask {
+            PtrMask::None => {}
+            PtrMask::Bits(bits) => {
+                let src = &bits.view_bits::<Lsb0>()[..words.min(bits.len() * 64)];
+                for i in src.iter_ones() {
+                    dst.set(i, true);
+                }
+            }
+            PtrMask::Repeat { elem, len } => {
+                if !elem.has_pointers() || elem.size == 0 {
+                    return;
+                }
+                let step = elem.size / WORD;
+                let ew = elem.size.div_ceil(WORD);
+                for k in 0..len {
+                    let start = k * step;
+                    if start >= words {
+                        break;
+                    }
+                    let end = (start + ew).min(dst.len());
+                    elem.write_ptr_bits(&mut dst[start..end]);
+                }
+            }
+        }
+    }
+
+    /// Whether an interface holding this type stores the value itself in its
+    /// data word (Go's `KindDirectIface`): pointer-shaped types, and structs
+    /// or arrays whose only content is one pointer-shaped value.
+    pub fn is_direct_iface(&self) -> bool {
+        match self.kind {
+            Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Chan { .. } | Kind::Map { .. } | Kind::Func => true,
+            Kind::Struct { fields } => fields.len() == 1 && fields[0].ty.is_direct_iface(),
+            Kind::Array { elem, len } => len == 1 && elem.is_direct_iface(),
+            _ => false,
+        }
+    }
+}
+
+/// Layout of a pointer mask built at compile time: number of `u64`s for a
+/// type of `size` bytes.
+pub const fn mask_len(size: usize) -> usize {
+    size.div_ceil(WORD).div_ceil(64)
+}
+
+/// Builds the pointer mask of a struct or union from its fields, at compile
+/// time (the derive calls this). `N` must be `mask_len(size)`.
+pub const fn fields_mask<const N: usize>(size: usize, fields: &[Field]) -> [u64; N] {
+    let mut mask = [0u64; N];
+    let mut f = 0;
+    while f < fields.len() {
+        let field = &fields[f];
+        let mut off = 0;
+        while off < field.ty.ptrdata {
+            if field.ty.is_ptr_word(off) {
+                let w = (field.offset + off) / WORD;
+                if w * WORD < size {
+                    mask[w / 64] |= 1 << (w % 64);
+                }
+            }
+            off += WORD;
+        }
+        f += 1;
+    }
+    mask
+}
+
+/// `ptrdata` of a struct or union: the end of its last pointer word, 0 if
+/// none.
+pub const fn fields_ptrdata(fields: &[Field]) -> usize {
+    let mut end = 0;
+    let mut f = 0;
+    while f < fields.len() {
+        let field = &fields[f];
+        if field.ty.ptrdata != 0 {
+            // The field's last pointer word ends at or before field.offset + ptrdata.
+            let mut off = field.ty.ptrdata;
+            while off > 0 {
+                off -= WORD;
+                if field.ty.is_ptr_word(off) {
+                    let e = field.offset + off + WORD;
+                    if e > end {
+                        end = e;
+                    }
+                    break;
+                }
+            }
+        }
+        f += 1;
+    }
+    end
+}
+
+/// Every type that may sit in memory C sees has a descriptor.
+///
+/// # Safety
+/// `TYPE` must describe `Self` exactly: size, alignment, every pointer word
+/// (a missing pointer word hides a managed pointer from the checker and the
+/// collector), and the all-zero bit pattern must be a valid `Self` (the heap
+/// hands out zeroed memory, as Go's zero values are all zero bits).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no cgocheck type descriptor (CType)",
+    label = "this type is not described for the checker",
+    note = "derive it with #[derive(CType)] on a #[repr(C)] struct or union, or use a primitive, an array, a raw pointer or a managed type"
+)]
+pub unsafe trait CType {
+    const TYPE: &'static Type;
+}
+
+macro_rules! scalar_ctype {
+    ($($t:ty => $name:literal, $kind:ident;)*) => {$(
+        // SAFETY: a scalar has no pointer words and zero is a valid value.
+        unsafe impl CType for $t {
+            const TYPE: &'static Type = &Type::scalar(
+                $name,
+                core::mem::size_of::<$t>(),
+                core::mem::align_of::<$t>(),
+                Kind::$kind,
+            );
+        }
+    )*};
+}
+
+scalar_ctype! {
+    bool => "bool", Bool;
+    i8 => "int8", Int8;
+    i16 => "int16", Int16;
+    i32 => "int32", Int32;
+    i64 => "int64", Int64;
+    isize => "int", Int;
+    u8 => "uint8", Uint8;
+    u16 => "uint16", Uint16;
+    u32 => "uint32", Uint32;
+    u64 => "uint64", Uint64;
+    usize => "uintptr", Uintptr;
+    f32 => "float32", Float32;
+    f64 => "float64", Float64;
+    Complex64 => "complex64", Complex64;
+    Complex128 => "complex128", Complex128;
+}
+
+/// `[T; N]`: the element's mask repeated every `size_of::<T>()` bytes.
+// SAFETY: `[T; N]` has N copies of T's layout at stride `size_of::<T>()`;
+// the repeated mask covers exactly their pointer words; all-zero is valid
+// because it is valid for T.
+unsafe impl<T: CType, const N: usize> CType for [T; N] {
+    const TYPE: &'static Type = &Type {
+        name: "",
+        size: core::mem::size_of::<[T; N]>(),
+        align: core::mem::align_of::<[T; N]>(),
+        ptrdata: if T::TYPE.ptrdata == 0 || N == 0 { 0 } else { (N - 1) * T::TYPE.size + T::TYPE.ptrdata },
+        kind: Kind::Array { elem: T::TYPE, len: N },
+        ptrmask: if T::TYPE.ptrdata == 0 { PtrMask::None } else { PtrMask::Repeat { elem: T::TYPE, len: N } },
+    };
+}
+
+/// C's `float _Complex` (Go's `complex64`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Complex64 {
+    pub re: f32,
+    pub im: f32,
+}
+
+/// C's `double _Complex` (Go's `complex128`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Complex128 {
+    pub re: f64,
+    pub im: f64,
+}
+
+/// What a raw pointer may point to: any `CType`, or `c_void` (an
+/// `UnsafePointer`).
+///
+/// # Safety
+/// `POINTER` must be the descriptor of a pointer to `Self`.
+pub unsafe trait PointeeType {
+    const POINTER: &'static Type;
+}
+
+// SAFETY: one pointer word, pointing at a T.
+unsafe impl<T: CType> PointeeType for T {
+    const POINTER: &'static Type = &Type {
+        name: "",
+        size: WORD,
+        align: WORD,
+        ptrdata: WORD,
+        kind: Kind::Pointer { elem: T::TYPE },
+        ptrmask: ONE_POINTER,
+    };
+}
+
+// SAFETY: one pointer word to unknown memory.
+unsafe impl PointeeType for core::ffi::c_void {
+    const POINTER: &'static Type = &Type {
+        name: "unsafe.Pointer",
+        size: WORD,
+        align: WORD,
+        ptrdata: WORD,
+        kind: Kind::UnsafePointer,
+        ptrmask: ONE_POINTER,
+    };
+}
+
+// SAFETY: a raw pointer is one word; null (all zero) is valid.
+unsafe impl<T: PointeeType> CType for *mut T {
+    const TYPE: &'static Type = T::POINTER;
+}
+// SAFETY: as for `*mut T`.
+unsafe impl<T: PointeeType> CType for *const T {
+    const TYPE: &'static Type = T::POINTER;
+}
+
+impl core::fmt::Display for Type {
+    /// Go's spelling: `s1`, `*int32`, `[4]uint8`, `[]node`, `map[K]V`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if !self.name.is_empty() {
+            return f.write_str(self.name);
+        }
+        match self.kind {
+            Kind::Array { elem, len } => write!(f, "[{len}]{elem}"),
+            Kind::Pointer { elem } => write!(f, "*{elem}"),
+            Kind::Slice { elem } => write!(f, "[]{elem}"),
+            Kind::Chan { elem } => write!(f, "chan {elem}"),
+            Kind::Map { key, value } => write!(f, "map[{key}]{value}"),
+            Kind::UnsafePointer => f.write_str("unsafe.Pointer"),
+            Kind::String => f.write_str("string"),
+            Kind::Func => f.write_str("func"),
+            Kind::Interface => f.write_str("interface {}"),
+            Kind::Struct { .. } => f.write_str("struct {...}"),
+            Kind::Union { .. } => f.write_str("union {...}"),
+            _ => f.write_str("?"),
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! cgocheck runtime.
+pub use cgocheck_checker as checker;
