@@ -327,7 +327,7 @@ unsafe impl<T: CType, const N: usize> CType for [T; N] {
         align: core::mem::align_of::<[T; N]>(),
         ptrdata: if T::TYPE.ptrdata == 0 || N == 0 { 0 } else { (N - 1) * T::TYPE.size + T::TYPE.ptrdata },
         kind: Kind::Array { elem: T::TYPE, len: N },
-        ptrmask: if T::TYPE.ptrdata == 0 { PtrMask::None } else { PtrMask::Repeat { elem: T::TYPE, len: N } },
+        ptrmask: if T::TYPE.ptrdata == 0 || N == 0 { PtrMask::None } else { PtrMask::Repeat { elem: T::TYPE, len: N } },
     };
 }
 
