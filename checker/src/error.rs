@@ -1,0 +1,413 @@
+//! What a failed check says.
+//!
+//! Go's message is one line: `argument of cgo function has Go pointer to
+//! unpinned Go pointer`. Ours starts with the same words (the spec's classes:
+//! `cgo argument has Go pointer to unpinned Go pointer`, `cgo result has …`,
+//! `unpinned Go pointer stored into non-Go memory`, and the map / chan /
+//! func / interface variants naming the kind), then says what Go does not,
+//! one item per line:
+//!
+//! ```text
+//! cgo argument has Go pointer to unpinned Go pointer
+//!     call:     f1, argument 1
+//!     path:     arg 1 → .p
+//!     pointer:  0x7f0a1c001010, into Go object 0x7f0a1c001010 (8 bytes, int32), not pinned
+//!     found at: 0x7f0a1c000ff0, in Go object 0x7f0a1c000ff0 (8 bytes, s1)
+//!     argument: 0x7f0a1c000ff0, in Go object 0x7f0a1c000ff0 (8 bytes, s1)
+//!     fix:      pin it with a Pinner, or pass a Handle
+//! ```
+//!
+//! Bad input gets its own variants: a pointer into a freed object, into the
+//! unused tail of a span, misaligned for its type, or to memory smaller than
+//! its type.
+//!
+//! Zero cost on success: the walks carry only a `Fault` box on the error
+//! path (see `path.rs`), and `Fault::into_error` describes addresses and
+//! types (allocating strings) only then.
+
+use crate::memory::{ManagedMemory, Object, Region};
+use crate::path::{Path, Root, Step};
+use core::fmt;
+use thiserror::Error;
+
+/// The C function and argument position of an argument check. Two words;
+/// the message is built from it only when a check fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallSite {
+    /// The C function's name.
+    pub func: &'static str,
+    /// 1-based position of the argument.
+    pub arg: u32,
+}
+
+impl CallSite {
+    pub const fn new(func: &'static str, arg: u32) -> CallSite {
+        CallSite { func, arg }
+    }
+}
+
+/// Which store API found the pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// `check_ptr_write`: one pointer written through a pointer.
+    Write,
+    /// `check_memmove`: a typed value copied.
+    Memmove,
+    /// `check_slice_copy`: slice elements copied.
+    SliceCopy,
+    /// `check_typed_block`: part of a typed value copied.
+    TypedBlock,
+}
+
+/// Where a check ran: the context the message names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// An argument of a call into C.
+    Arg(CallSite),
+    /// The result of an exported function returned to C.
+    Result { func: &'static str },
+    /// A store into memory (level 2). `dst` is 0 when the API was not told.
+    Store { op: StoreOp, ty: String, dst: usize, src: usize },
+}
+
+/// The kind of Go value that is refused, named in the first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoKind {
+    /// A pointer (also a slice's or string's data pointer).
+    Pointer,
+    /// A managed map: never allowed across the boundary.
+    Map,
+    /// A managed channel: never allowed across the boundary.
+    Chan,
+    /// A managed closure.
+    Func,
+    /// An interface whose dynamic type was built at run time.
+    Interface,
+}
+
+/// What memory an address is in, for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    NotManaged,
+    Object { base: usize, size: usize, ty: String },
+    Freed { base: usize, size: usize, ty: String },
+    SpanTail { span_base: usize, span_end: usize },
+    ZeroSized,
+    Stack { task: u64, lo: usize, hi: usize },
+    Global { lo: usize, hi: usize },
+}
+
+/// Everything a message says after its first line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub site: Site,
+    /// From the argument (or result, or stored value) to the offending
+    /// pointer.
+    pub path: Path,
+    /// The offending pointer's value.
+    pub pointer: usize,
+    /// What it points into.
+    pub pointer_place: Place,
+    /// Whether a heap object it points into is pinned (`None` elsewhere).
+    pub pinned: Option<bool>,
+    /// Address of the word holding the offending pointer, and its memory
+    /// (`None` when the pointer is the argument or result itself).
+    pub found_at: Option<(usize, Place)>,
+    /// The address the argument (or a pointer result) designates: a
+    /// pointer's target, else the value itself; and its memory. `None` for
+    /// stores and for results passed by value.
+    pub argument: Option<(usize, Place)>,
+    /// Why, when the first line does not say it all.
+    pub note: Option<&'static str>,
+    /// What to do about it.
+    pub fix: &'static str,
+}
+
+/// A failed check.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum CheckError {
+    /// Class `arg` (and `map`/`chan` naming the kind).
+    #[error("cgo argument has Go pointer to unpinned Go {kind}\n{report}")]
+    Arg { kind: GoKind, report: Box<Report> },
+    /// Class `res`.
+    #[error("cgo result has Go pointer to unpinned Go {kind}\n{report}")]
+    Result { kind: GoKind, report: Box<Report> },
+    /// Class `store`.
+    #[error("unpinned Go pointer stored into non-Go memory\n{report}")]
+    Store { report: Box<Report> },
+    /// A pointer into a heap slot that holds no live object.
+    #[error("{} points to freed Go memory\n{report}", subject(&report.site))]
+    Freed { report: Box<Report> },
+    /// A pointer into the part of a heap span that no object uses.
+    #[error("{} points into the unused tail of a Go heap span\n{report}", subject(&report.site))]
+    SpanTail { report: Box<Report> },
+    /// A pointer not aligned for the type it is read as.
+    #[error("{} has a pointer misaligned for its type (needs {align}-byte alignment)\n{report}", subject(&report.site))]
+    Misaligned { align: usize, report: Box<Report> },
+    /// A pointer whose type extends past the end of the memory it points
+    /// into.
+    #[error("{} points to Go memory smaller than its type ({need} bytes needed)\n{report}", subject(&report.site))]
+    PastEnd { need: usize, report: Box<Report> },
+}
+
+/// The variants of [`CheckError`] without their data, for matching in tests
+/// and in the call layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Arg,
+    Result,
+    Store,
+    Freed,
+    SpanTail,
+    Misaligned,
+    PastEnd,
+}
+
+impl CheckError {
+    pub fn class(&self) -> Class {
+        match self {
+            CheckError::Arg { .. } => Class::Arg,
+            CheckError::Result { .. } => Class::Result,
+            CheckError::Store { .. } => Class::Store,
+            CheckError::Freed { .. } => Class::Freed,
+            CheckError::SpanTail { .. } => Class::SpanTail,
+            CheckError::Misaligned { .. } => Class::Misaligned,
+            CheckError::PastEnd { .. } => Class::PastEnd,
+        }
+    }
+
+    /// The refused kind, for the `arg` and `res` classes.
+    pub fn kind(&self) -> Option<GoKind> {
+        match self {
+            CheckError::Arg { kind, .. } | CheckError::Result { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    pub fn report(&self) -> &Report {
+        match self {
+            CheckError::Arg { report, .. }
+            | CheckError::Result { report, .. }
+            | CheckError::Store { report }
+            | CheckError::Freed { report }
+            | CheckError::SpanTail { report }
+            | CheckError::Misaligned { report, .. }
+            | CheckError::PastEnd { report, .. } => report,
+        }
+    }
+}
+
+fn subject(site: &Site) -> &'static str {
+    match site {
+        Site::Arg(_) => "cgo argument",
+        Site::Result { .. } => "cgo result",
+        Site::Store { .. } => "stored Go pointer",
+    }
+}
+
+impl fmt::Display for GoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GoKind::Pointer => "pointer",
+            GoKind::Map => "map",
+            GoKind::Chan => "chan",
+            GoKind::Func => "func",
+            GoKind::Interface => "interface",
+        })
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::NotManaged => f.write_str("non-Go memory"),
+            Place::Object { base, size, ty } => write!(f, "Go object {base:#x} ({size} bytes, {ty})"),
+            Place::Freed { base, size, ty } => {
+                write!(f, "freed Go memory (slot {base:#x}, {size} bytes, last typed {ty})")
+            }
+            Place::SpanTail { span_base, span_end } => {
+                write!(f, "the unused tail of Go heap span {span_base:#x}..{span_end:#x}")
+            }
+            Place::ZeroSized => f.write_str("the zero-sized allocation"),
+            Place::Stack { task, lo, hi } => write!(f, "the stack of task {task} ({lo:#x}..{hi:#x})"),
+            Place::Global { lo, hi } => write!(f, "managed globals ({lo:#x}..{hi:#x})"),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.site {
+            Site::Arg(cs) => writeln!(f, "    call:     {}, argument {}", cs.func, cs.arg)?,
+            Site::Result { func } => writeln!(f, "    call:     exported function {func}, result returned to C")?,
+            Site::Store { op, ty, dst, src } => {
+                let what = match op {
+                    StoreOp::Write => "pointer write",
+                    StoreOp::Memmove => "typed memmove",
+                    StoreOp::SliceCopy => "slice copy",
+                    StoreOp::TypedBlock => "typed block copy",
+                };
+                match op {
+                    // The pointer line below shows what was written.
+                    StoreOp::Write => write!(f, "    store:    {what}")?,
+                    _ => write!(f, "    store:    {what} of {ty} from {src:#x}")?,
+                }
+                if *dst != 0 {
+                    write!(f, " to non-Go memory at {dst:#x}")?;
+                }
+                writeln!(f)?;
+            }
+        }
+        writeln!(f, "    path:     {}", self.path)?;
+        write!(f, "    pointer:  {:#x}, into {}", self.pointer, self.pointer_place)?;
+        match self.pinned {
+            Some(true) => writeln!(f, ", pinned")?,
+            Some(false) => writeln!(f, ", not pinned")?,
+            None => writeln!(f)?,
+        }
+        if let Some((at, place)) = &self.found_at {
+            writeln!(f, "    found at: {at:#x}, in {place}")?;
+        }
+        if let Some((addr, place)) = &self.argument {
+            let what = if matches!(self.site, Site::Result { .. }) { "result:  " } else { "argument:" };
+            writeln!(f, "    {what} {addr:#x}, in {place}")?;
+        }
+        if let Some(note) = self.note {
+            writeln!(f, "    note:     {note}")?;
+        }
+        write!(f, "    fix:      {}", self.fix)
+    }
+}
+
+/// Describes an address for a message.
+pub(crate) fn place<M: ManagedMemory + ?Sized>(mem: &M, addr: usize) -> Place {
+    match mem.region(addr) {
+        Region::NotManaged => Place::NotManaged,
+        Region::Heap(o) => Place::Object { base: o.base, size: o.size, ty: object_type(&o) },
+        Region::Freed(o) => Place::Freed { base: o.base, size: o.size, ty: object_type(&o) },
+        Region::SpanTail { span_base, span_end } => Place::SpanTail { span_base, span_end },
+        Region::ZeroSized => Place::ZeroSized,
+        Region::Stack { task, lo, hi } => Place::Stack { task, lo, hi },
+        Region::Global { lo, hi } => Place::Global { lo, hi },
+    }
+}
+
+/// `s1` for one value, `[8]s1` for an array object.
+fn object_type(o: &Object<'_>) -> String {
+    if o.count == 1 {
+        o.elem.to_string()
+    } else {
+        format!("[{}]{}", o.count, o.elem)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Faults: what the walks return on failure, before the site is known.
+
+/// What went wrong, before it is attached to a site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum What {
+    /// A managed pointer that must be pinned is not (or cannot be: maps,
+    /// channels, closures, run-time types, stacks).
+    Unpinned(GoKind),
+    Freed,
+    SpanTail,
+    Misaligned(usize),
+    PastEnd(usize),
+}
+
+/// A failed walk. `steps` is innermost first: each level of the walk pushes
+/// its step as the fault travels up.
+#[derive(Debug)]
+pub(crate) struct Fault {
+    pub what: What,
+    pub pointer: usize,
+    pub at: Option<usize>,
+    pub note: Option<&'static str>,
+    pub steps: Vec<Step>,
+}
+
+/// The result of a walk: one word on success and failure alike.
+pub(crate) type Walk = Result<(), Box<Fault>>;
+
+impl Fault {
+    #[cold]
+    #[inline(never)]
+    pub fn new(what: What, pointer: usize, at: Option<usize>) -> Box<Fault> {
+        Box::new(Fault { what, pointer, at, note: None, steps: Vec::new() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn noted(what: What, pointer: usize, at: Option<usize>, note: &'static str) -> Box<Fault> {
+        Box::new(Fault { what, pointer, at, note: Some(note), steps: Vec::new() })
+    }
+
+    /// Adds a step on the way out.
+    #[cold]
+    pub fn step(mut self: Box<Fault>, step: Step) -> Box<Fault> {
+        self.steps.push(step);
+        self
+    }
+
+    /// Adds several steps (given outermost first) on the way out.
+    #[cold]
+    pub fn steps(mut self: Box<Fault>, steps: Vec<Step>) -> Box<Fault> {
+        self.steps.extend(steps.into_iter().rev());
+        self
+    }
+
+    /// Turns the fault into the error for `site`. `argument` is the address
+    /// the argument designates, when there is one.
+    #[cold]
+    #[inline(never)]
+    pub fn into_error<M: ManagedMemory + ?Sized>(self, mem: &M, site: Site, argument: Option<usize>) -> CheckError {
+        let root = match site {
+            Site::Arg(cs) => Root::Arg(cs.arg),
+            Site::Result { .. } => Root::Result,
+            Site::Store { .. } => Root::Value,
+        };
+        let Fault { what, pointer, at, note, mut steps } = self;
+        steps.reverse();
+        let pointer_place = place(mem, pointer);
+        let pinned = matches!(pointer_place, Place::Object { .. }).then(|| mem.is_pinned(pointer));
+        let store = matches!(site, Site::Store { .. });
+        let fix = match what {
+            What::Unpinned(GoKind::Map | GoKind::Chan | GoKind::Func | GoKind::Interface) => {
+                "maps, channels, closures and run-time types cannot be shared with C; pass a Handle instead"
+            }
+            What::Unpinned(GoKind::Pointer) if matches!(pointer_place, Place::Stack { .. }) => {
+                "task stacks cannot be pinned; move the value to the heap and pin it with a Pinner, or pass a Handle"
+            }
+            What::Unpinned(GoKind::Pointer) if store => "pin it with a Pinner before storing it, or store a Handle",
+            What::Unpinned(GoKind::Pointer) => "pin it with a Pinner, or pass a Handle",
+            What::Freed => {
+                "the pointer dangles; keep the object alive (reachable, pinned or in a Handle) while C uses it"
+            }
+            What::SpanTail => "the pointer does not point into any object; check the pointer arithmetic that made it",
+            What::Misaligned(_) | What::PastEnd(_) => {
+                "the pointer's type does not fit the memory it points to; check the cast or the pointer arithmetic"
+            }
+        };
+        let report = Box::new(Report {
+            path: Path { root, steps },
+            pointer,
+            pointer_place,
+            pinned,
+            found_at: at.map(|at| (at, place(mem, at))),
+            argument: argument.map(|a| (a, place(mem, a))),
+            note,
+            fix,
+            site,
+        });
+        match (what, &report.site) {
+            (What::Unpinned(kind), Site::Arg(_)) => CheckError::Arg { kind, report },
+            (What::Unpinned(kind), Site::Result { .. }) => CheckError::Result { kind, report },
+            (What::Unpinned(_), Site::Store { .. }) => CheckError::Store { report },
+            (What::Freed, _) => CheckError::Freed { report },
+            (What::SpanTail, _) => CheckError::SpanTail { report },
+            (What::Misaligned(align), _) => CheckError::Misaligned { align, report },
+            (What::PastEnd(need), _) => CheckError::PastEnd { need, report },
+        }
+    }
+}

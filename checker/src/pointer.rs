@@ -1,0 +1,147 @@
+//! A pointer argument and what is known about its extent: Go's
+//! `cgoCheckPointer` with its second argument, plus two hints Go lacks.
+//!
+//! cmd/cgo looks at the expression of each pointer argument and tells the
+//! runtime how much memory the pointer gives C:
+//!
+//! | expression | Go's 2nd argument | [`Hint`] | checked |
+//! |---|---|---|---|
+//! | `&x`, `&x.f` | `true` | [`Hint::Element`] | the pointee type only |
+//! | `&a[i]`, `&s[i]` | the array / slice | [`Hint::Whole`] | the whole array or backing array |
+//! | anything else | `nil` | [`Hint::Unknown`] | the whole heap object (`unknown.rs`) |
+//! | (beyond Go) `void*` whose type is known | – | [`Hint::Pointee`] | that type only |
+//! | (beyond Go) pointer + length | – | [`Hint::Extent`] | those bytes only |
+//!
+//! The two additions fix Go's false positives where a field's address
+//! reaches C as `void*` (Go issue 28606: the whole object is checked and an
+//! unrelated pointer field fails the call).
+//!
+//! Where the pointee is read as a type (element, pointee, whole), the
+//! pointer must be aligned for it and the type must fit in the memory it
+//! points into; a pointer into a freed slot or a span tail is reported
+//! whatever the hint.
+//!
+//! One past the end: an address is classified by the byte it designates.
+//! A pointer one past the end of object A designates the first byte of
+//! whatever follows A (the next object, a free slot, the span tail), and is
+//! checked as pointing there, as Go's `findObject` does; the checker cannot
+//! tell the two apart. A zero-length extent (`Hint::Extent(0)`) gives C no
+//! bytes and is not checked at all, so `as_ptr_range().end` or an empty
+//! slice's pointer is passed with `Extent(0)`.
+
+use crate::arg::Walker;
+use crate::error::{CallSite, CheckError, Site, Walk};
+use crate::memory::{ManagedMemory, Region};
+use crate::path::Step;
+use crate::types::{Kind, Type, WORD};
+
+/// What the call site knows about how much memory a pointer argument gives
+/// to C.
+#[derive(Clone, Copy, Debug)]
+pub enum Hint<'a> {
+    /// The address of one variable, field or element (`&x.f`): only the
+    /// pointee, as its static type, is checked. A `void*` with this hint is
+    /// checked as [`Hint::Unknown`], as in Go.
+    Element,
+    /// The address of an element of an array or slice (`&s[i]`): the whole
+    /// array or backing array is checked. `ty` is the type of the array or
+    /// slice, `value` the address of the array or of the slice header.
+    Whole { ty: &'a Type, value: *const u8 },
+    /// Nothing known: the whole heap object the pointer points into.
+    Unknown,
+    /// Beyond Go: a `void*` whose pointee type is known; checked as that
+    /// type, like [`Hint::Element`].
+    Pointee(&'a Type),
+    /// Beyond Go: the pointer gives C exactly this many bytes.
+    Extent(usize),
+}
+
+/// Checks a pointer argument `ptr` of `site` whose static pointee type is
+/// `pointee` (`None` for `void*`), using `hint`.
+///
+/// # Safety
+/// For [`Hint::Whole`], `value` must point to a valid value of `ty` (an
+/// array, or a slice header). Everything else read is found and bounded
+/// through `mem`, which must answer truthfully.
+pub unsafe fn check_pointer<M: ManagedMemory + ?Sized>(
+    mem: &M,
+    site: CallSite,
+    ptr: *const u8,
+    pointee: Option<&Type>,
+    hint: Hint<'_>,
+) -> Result<(), CheckError> {
+    let w = Walker { mem };
+    let p = ptr as usize;
+    // SAFETY: the caller's contract for `Whole`; the rest is bounded by `mem`.
+    let walk = unsafe {
+        match (hint, pointee) {
+            (Hint::Element, Some(t)) | (Hint::Pointee(t), _) => w.element(t, p),
+            (Hint::Element, None) | (Hint::Unknown, _) => w.pointer(p, pointee, true, None),
+            (Hint::Whole { ty, value }, _) => w.whole(ty, value as usize, p),
+            (Hint::Extent(n), _) => w.extent(p, n),
+        }
+    };
+    walk.map_err(|f| (*f).into_error(mem, Site::Arg(site), Some(p)))
+}
+
+impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
+    /// `p` designates one value of type `t`.
+    ///
+    /// # Safety
+    /// None beyond `mem` answering truthfully.
+    unsafe fn element(&self, t: &Type, p: usize) -> Walk {
+        if self.target(p, t.size, t.align, None)?.is_none() {
+            return Ok(());
+        }
+        // SAFETY: `target` proved `t.size` aligned bytes at `p` inside live
+        // managed memory.
+        unsafe { self.value(t, p, false) }.map_err(|f| f.step(Step::Deref))
+    }
+
+    /// `p` is an element of the array or slice `ty` at `value`.
+    ///
+    /// # Safety
+    /// `value` must point to a valid value of `ty`.
+    unsafe fn whole(&self, ty: &Type, value: usize, p: usize) -> Walk {
+        if p == 0 || !self.mem.region(p).is_managed() {
+            return Ok(());
+        }
+        // A slice is checked as a top-level slice (its backing array need
+        // not be pinned; its elements are below the top level). An array
+        // reached through the pointer is below the top level.
+        let (top, what) = match ty.kind {
+            Kind::Slice { .. } => (true, "slice"),
+            _ => (false, "array"),
+        };
+        // SAFETY: the caller's contract.
+        unsafe { self.value(ty, value, top) }.map_err(|f| f.step(Step::Enclosing(what)).step(Step::Deref))
+    }
+
+    /// `p` gives C exactly `n` bytes: the pointer words among them.
+    fn extent(&self, p: usize, n: usize) -> Walk {
+        if n == 0 {
+            return Ok(());
+        }
+        let Some(region) = self.target(p, n, 1, None)? else {
+            return Ok(());
+        };
+        let walk = match region {
+            Region::Heap(o) => {
+                let first = (p - o.base) / WORD;
+                let end = (p - o.base + n).div_ceil(WORD);
+                // SAFETY: `target` proved `p..p + n` inside the live object,
+                // so words `first..end` are its words.
+                unsafe { self.object_words(&o, first, end) }.map_err(|f| {
+                    if p == o.base {
+                        f
+                    } else {
+                        f.step(Step::Enclosing("object"))
+                    }
+                })
+            }
+            // SAFETY: `target` proved `p..p + n` inside the stack or globals.
+            _ => unsafe { self.conservative(p, n) },
+        };
+        walk.map_err(|f| f.step(Step::Deref))
+    }
+}

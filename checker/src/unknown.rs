@@ -1,0 +1,147 @@
+//! Unknown pointers: Go's `cgoCheckUnknownPointer` and `cgoIsGoPointer`.
+//!
+//! When the checker knows only that C receives a pointer into managed
+//! memory, not how much of that memory C will look at, it checks everything
+//! C could reach without following another pointer, and requires every
+//! managed pointer found there to be pinned (it does not follow those: their
+//! targets are pinned memory, which is C's to read):
+//!
+//! - into a heap object: the whole object, through its pointer bitmap
+//!   (`words.rs`: runs of set bits, zero words skipped 16 at a time);
+//! - into a managed global: Go cannot know one global's extent and refuses.
+//!   We refuse too when the pointer is `void*`; a typed pointer is checked
+//!   over its pointee type instead (the type says what C sees there);
+//! - into a task stack: Go does not check (its stacks are not in the heap,
+//!   and escape analysis keeps most pointed-to values off them). A typed
+//!   pointer is checked over its pointee type, as for globals; a `void*` is
+//!   let through, as in Go.
+//!
+//! [`Walker::shallow`] is the per-word rule ("managed and not pinned" fails;
+//! Go's `cgoIsGoPointer(p) && !isPinned(p)`), shared with the store checks:
+//! null, C memory, the zero-sized allocation and managed globals pass; heap
+//! objects pass when pinned; stack pointers never (stacks cannot be pinned);
+//! freed slots and span tails are reported as bad pointers.
+
+use crate::arg::{Walker, NOTE_STACK};
+use crate::error::{Fault, GoKind, Walk, What};
+use crate::memory::{ManagedMemory, Object, Region};
+use crate::path::{steps_in_object, steps_to, Step};
+use crate::types::{Type, WORD};
+use crate::words::{bitmap_runs, scan_run, type_runs};
+
+pub(crate) const NOTE_GLOBAL: &str = "it points into managed globals, where the extent of one global is not known; \
+     pass it with its pointee type or an explicit extent";
+
+impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
+    /// What an unknown pointer `v` (in `region`) lets C see, checked.
+    /// `elem` is its pointee type when the pointer is typed.
+    ///
+    /// # Safety
+    /// `region` must be `mem`'s answer for `v`.
+    pub(crate) unsafe fn unknown(&self, region: Region<'_>, v: usize, elem: Option<&Type>, at: Option<usize>) -> Walk {
+        match region {
+            Region::NotManaged | Region::ZeroSized => Ok(()),
+            Region::Freed(_) => Err(Fault::new(What::Freed, v, at)),
+            Region::SpanTail { .. } => Err(Fault::new(What::SpanTail, v, at)),
+            // SAFETY: `o` is the live object `v` points into.
+            Region::Heap(o) => unsafe { self.object(&o, v) },
+            Region::Global { .. } | Region::Stack { .. } => match elem {
+                Some(t) => {
+                    self.target(v, t.size, t.align, at)?;
+                    // SAFETY: `target` proved `t.size` aligned bytes at `v`
+                    // inside the stack or globals.
+                    unsafe { self.typed(t, v, 0, t.size) }
+                }
+                None if matches!(region, Region::Global { .. }) => {
+                    Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, at, NOTE_GLOBAL))
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The per-word rule: `v`, found at `at`, must not be an unpinned
+    /// managed pointer.
+    #[inline]
+    pub(crate) fn shallow(&self, v: usize, at: usize) -> Walk {
+        match self.mem.region(v) {
+            Region::NotManaged | Region::ZeroSized | Region::Global { .. } => Ok(()),
+            Region::Heap(_) if self.mem.is_pinned(v) => Ok(()),
+            Region::Heap(_) => Err(Fault::new(What::Unpinned(GoKind::Pointer), v, Some(at))),
+            Region::Stack { .. } => Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, Some(at), NOTE_STACK)),
+            Region::Freed(_) => Err(Fault::new(What::Freed, v, Some(at))),
+            Region::SpanTail { .. } => Err(Fault::new(What::SpanTail, v, Some(at))),
+        }
+    }
+
+    /// Every pointer word of the live heap object `o`, entered at `entry`.
+    ///
+    /// # Safety
+    /// `o` must be a live object as `mem` describes it.
+    #[inline]
+    pub(crate) unsafe fn object(&self, o: &Object<'_>, entry: usize) -> Walk {
+        // SAFETY: the object's bitmap covers its `size / 8` words, all inside
+        // the live object and word-aligned (objects are).
+        unsafe { self.object_words(o, 0, o.size / WORD) }.map_err(|f| {
+            if entry == o.base {
+                f
+            } else {
+                f.step(Step::Enclosing("object"))
+            }
+        })
+    }
+
+    /// The pointer words among words `first..end` of the live object `o`.
+    ///
+    /// # Safety
+    /// `o` must be a live object and `end <= o.size / 8`.
+    #[inline]
+    pub(crate) unsafe fn object_words(&self, o: &Object<'_>, first: usize, end: usize) -> Walk {
+        let len = o.ptr_bits.len();
+        let bits = if first == 0 && end >= len { o.ptr_bits } else { &o.ptr_bits[first.min(len)..end.min(len)] };
+        bitmap_runs(bits, |w, n| {
+            let start = o.base + (first + w) * WORD;
+            // SAFETY: the run's words are words of the live object.
+            unsafe {
+                scan_run(start, n, |i, v| {
+                    let at = start + i * WORD;
+                    self.shallow(v, at).map_err(|f| f.steps(steps_in_object(o.elem, o.count, at - o.base)))
+                })
+            }
+        })
+    }
+
+    /// The pointer words of type `ty` in bytes `lo..hi` of the value at
+    /// `value`, by the type's mask.
+    ///
+    /// # Safety
+    /// `value` must be readable for the pointer words of `ty` that start in
+    /// `lo..hi`, and word-aligned if there are any.
+    pub(crate) unsafe fn typed(&self, ty: &Type, value: usize, lo: usize, hi: usize) -> Walk {
+        type_runs(ty, 0, lo, hi, &mut |off, n| {
+            // SAFETY: the caller's contract covers these words.
+            unsafe {
+                scan_run(value + off, n, |i, v| {
+                    self.shallow(v, value + off + i * WORD).map_err(|f| f.steps(steps_to(ty, off + i * WORD)))
+                })
+            }
+        })
+    }
+
+    /// Every whole word in `addr..addr + n` (memory without pointer bits:
+    /// a stack or managed globals) treated as a possible pointer.
+    ///
+    /// # Safety
+    /// The bytes must be readable.
+    pub(crate) unsafe fn conservative(&self, addr: usize, n: usize) -> Walk {
+        let first = addr.next_multiple_of(WORD);
+        let words = (addr + n).saturating_sub(first) / WORD;
+        // SAFETY: the whole words inside the readable range, aligned.
+        unsafe {
+            scan_run(first, words, |i, v| {
+                let at = first + i * WORD;
+                self.shallow(v, at).map_err(|f| f.step(Step::Offset(at - addr)))
+            })
+        }
+    }
+}
