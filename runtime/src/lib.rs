@@ -1,2 +1,53 @@
-//! cgocheck runtime.
-pub use cgocheck_checker as checker;
+//! cgocheck: a managed heap that calls C and is called back by C, with Go's
+//! cgo pointer checks on the boundary.
+//!
+//! This crate is the front door. Today it holds:
+//!
+//! - the managed heap ([`heap()`], [`Heap`]): typed, size-classed, never
+//!   moving, every object's pointer words known; it answers the checker's
+//!   questions through [`ManagedMemory`];
+//! - managed values: [`Gc<T>`] (Go's `*T`), [`GcSlice<T>`] (`[]T`),
+//!   [`GcStr`] (`string`), allocated with [`new`], [`new_slice`],
+//!   [`new_string`];
+//! - managed globals ([`managed_static!`], [`Global`]);
+//! - [`Pinner`] (Go's `runtime.Pinner`) and [`Handle`] (Go's
+//!   `runtime/cgo.Handle`);
+//! - the checker's type model, re-exported: `#[derive(cgocheck::CType)]`
+//!   describes a `#[repr(C)]` struct for the heap and the checks.
+//!
+//! ```
+//! use cgocheck::{CType, Gc, ManagedMemory, Region};
+//!
+//! #[derive(CType)]
+//! #[repr(C)]
+//! struct Node {
+//!     next: Gc<Node>,
+//!     val: [i64; 3],
+//! }
+//!
+//! let a = cgocheck::new(Node { next: Gc::null(), val: [1, 2, 3] });
+//! let b = cgocheck::new(Node { next: a, val: [4, 5, 6] });
+//! assert_eq!(b.next.val[2], 3);
+//! match cgocheck::heap().region(b.addr() + 8) {
+//!     Region::Heap(obj) => {
+//!         assert_eq!(obj.base, b.addr());
+//!         assert_eq!(obj.ptr_bits.iter_ones().collect::<Vec<_>>(), [0]); // `next`
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+pub mod check;
+mod conservative;
+pub mod globals;
+pub mod handle;
+pub mod heap;
+pub mod pinner;
+pub mod values;
+
+pub use cgocheck_checker::{self as checker, CType, Field, Kind, ManagedMemory, Object, PtrMask, Region, Type, WORD};
+pub use globals::Global;
+pub use handle::Handle;
+pub use heap::{heap, Heap, StackRange};
+pub use pinner::Pinner;
+pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};

@@ -1,0 +1,234 @@
+//! The managed heap.
+//!
+//! Memory for managed values: typed objects, slice backing arrays, strings,
+//! and task stacks, all inside one reserved address range (`arena.rs`).
+//! Design in one breath:
+//!
+//! - The range is cut into 8 KiB pages; runs of pages are [`Span`]s
+//!   (`span.rs`). A page table maps every page to its span.
+//! - Small requests (up to 32 KiB) are rounded to a size class
+//!   (`sizeclass.rs`) and served from spans segregated by (size class,
+//!   element type, single value or array): all slots of a span share one
+//!   layout, so the span carries one pointer bitmap for its slots and the
+//!   type for messages, allocation writes no bitmap and objects have no
+//!   header.
+//! - Larger requests get a span of their own, with a bitmap built once.
+//! - Threads allocate small objects lock-free from their own cached spans
+//!   (`cache.rs`); getting and returning spans, large objects and stacks go
+//!   through one lock (`central.rs`).
+//! - Lookup (`lookup.rs`) is lock-free: range check, page table, span,
+//!   slot by multiply-shift, alloc bit. That is the [`ManagedMemory`]
+//!   implementation the checker uses.
+//! - Memory is zero when handed out: fresh pages are zero; a freed small
+//!   slot is zeroed by `free`; a freed large object's pages are given back
+//!   to the kernel, which zero-fills them when touched again.
+//! - The heap never moves objects. Memory is freed only by the unsafe
+//!   [`Heap::free`] (tests; later the collector's sweeper, which frees only
+//!   unreachable objects).
+//!
+//! [`ManagedMemory`]: cgocheck_checker::ManagedMemory
+
+mod arena;
+mod cache;
+mod central;
+mod lookup;
+pub mod sizeclass;
+mod span;
+mod stack;
+
+pub use stack::StackRange;
+
+use arena::Arena;
+use central::Central;
+use cgocheck_checker::{ManagedMemory, Type, WORD};
+use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
+use span::{Span, SpanKind};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The managed heap. There is one, reached with [`heap()`].
+pub struct Heap {
+    arena: OnceLock<Arena>,
+    central: Mutex<Central>,
+}
+
+pub(crate) static HEAP: Heap = Heap { arena: OnceLock::new(), central: Mutex::new(Central::new()) };
+
+/// The process's managed heap.
+#[inline]
+pub fn heap() -> &'static Heap {
+    &HEAP
+}
+
+impl Heap {
+    /// The reserved range, reserved on first use.
+    #[inline]
+    fn arena(&self) -> &Arena {
+        self.arena.get_or_init(Arena::reserve)
+    }
+
+    /// The central state, locked. A panic while holding the lock (address
+    /// space exhausted) happens before any change, so a poisoned lock is
+    /// still consistent and is taken over.
+    fn central(&self) -> MutexGuard<'_, Central> {
+        self.central.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The address every zero-sized allocation returns.
+    pub fn zero_sized_addr(&self) -> usize {
+        self.arena().base
+    }
+
+    /// The reserved address range `(lo, hi)` of the heap: every heap object
+    /// and task stack lies inside, nothing else does.
+    pub fn reserved_range(&self) -> (usize, usize) {
+        let a = self.arena();
+        (a.base, a.base + a.len)
+    }
+
+    /// Allocates zeroed memory for `count` values of type `elem` (an array
+    /// when `count > 1`) and returns its address, aligned to `elem.align`.
+    /// Zero bytes (a zero-sized type or `count == 0`) return the one
+    /// zero-sized address.
+    ///
+    /// `elem` must describe the values that will be stored there (its
+    /// pointer words are what the checker and the collector will read).
+    /// Panics when `elem.size * count` overflows or the heap is exhausted.
+    #[inline]
+    pub fn alloc(&self, elem: &'static Type, count: usize) -> *mut u8 {
+        let Some(size) = elem.size.checked_mul(count) else {
+            panic!("cgocheck: allocation of {count} values of {elem} ({} bytes each) overflows", elem.size);
+        };
+        if size == 0 {
+            return self.zero_sized_addr() as *mut u8;
+        }
+        let align = elem.align.max(1);
+        debug_assert!(align.is_power_of_two(), "type {elem} has alignment {align}, not a power of two");
+        if size <= MAX_SMALL {
+            if let Some(class) = class_for(size, align) {
+                return self.alloc_small(elem, count, class) as *mut u8;
+            }
+        }
+        self.alloc_large(elem, count, size, align) as *mut u8
+    }
+
+    #[inline]
+    fn alloc_small(&self, elem: &'static Type, count: usize, class: usize) -> usize {
+        let single = count == 1;
+        let hit = cache::with_cache(|c| {
+            let e = c.entry(elem, class, single);
+            if e.serves(elem, class, single) {
+                if let Some(addr) = e.alloc(count) {
+                    return addr;
+                }
+            }
+            self.refill(e, elem, count, class)
+        });
+        match hit {
+            Some(addr) => addr,
+            None => self.alloc_uncached(elem, count, class),
+        }
+    }
+
+    /// Slow path: the entry for the key is empty, exhausted, or serves
+    /// another key. Give its span back and take one for this key.
+    #[cold]
+    fn refill(&self, e: &mut cache::Entry, elem: &'static Type, count: usize, class: usize) -> usize {
+        let single = count == 1;
+        let arena = self.arena();
+        let mut central = self.central();
+        if let Some(old) = e.span.take() {
+            central.give_back(old);
+        }
+        let layout = central.layout(arena, elem, CLASSES[class].size, if single { 1 } else { 0 });
+        let span = central.take_small(arena, class, &CLASSES[class], layout);
+        drop(central);
+        e.fill(elem, class, single, span);
+        e.alloc(count).expect("a span taken from the central heap has a free slot")
+    }
+
+    /// Allocation on a thread whose cache is already destroyed: take a span,
+    /// use one slot, give it back.
+    #[cold]
+    fn alloc_uncached(&self, elem: &'static Type, count: usize, class: usize) -> usize {
+        let mut e = cache::Entry::EMPTY;
+        let addr = self.refill(&mut e, elem, count, class);
+        if let Some(span) = e.span {
+            self.give_back(&[span]);
+        }
+        addr
+    }
+
+    /// Returns spans from a thread cache to the central lists.
+    pub(crate) fn give_back(&self, spans: &[&'static Span]) {
+        let mut central = self.central();
+        for &s in spans {
+            central.give_back(s);
+        }
+    }
+
+    #[cold]
+    fn alloc_large(&self, elem: &'static Type, count: usize, size: usize, align: usize) -> usize {
+        assert!(align <= PAGE, "cgocheck: type {elem} asks for alignment {align}, more than the heap page ({PAGE})");
+        let slot_size = size.next_multiple_of(WORD);
+        let arena = self.arena();
+        let mut central = self.central();
+        let layout = central.layout(arena, elem, slot_size, count);
+        let span = central.take_large(arena, layout);
+        span.take_slot(0, count);
+        span.base
+    }
+
+    /// Frees the object at `ptr` (its base address). Small slots are zeroed
+    /// now; large objects' pages go back to the kernel. From now on
+    /// `region()` of its addresses answers `Region::Freed` until the slot is
+    /// reused.
+    ///
+    /// Panics if `ptr` is not the base of a live heap object, or the object
+    /// is pinned. Freeing the zero-sized address does nothing.
+    ///
+    /// # Safety
+    /// Nothing may use the object afterwards: no `Gc`/`GcSlice`/`GcStr` or
+    /// reference to it is dereferenced again, no other thread reads or writes
+    /// it concurrently, and no C code keeps it.
+    pub unsafe fn free(&self, ptr: *mut u8) {
+        let addr = ptr as usize;
+        let (span, slot) = match self.slot_of(addr) {
+            Some((span, slot)) if span.is_allocated(slot) => {
+                let base = span.base + slot * span.slot_size;
+                if base != addr {
+                    panic!("cgocheck: free of {addr:#x}, an interior pointer of the object at {base:#x}");
+                }
+                (span, slot)
+            }
+            Some(_) => panic!("cgocheck: free of {addr:#x}: the object was already freed"),
+            None if addr == self.zero_sized_addr() => return,
+            None => panic!("cgocheck: free of {addr:#x}, which is not a heap object ({:?})", self.region(addr)),
+        };
+        assert!(!span.is_pinned(slot), "cgocheck: free of {addr:#x}: the object is pinned");
+        match span.kind {
+            SpanKind::Small { .. } => {
+                // SAFETY: the slot `[addr, addr + slot_size)` lies in
+                // committed pages of this span; the caller guarantees nobody
+                // uses the object any more, so overwriting it races with
+                // nothing.
+                unsafe { std::ptr::write_bytes(ptr, 0, span.slot_size) };
+                // Publishes the zeroes to the next owner (see
+                // `clear_allocated`).
+                if !span.clear_allocated(slot) {
+                    panic!("cgocheck: free of {addr:#x}: the object was freed concurrently");
+                }
+                if span.is_full() {
+                    self.central().freed_small(span);
+                }
+            }
+            SpanKind::Large => {
+                if !span.clear_allocated(0) {
+                    panic!("cgocheck: free of {addr:#x}: the object was freed concurrently");
+                }
+                self.arena().discard(span.base, span.npages * PAGE);
+                self.central().freed_large(span);
+            }
+            SpanKind::Stack => unreachable!("slot_of never answers a stack"),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Spans: runs of heap pages, and the layouts that describe their slots.
+//!
+//! A [`Span`] is a run of whole pages with one job: the slots of one small
+//! size class, one large object, or one task stack. Its identity (base, page
+//! count, kind, slot geometry) never changes after it is published in the
+//! page table; what changes is tracked in atomics:
+//!
+//! - `alloc` and `freed`: one bit each per slot. A slot holds a live object
+//!   when its alloc bit is set and its freed bit is not. The two are split by
+//!   writer: only the span's owner (the thread whose cache holds it, or the
+//!   central lock for large spans and stacks) writes `alloc`, so taking a
+//!   never-used slot is a plain load and store, no locked instruction — the
+//!   bulk of the allocation fast path's cost otherwise. `free`, from any
+//!   thread, sets the `freed` bit with an atomic OR. When the owner moves
+//!   its cursor to a word it "claims" it: the freed slots of the word get
+//!   their alloc bit cleared, then their freed bit (one atomic AND per 64
+//!   slots), so reused slots too are handed out with a plain store. Alloc
+//!   bits past the last slot are set at creation so they never look free.
+//! - `pinned`: one bit per slot, the fast answer to `is_pinned`; the counts
+//!   behind it live in the pinner (set and cleared under its lock).
+//! - `counts`: for spans of arrays (a slice of `len` elements), the element
+//!   count of each slot, since slots of one class hold different lengths.
+//! - `layout`: the [`Layout`] of the slots. Fixed for small spans; a large
+//!   span's run may be reused for another large object, which publishes a new
+//!   layout pointer.
+//!
+//! A [`Layout`] is immutable and interned (one per element type, slot size
+//! and count mode), so every span of "slots of 32 bytes holding one `Node`"
+//! shares one. It owns the pointer bitmap of a slot, built once when the
+//! layout is first needed: the element's mask repeated `reps` times, then
+//! `slot_words` zero bits. The bitmap of a slot holding `count` elements is
+//! the window of `slot_words` bits starting `reps - count` elements in: the
+//! last `count` repetitions followed by zeros. So lookups hand out a
+//! `&BitSlice` into the layout and nothing is written per allocation.
+//! Pointer-free layouts hand out a window of one shared, never-written
+//! zero region instead of owning bits.
+//!
+//! Span and Layout structs are never freed: a lookup racing with a free may
+//! still hold a reference to them (see the page table in `lookup.rs`).
+//! Spans are bounded by the heap's address range (freed large and stack runs
+//! are reused with their Span), layouts by the number of distinct
+//! (element type, size, count) shapes the program allocates.
+
+use super::sizeclass::{Class, PAGE};
+use bitvec::prelude::*;
+use cgocheck_checker::{Type, WORD};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+
+/// The pointer layout shared by the slots of spans of one shape.
+pub(crate) struct Layout {
+    /// Type of one element.
+    pub elem: &'static Type,
+    /// Bytes of a slot: the class size, or a large object's size (whole
+    /// words).
+    pub slot_size: usize,
+    /// Element count of every slot, or 0 when each slot records its own
+    /// count (small spans of arrays).
+    pub count: usize,
+    /// Element mask repeated `reps` times, then `slot_words` zero bits; the
+    /// shared zero region when the element holds no pointers.
+    bits: &'static BitSlice<u64, Lsb0>,
+    /// Repetitions of the element mask at the start of `bits`.
+    reps: usize,
+    /// Words per element (0 for pointer-free elements).
+    elem_words: usize,
+    /// Words of a slot: the length of every `ptr_bits` window.
+    slot_words: usize,
+}
+
+impl Layout {
+    /// Builds the layout of slots of `slot_size` bytes holding `count`
+    /// elements (0: any count that fits). `zero` is the shared zero region.
+    pub fn new(
+        elem: &'static Type,
+        slot_size: usize,
+        count: usize,
+        zero: &'static BitSlice<u64, Lsb0>,
+    ) -> Layout {
+        let slot_words = slot_size.div_ceil(WORD);
+        if !elem.has_pointers() {
+            return Layout { elem, slot_size, count, bits: &zero[..0], reps: 0, elem_words: 0, slot_words };
+        }
+        // A type with a pointer word is word aligned, so its size is a
+        // whole number of words.
+        assert!(elem.size & (WORD - 1) == 0, "type {elem} holds pointers but its size {} is not a multiple of 8", elem.size);
+        let elem_words = elem.size / WORD;
+        let reps = if count == 0 { slot_size / elem.size } else { count };
+        let mut bits = bitvec![u64, Lsb0; 0; reps * elem_words + slot_words];
+        // Write one element's mask, then double the written prefix until
+        // `reps` copies are there: O(log reps) copies of growing runs
+        // instead of `reps` walks of the element type.
+        elem.write_ptr_bits(&mut bits[..elem_words]);
+        let mut done = 1;
+        while done < reps {
+            let n = done.min(reps - done);
+            bits.copy_within(..n * elem_words, done * elem_words);
+            done += n;
+        }
+        Layout { elem, slot_size, count, bits: BitBox::leak(bits.into_boxed_bitslice()), reps, elem_words, slot_words }
+    }
+
+    /// The pointer bitmap of a slot holding `count` elements: `slot_words`
+    /// bits, O(1), nothing allocated.
+    #[inline]
+    pub fn ptr_bits(&self, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> &'static BitSlice<u64, Lsb0> {
+        if self.elem_words == 0 {
+            return &zero[..self.slot_words];
+        }
+        let start = (self.reps - count.min(self.reps)) * self.elem_words;
+        &self.bits[start..start + self.slot_words]
+    }
+}
+
+/// What a span's pages are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpanKind {
+    /// Slots of one size class.
+    Small { class: u8 },
+    /// One large object.
+    Large,
+    /// A task stack; its first page is a PROT_NONE guard page.
+    Stack,
+}
+
+/// Who may allocate from a small span (changed only under the central lock).
+pub(crate) mod state {
+    /// In one thread's cache: only that thread sets alloc bits.
+    pub const CACHED: u8 = 0;
+    /// On the central partial list: has free slots, nobody allocating.
+    pub const PARTIAL: u8 = 1;
+    /// Every slot was allocated when its owner gave it back.
+    pub const FULL: u8 = 2;
+}
+
+/// A run of pages with one job. See the file comment.
+pub(crate) struct Span {
+    /// Address of the first page.
+    pub base: usize,
+    /// Pages in the run.
+    pub npages: usize,
+    pub kind: SpanKind,
+    /// Slots (1 for large objects and stacks).
+    pub nslots: usize,
+    /// Slot size of a small span (0 otherwise).
+    pub slot_size: usize,
+    /// `ceil(2^32 / slot_size)` for the slot index of a small span.
+    pub div_magic: u64,
+    layout: AtomicPtr<Layout>,
+    /// Written by the owner only.
+    alloc: Box<[AtomicU64]>,
+    /// Set by `free`, cleared by the owner on reuse.
+    freed: Box<[AtomicU64]>,
+    pinned: Box<[AtomicU64]>,
+    /// Per-slot element counts (spans of arrays only, else empty).
+    counts: Box<[AtomicU16]>,
+    /// Small spans: [`state`]. Changed only under the central lock; read
+    /// without it by `free`.
+    pub state: AtomicU8,
+    /// Stacks: the task that runs on it.
+    pub task: AtomicU64,
+}
+
+fn bit_words(nslots: usize) -> Box<[AtomicU64]> {
+    (0..nslots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl Span {
+    /// A span of slots of size class `class` (index `class_idx`), all free.
+    /// `per_slot_counts`: the slots hold arrays of varying length.
+    pub fn small(base: usize, class_idx: usize, class: &Class, layout: &'static Layout, per_slot_counts: bool) -> Span {
+        let counts = if per_slot_counts { (0..class.nslots).map(|_| AtomicU16::new(0)).collect() } else { Box::default() };
+        Span {
+            slot_size: class.size,
+            div_magic: class.div_magic,
+            counts,
+            ..Span::blank(base, class.npages, SpanKind::Small { class: class_idx as u8 }, class.nslots, layout)
+        }
+    }
+
+    /// A span for one large object, free.
+    pub fn large(base: usize, npages: usize, layout: &'static Layout) -> Span {
+        Span::blank(base, npages, SpanKind::Large, 1, layout)
+    }
+
+    /// A span for a task stack (guard page first), not in use.
+    pub fn stack(base: usize, npages: usize) -> Span {
+        Span::blank(base, npages, SpanKind::Stack, 1, ptr::null())
+    }
+
+    fn blank(base: usize, npages: usize, kind: SpanKind, nslots: usize, layout: *const Layout) -> Span {
+        let alloc = bit_words(nslots);
+        // Bits past the last slot read as allocated so that scans for a
+        // free slot never return them.
+        if nslots & 63 != 0 {
+            alloc[nslots / 64].store(!0u64 << (nslots % 64), Ordering::Relaxed);
+        }
+        Span {
+            base,
+            npages,
+            kind,
+            nslots,
+            slot_size: 0,
+            div_magic: 0,
+            layout: AtomicPtr::new(layout as *mut Layout),
+            alloc,
+            freed: bit_words(nslots),
+            pinned: bit_words(nslots),
+            counts: Box::default(),
+            state: AtomicU8::new(state::CACHED),
+            task: AtomicU64::new(0),
+        }
+    }
+
+    /// One past the last byte of the run.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.base + self.npages * PAGE
+    }
+
+    /// The current layout of the slots (small and large spans; stacks have
+    /// none).
+    #[inline]
+    pub fn layout(&self) -> &'static Layout {
+        debug_assert!(self.kind != SpanKind::Stack);
+        // SAFETY: small and large spans are created with a leaked
+        // `&'static Layout` and `set_layout` only stores others, never
+        // freed; stacks (null) never reach here (every caller matches on
+        // `kind` first). Acquire pairs with the Release store in
+        // `set_layout`, so the layout's fields are visible.
+        unsafe { &*self.layout.load(Ordering::Acquire) }
+    }
+
+    /// Points a reused large span at the layout of its new object; called
+    /// before the object's alloc bit is set, so a reader that sees the bit
+    /// sees this layout.
+    pub fn set_layout(&self, layout: &'static Layout) {
+        self.layout.store(layout as *const Layout as *mut Layout, Ordering::Release);
+    }
+
+    /// Whether slot `i` holds a live object: alloc bit set, freed bit
+    /// clear. The freed word is read first: `claim_word` clears alloc bits
+    /// before freed bits, so a reader that sees a freed bit already cleared
+    /// (Acquire, pairing with the claim's Release) also sees the alloc bit
+    /// cleared, and a freed slot never looks live. Acquire on the alloc
+    /// word pairs with the Release of `take_slot` (the slot's count).
+    #[inline]
+    pub fn is_allocated(&self, i: usize) -> bool {
+        let (w, bit) = (i / 64, 1 << (i % 64));
+        let freed = self.freed[w].load(Ordering::Acquire);
+        self.alloc[w].load(Ordering::Acquire) & !freed & bit != 0
+    }
+
+    /// Element count of slot `i`.
+    #[inline]
+    pub fn count(&self, layout: &Layout, i: usize) -> usize {
+        if layout.count != 0 {
+            layout.count
+        } else {
+            self.counts[i].load(Ordering::Relaxed) as usize
+        }
+    }
+
+    /// Owner only: makes the freed slots of word `w` plain free slots and
+    /// returns the word's free slots (set bits); None past the last word.
+    /// Acquire on the freed word pairs with the Release of
+    /// `clear_allocated`: a slot seen free is seen with the zeroing its free
+    /// did.
+    #[inline]
+    pub fn claim_word(&self, w: usize) -> Option<u64> {
+        let alloc = self.alloc.get(w)?.load(Ordering::Relaxed);
+        let freed = self.freed[w].load(Ordering::Acquire);
+        if freed != 0 {
+            // Alloc bits first, then freed bits (see `is_allocated`). Only
+            // this thread writes `alloc`; `free` may set other freed bits
+            // meanwhile, which the AND leaves alone.
+            self.alloc[w].store(alloc & !freed, Ordering::Release);
+            self.freed[w].fetch_and(!freed, Ordering::Release);
+        }
+        Some(!(alloc & !freed))
+    }
+
+    /// Owner only: hands out slot `i`, which `claim_word` returned free,
+    /// with `count` elements: one plain store, since only the owner writes
+    /// `alloc` words.
+    #[inline]
+    pub fn take_slot(&self, i: usize, count: usize) {
+        if !self.counts.is_empty() {
+            // Fits: a small slot holds at most 32768 one-byte elements.
+            self.counts[i].store(count as u16, Ordering::Relaxed);
+        }
+        let (w, bit) = (i / 64, 1 << (i % 64));
+        let alloc = self.alloc[w].load(Ordering::Relaxed);
+        debug_assert!(alloc & bit == 0, "slot {i} handed out twice");
+        // Release: a reader that sees the slot live sees its count.
+        self.alloc[w].store(alloc | bit, Ordering::Release);
+    }
+
+    /// Marks live slot `i` freed; returns false if it was not live (a
+    /// double free, possibly concurrent). SeqCst (which includes Release:
+    /// the owner that sees the slot free sees the zeroing done before) for
+    /// the protocol with `give_back` (central.rs).
+    pub fn clear_allocated(&self, i: usize) -> bool {
+        let (w, bit) = (i / 64, 1 << (i % 64));
+        self.alloc[w].load(Ordering::Acquire) & bit != 0 && self.freed[w].fetch_or(bit, Ordering::SeqCst) & bit == 0
+    }
+
+    /// Free slots right now (SeqCst loads: see `Central::give_back`).
+    pub fn free_slots(&self) -> usize {
+        self.alloc
+            .iter()
+            .zip(self.freed.iter())
+            .map(|(a, f)| (!a.load(Ordering::SeqCst) | f.load(Ordering::SeqCst)).count_ones() as usize)
+            .sum()
+    }
+
+    /// Whether the owner gave this span back with every slot allocated
+    /// (SeqCst: see `Central::give_back`).
+    pub fn is_full(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == state::FULL
+    }
+
+    /// Whether slot `i` is pinned.
+    #[inline]
+    pub fn is_pinned(&self, i: usize) -> bool {
+        self.pinned[i / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0
+    }
+
+    /// Sets or clears the pin bit of slot `i` (the pinner does this under its
+    /// lock, which orders it with the count it mirrors).
+    pub fn set_pinned(&self, i: usize, on: bool) {
+        let bit = 1 << (i % 64);
+        if on {
+            self.pinned[i / 64].fetch_or(bit, Ordering::Release);
+        } else {
+            self.pinned[i / 64].fetch_and(!bit, Ordering::Release);
+        }
+    }
+
+    /// Slot index of `addr` in a small span (may be `>= nslots`: the tail).
+    #[inline]
+    pub fn slot_of(&self, addr: usize) -> usize {
+        (((addr - self.base) as u64 * self.div_magic) >> 32) as usize
+    }
+}
