@@ -51,3 +51,9 @@ pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
 pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};
+
+/// The README's Rust examples, compiled and run as doc tests so the front
+/// door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
