@@ -59,7 +59,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         // which has pointers and so is word-aligned and at least a word long.
         match ty.kind {
             // SAFETY: one aligned, readable pointer word at `addr`.
-            Kind::Pointer { elem } => unsafe { self.pointer(word(addr), Some(elem), top, Some(addr)) },
+            Kind::Pointer { elem } => unsafe { self.pointer(word(addr), Some(elem.get()), top, Some(addr)) },
             // SAFETY: as above.
             Kind::UnsafePointer => unsafe { self.pointer(word(addr), None, top, Some(addr)) },
             // SAFETY: as above.
@@ -88,7 +88,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
             // SAFETY: `addr` holds a valid interface value (two words).
             Kind::Interface => unsafe { self.interface(addr, top) },
             // SAFETY: `addr` holds a valid slice header of `elem`s.
-            Kind::Slice { elem } => unsafe { self.slice(elem, addr, top) },
+            Kind::Slice { elem } => unsafe { self.slice(elem.get(), addr, top) },
             // SAFETY: `addr` holds a valid string header.
             Kind::String => unsafe { self.string(addr, top) },
             // A scalar never has pointers; a descriptor that says it does is
@@ -146,7 +146,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     /// `addr` must hold `n` valid values of `elem`.
     pub(crate) unsafe fn elements(&self, elem: &Type, addr: usize, n: usize, top: bool) -> Walk {
         let pointee = match elem.kind {
-            Kind::Pointer { elem } => Some(Some(elem)),
+            Kind::Pointer { elem } => Some(Some(elem.get())),
             Kind::UnsafePointer => Some(None),
             _ => None,
         };

@@ -34,4 +34,4 @@ pub use memory::{ManagedMemory, Object, Region};
 pub use pointer::{check_pointer, Hint};
 pub use result::check_result;
 pub use store::{check_memmove, check_memmove_partial, check_ptr_write, check_slice_copy, check_typed_block};
-pub use types::{CType, Complex128, Complex64, Field, Kind, PtrMask, Type, WORD};
+pub use types::{CType, Complex128, Complex64, Field, Kind, PtrMask, Type, TypeRef, WORD};

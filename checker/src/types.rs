@@ -8,6 +8,15 @@
 //!   `ptrdata` (bytes of the prefix that can hold pointers, 0 for pointer-free
 //!   types), the [`Kind`] with its element type or fields, and a [`PtrMask`]
 //!   saying which machine words of a value are pointer words.
+//! - [`TypeRef`] is how a pointer, slice, channel or map names its element:
+//!   lazily, as a function that returns the element's descriptor. What a
+//!   value points to never changes its own layout, so nothing about a
+//!   pointer's descriptor needs its element's; naming it lazily lets types
+//!   that point to each other (`struct a { struct b *b; }`, `struct b
+//!   { struct a *a; }`) be described at compile time, where naming it eagerly
+//!   is a cycle in constant evaluation. Arrays, struct and union fields name
+//!   theirs eagerly: their layout is made of it, and a type cannot contain
+//!   itself by value.
 //! - [`CType`] is implemented by every type that may appear in memory C sees.
 //!   Primitives, arrays and raw pointers are implemented here; `#[repr(C)]`
 //!   structs and unions get it from `#[derive(CType)]`, which builds the whole
@@ -57,6 +66,9 @@ pub struct Type {
 
 /// Go's kinds, plus C unions. Element types and fields are descriptors too,
 /// so the checker can walk a value the way `cgoCheckArg` walks a Go value.
+/// What a value only points to (pointer, slice, channel and map elements) is
+/// a [`TypeRef`], read with [`TypeRef::get`]; what it holds by value (array
+/// elements, fields) is a `&'static Type`.
 #[derive(Debug)]
 pub enum Kind {
     Bool,
@@ -79,7 +91,7 @@ pub enum Kind {
     /// A fixed-length array `[elem; len]`.
     Array { elem: &'static Type, len: usize },
     /// A managed channel: one pointer word. Always refused at the boundary.
-    Chan { elem: &'static Type },
+    Chan { elem: TypeRef },
     /// A function value: one pointer word (C function pointers are not Go
     /// pointers; a managed closure would be).
     Func,
@@ -88,12 +100,12 @@ pub enum Kind {
     /// pointer-shaped, see [`Type::is_direct_iface`]).
     Interface,
     /// A managed map: one pointer word. Always refused at the boundary.
-    Map { key: &'static Type, value: &'static Type },
+    Map { key: TypeRef, value: TypeRef },
     /// A pointer to `elem`: a C raw pointer or the runtime's managed pointer;
     /// which one it is, is decided by where it points, not by its type.
-    Pointer { elem: &'static Type },
+    Pointer { elem: TypeRef },
     /// A slice header `{ ptr, len, cap }` of `elem`s.
-    Slice { elem: &'static Type },
+    Slice { elem: TypeRef },
     /// A string header `{ ptr, len }` of bytes.
     String,
     /// A `#[repr(C)]` struct.
@@ -103,6 +115,54 @@ pub enum Kind {
     /// A C union. Its pointer mask is the union of its fields' masks: a word
     /// that some field uses as a pointer is a pointer word.
     Union { fields: &'static [Field] },
+}
+
+/// The descriptor of what a pointer, slice, channel or map refers to, named
+/// lazily: a function that returns it. See the module comment for why.
+///
+/// Build one with [`TypeRef::of`] (`T`'s `CType` descriptor) or, for a
+/// hand-built descriptor, [`TypeRef::new`] with a function or non-capturing
+/// closure (`TypeRef::new(|| &MY_TYPE)`); both work in constants and statics.
+/// `Display` prints the element's name (`int32`, `node`); `Debug` does too,
+/// rather than the element's whole descriptor, because a descriptor may lead
+/// back to itself through its elements (`struct node { struct node *next; }`)
+/// and printing it in full would never end.
+#[derive(Clone, Copy)]
+pub struct TypeRef(fn() -> &'static Type);
+
+impl TypeRef {
+    /// A reference to the descriptor `f` returns.
+    pub const fn new(f: fn() -> &'static Type) -> TypeRef {
+        TypeRef(f)
+    }
+
+    /// A reference to `T`'s descriptor, `<T as CType>::TYPE`.
+    pub const fn of<T: CType>() -> TypeRef {
+        fn type_of<T: CType>() -> &'static Type {
+            T::TYPE
+        }
+        TypeRef(type_of::<T>)
+    }
+
+    /// The descriptor. Derived descriptors are statics, so this is the same
+    /// address as the type's `CType::TYPE`.
+    #[inline]
+    pub fn get(self) -> &'static Type {
+        (self.0)()
+    }
+}
+
+impl core::fmt::Display for TypeRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self.get(), f)
+    }
+}
+
+impl core::fmt::Debug for TypeRef {
+    /// The element's name, e.g. `TypeRef(node)`: see the type's comment.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TypeRef({})", self.get())
+    }
 }
 
 /// A field of a struct or union.
@@ -363,7 +423,7 @@ unsafe impl<T: CType> PointeeType for T {
         size: WORD,
         align: WORD,
         ptrdata: WORD,
-        kind: Kind::Pointer { elem: T::TYPE },
+        kind: Kind::Pointer { elem: TypeRef::of::<T>() },
         ptrmask: ONE_POINTER,
     };
 }

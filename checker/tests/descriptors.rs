@@ -7,7 +7,7 @@
 //! which catches a hand computation that is itself wrong.
 
 use cgocheck_checker::types::mask_len;
-use cgocheck_checker::{CType, Field, Kind, PtrMask, Type};
+use cgocheck_checker::{CType, Field, Kind, PtrMask, Type, TypeRef};
 use core::ffi::{c_ulong, c_void};
 use core::mem::{align_of, offset_of, size_of};
 
@@ -134,7 +134,7 @@ fn nested_structs() {
     let f = fields_of(Outer::TYPE);
     assert!(core::ptr::eq(f[1].ty, Inner::TYPE));
     match f[2].ty.kind {
-        Kind::Pointer { elem } => assert!(core::ptr::eq(elem, Inner::TYPE)),
+        Kind::Pointer { elem } => assert!(core::ptr::eq(elem.get(), Inner::TYPE)),
         ref k => panic!("q: {k:?}"),
     }
 }
@@ -566,7 +566,7 @@ fn names_and_recursion() {
     });
     // The self-reference resolves to the very descriptor being defined.
     match fields_of(S1::TYPE)[1].ty.kind {
-        Kind::Pointer { elem } => assert!(core::ptr::eq(elem, S1::TYPE)),
+        Kind::Pointer { elem } => assert!(core::ptr::eq(elem.get(), S1::TYPE)),
         ref k => panic!("{k:?}"),
     }
 }
@@ -602,7 +602,7 @@ fn self_referential() {
     });
     for f in &fields_of(Tree::TYPE)[..3] {
         match f.ty.kind {
-            Kind::Pointer { elem } => assert!(core::ptr::eq(elem, Tree::TYPE), "{}", f.name),
+            Kind::Pointer { elem } => assert!(core::ptr::eq(elem.get(), Tree::TYPE), "{}", f.name),
             ref k => panic!("{}: {k:?}", f.name),
         }
     }
@@ -631,7 +631,7 @@ unsafe impl<T: CType> CType for Managed<T> {
         size: 8,
         align: 8,
         ptrdata: 8,
-        kind: Kind::Pointer { elem: T::TYPE },
+        kind: Kind::Pointer { elem: TypeRef::of::<T>() },
         ptrmask: cgocheck_checker::types::ONE_POINTER,
     };
 }
@@ -647,12 +647,12 @@ unsafe impl<T: CType> CType for ManagedSlice<T> {
         size: 24,
         align: 8,
         ptrdata: 8,
-        kind: Kind::Slice { elem: T::TYPE },
+        kind: Kind::Slice { elem: TypeRef::of::<T>() },
         ptrmask: cgocheck_checker::types::ONE_POINTER,
     };
 }
 
-/// Every shape of self-reference the derive resolves.
+/// A self-reference through every pointer-like shape.
 #[derive(CType)]
 #[repr(C)]
 struct MNode {
@@ -688,19 +688,254 @@ fn self_referential_managed() {
     let me = MNode::TYPE;
     let f = fields_of(me);
     let Kind::Pointer { elem } = f[0].ty.kind else { panic!("next") };
-    assert!(core::ptr::eq(elem, me));
+    assert!(core::ptr::eq(elem.get(), me));
     let Kind::Slice { elem } = f[1].ty.kind else { panic!("kids") };
-    assert!(core::ptr::eq(elem, me));
+    assert!(core::ptr::eq(elem.get(), me));
     assert_eq!((f[1].ty.size, f[1].ty.ptrdata), (24, 8));
     let Kind::Array { elem: ring_elem, len: 2 } = f[3].ty.kind else { panic!("ring") };
     let Kind::Pointer { elem } = ring_elem.kind else { panic!("ring elem") };
-    assert!(core::ptr::eq(elem, me));
+    assert!(core::ptr::eq(elem.get(), me));
     let PtrMask::Repeat { elem: rep, len: 2 } = f[3].ty.ptrmask else { panic!("ring mask") };
     assert!(core::ptr::eq(rep, ring_elem));
     assert_eq!((f[3].ty.size, f[3].ty.ptrdata), (16, 16));
     let Kind::Pointer { elem: inner } = f[4].ty.kind else { panic!("pp") };
-    let Kind::Pointer { elem } = inner.kind else { panic!("*pp") };
-    assert!(core::ptr::eq(elem, me));
+    let Kind::Pointer { elem } = inner.get().kind else { panic!("*pp") };
+    assert!(core::ptr::eq(elem.get(), me));
+}
+
+// ---------------------------------------------------------------------------
+// Types that point to each other
+
+/// The element of the pointer-like field `i` of `t` (a pointer, slice or
+/// channel), as its descriptor.
+fn elem_of(t: &Type, i: usize) -> &'static Type {
+    match fields_of(t)[i].ty.kind {
+        Kind::Pointer { elem } | Kind::Slice { elem } | Kind::Chan { elem } => elem.get(),
+        ref k => panic!("{t}.{}: {k:?}", fields_of(t)[i].name),
+    }
+}
+
+/// `struct tree { struct leaf *root; long size; }`
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "tree")]
+struct MTree {
+    size: i64,
+    root: *mut MLeaf,
+}
+
+/// `struct leaf { struct tree *owner; int key; struct leaf *next; }`: one
+/// pointer back to the other type, one to itself.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "leaf")]
+struct MLeaf {
+    owner: *const MTree,
+    key: i32,
+    next: *mut Self,
+}
+
+#[test]
+fn mutual_raw_pointers() {
+    // size@0, root@8 (word 1); size 16.
+    check::<MTree>(&Expect {
+        name: "tree",
+        size: 16,
+        align: 8,
+        ptrdata: 16,
+        fields: &[("size", 0, "int64"), ("root", 8, "*leaf")],
+        ptr_words: &[1],
+    });
+    // owner@0 (word 0), key@8, next@16 (word 2); size 24.
+    check::<MLeaf>(&Expect {
+        name: "leaf",
+        size: 24,
+        align: 8,
+        ptrdata: 24,
+        fields: &[("owner", 0, "*tree"), ("key", 8, "int32"), ("next", 16, "*leaf")],
+        ptr_words: &[0, 2],
+    });
+    assert_eq!([offset_of!(MTree, root), offset_of!(MLeaf, key), offset_of!(MLeaf, next)], [8, 8, 16]);
+    // Each pointer's element is the other type's one static descriptor.
+    assert!(core::ptr::eq(elem_of(MTree::TYPE, 1), MLeaf::TYPE));
+    assert!(core::ptr::eq(elem_of(MLeaf::TYPE, 0), MTree::TYPE));
+    assert!(core::ptr::eq(elem_of(MLeaf::TYPE, 2), MLeaf::TYPE));
+    // And round the cycle back to the start.
+    assert!(core::ptr::eq(elem_of(elem_of(MTree::TYPE, 1), 0), MTree::TYPE));
+    // The pointer types outside the structs name the same descriptors.
+    let Kind::Pointer { elem } = <*mut MLeaf as CType>::TYPE.kind else { panic!("*leaf") };
+    assert!(core::ptr::eq(elem.get(), MLeaf::TYPE));
+    // Debug names the element instead of following the cycle forever.
+    assert_eq!(format!("{:?}", <*mut MTree as CType>::TYPE.kind), "Pointer { elem: TypeRef(tree) }");
+    assert!(format!("{:?}", MTree::TYPE).contains("elem: TypeRef(leaf)"));
+}
+
+/// A managed parent holding its children, each child pointing back to its
+/// parent: through the runtime's managed pointer and slice (modelled by
+/// `Managed` and `ManagedSlice` above, whose descriptors are built as
+/// `Gc`'s and `GcSlice`'s are).
+#[derive(CType)]
+#[repr(C)]
+struct Parent {
+    id: u32,
+    kids: ManagedSlice<Child>,
+    first: Managed<Child>,
+}
+
+#[derive(CType)]
+#[repr(C)]
+struct Child {
+    parent: Managed<Parent>,
+    siblings: [Managed<Child>; 2],
+    age: u8,
+}
+
+#[test]
+fn mutual_managed_pointers() {
+    // id@0, kids@8..32 (its pointer: word 1), first@32 (word 4); size 40.
+    check::<Parent>(&Expect {
+        name: "Parent",
+        size: 40,
+        align: 8,
+        ptrdata: 40,
+        fields: &[("id", 0, "uint32"), ("kids", 8, "[]Child"), ("first", 32, "*Child")],
+        ptr_words: &[1, 4],
+    });
+    // parent@0 (word 0), siblings@8..24 (words 1, 2), age@24; size 32.
+    check::<Child>(&Expect {
+        name: "Child",
+        size: 32,
+        align: 8,
+        ptrdata: 24,
+        fields: &[("parent", 0, "*Parent"), ("siblings", 8, "[2]*Child"), ("age", 24, "uint8")],
+        ptr_words: &[0, 1, 2],
+    });
+    assert_eq!([offset_of!(Parent, kids), offset_of!(Parent, first)], [8, 32]);
+    assert_eq!([offset_of!(Child, siblings), offset_of!(Child, age)], [8, 24]);
+    assert!(core::ptr::eq(elem_of(Parent::TYPE, 1), Child::TYPE));
+    assert!(matches!(fields_of(Parent::TYPE)[1].ty.kind, Kind::Slice { .. }));
+    assert!(core::ptr::eq(elem_of(Parent::TYPE, 2), Child::TYPE));
+    assert!(core::ptr::eq(elem_of(Child::TYPE, 0), Parent::TYPE));
+    let Kind::Array { elem: sibling, len: 2 } = fields_of(Child::TYPE)[1].ty.kind else { panic!("siblings") };
+    let Kind::Pointer { elem } = sibling.kind else { panic!("sibling") };
+    assert!(core::ptr::eq(elem.get(), Child::TYPE));
+}
+
+/// A three-type cycle, `A → B → C → A`, each pointer at a different offset,
+/// one of them spelled with a longer path.
+#[derive(CType)]
+#[repr(C)]
+struct CycA {
+    b: *mut CycB,
+}
+
+#[derive(CType)]
+#[repr(C)]
+struct CycB {
+    n: u16,
+    c: *const crate::CycC,
+}
+
+#[derive(CType)]
+#[repr(C)]
+struct CycC {
+    x: f64,
+    y: f64,
+    a: [*mut CycA; 3],
+}
+
+#[test]
+fn three_cycle() {
+    check::<CycA>(&Expect {
+        name: "CycA",
+        size: 8,
+        align: 8,
+        ptrdata: 8,
+        fields: &[("b", 0, "*CycB")],
+        ptr_words: &[0],
+    });
+    // n@0, c@8 (word 1); size 16.
+    check::<CycB>(&Expect {
+        name: "CycB",
+        size: 16,
+        align: 8,
+        ptrdata: 16,
+        fields: &[("n", 0, "uint16"), ("c", 8, "*CycC")],
+        ptr_words: &[1],
+    });
+    // x@0, y@8, a@16..40 (words 2, 3, 4); size 40.
+    check::<CycC>(&Expect {
+        name: "CycC",
+        size: 40,
+        align: 8,
+        ptrdata: 40,
+        fields: &[("x", 0, "float64"), ("y", 8, "float64"), ("a", 16, "[3]*CycA")],
+        ptr_words: &[2, 3, 4],
+    });
+    assert_eq!([offset_of!(CycB, c), offset_of!(CycC, a)], [8, 16]);
+    assert!(core::ptr::eq(elem_of(CycA::TYPE, 0), CycB::TYPE));
+    assert!(core::ptr::eq(elem_of(CycB::TYPE, 1), CycC::TYPE));
+    let Kind::Array { elem: a, len: 3 } = fields_of(CycC::TYPE)[2].ty.kind else { panic!("a") };
+    let Kind::Pointer { elem } = a.kind else { panic!("a elem") };
+    assert!(core::ptr::eq(elem.get(), CycA::TYPE));
+    // Three steps round the cycle land where they started.
+    assert!(core::ptr::eq(elem_of(elem_of(elem.get(), 0), 1), CycC::TYPE));
+}
+
+/// A self-reference through an alias and through a longer path, which the
+/// eager descriptors could not describe.
+type TreeAlias = AliasTree;
+
+#[derive(CType)]
+#[repr(C)]
+struct AliasTree {
+    left: *mut TreeAlias,
+    right: *mut crate::AliasTree,
+}
+
+#[test]
+fn self_reference_through_alias_and_path() {
+    check::<AliasTree>(&Expect {
+        name: "AliasTree",
+        size: 16,
+        align: 8,
+        ptrdata: 16,
+        fields: &[("left", 0, "*AliasTree"), ("right", 8, "*AliasTree")],
+        ptr_words: &[0, 1],
+    });
+    assert!(core::ptr::eq(elem_of(AliasTree::TYPE, 0), AliasTree::TYPE));
+    assert!(core::ptr::eq(elem_of(AliasTree::TYPE, 1), AliasTree::TYPE));
+}
+
+/// Hand-built descriptors name their elements with `TypeRef::new` and a
+/// closure, in a static, as run-time types and tests do.
+static HAND_MAP: Type = Type {
+    name: "",
+    size: 8,
+    align: 8,
+    ptrdata: 8,
+    kind: Kind::Map { key: TypeRef::new(|| <i64 as CType>::TYPE), value: TypeRef::new(|| &HAND_CHAN) },
+    ptrmask: cgocheck_checker::types::ONE_POINTER,
+};
+static HAND_CHAN: Type = Type {
+    name: "",
+    size: 8,
+    align: 8,
+    ptrdata: 8,
+    kind: Kind::Chan { elem: TypeRef::of::<S1>() },
+    ptrmask: cgocheck_checker::types::ONE_POINTER,
+};
+
+#[test]
+fn hand_built_refs() {
+    assert_eq!(HAND_MAP.to_string(), "map[int64]chan s1");
+    let Kind::Map { key, value } = HAND_MAP.kind else { panic!("map") };
+    assert!(core::ptr::eq(value.get(), &HAND_CHAN));
+    assert_eq!(
+        (key.get().size, key.to_string(), format!("{value:?}")),
+        (8, "int64".to_string(), "TypeRef(chan s1)".into())
+    );
+    assert!(HAND_MAP.is_direct_iface() && HAND_CHAN.is_direct_iface());
 }
 
 mod elsewhere {

@@ -89,7 +89,7 @@ pub unsafe fn arg(site: CallSite, ty: &Type, value: *const u8) -> Result<(), Che
 #[inline]
 pub unsafe fn pointer<T: PointeeType>(site: CallSite, ptr: *const T, hint: Hint<'_>) -> Result<(), CheckError> {
     let pointee = match T::POINTER.kind {
-        cgocheck_checker::Kind::Pointer { elem } => Some(elem),
+        cgocheck_checker::Kind::Pointer { elem } => Some(elem.get()),
         _ => None,
     };
     // SAFETY: the caller's contract.

@@ -21,8 +21,8 @@
 //! rules out aliasing) or through `T`'s interior mutability.
 
 use crate::heap::heap;
-use cgocheck_checker::types::ONE_POINTER;
-use cgocheck_checker::{CType, Kind, Type, WORD};
+use cgocheck_checker::types::{PointeeType, ONE_POINTER};
+use cgocheck_checker::{CType, Kind, Type, TypeRef, WORD};
 use std::fmt;
 use std::ops::{Deref, Index};
 
@@ -114,17 +114,33 @@ impl<T> Deref for Gc<T> {
     }
 }
 
+/// `*T`: one pointer word whose element is `T`'s descriptor, named lazily
+/// (a `TypeRef`), so managed types may point to themselves and to each other:
+///
+/// ```
+/// use cgocheck::{CType, Gc, GcSlice, Kind};
+///
+/// #[derive(CType)]
+/// #[repr(C)]
+/// struct Parent { kids: GcSlice<Child> }
+/// #[derive(CType)]
+/// #[repr(C)]
+/// struct Child { parent: Gc<Parent>, next: Gc<Child> }
+///
+/// let Kind::Pointer { elem } = <Gc<Parent>>::TYPE.kind else { unreachable!() };
+/// assert!(std::ptr::eq(elem.get(), Parent::TYPE));
+/// assert_eq!((Child::TYPE.size, Child::TYPE.ptrdata), (16, 16));
+///
+/// let p = cgocheck::new(Parent { kids: cgocheck::new_slice(1) });
+/// let c = cgocheck::new(Child { parent: p, next: Gc::null() });
+/// assert!(c.parent == p && c.next.is_null());
+/// ```
 // SAFETY: one pointer word (`repr(transparent)` over `*mut T`); null (all
 // zero) is a valid `Gc`.
 unsafe impl<T: CType> CType for Gc<T> {
-    const TYPE: &'static Type = &Type {
-        name: "",
-        size: WORD,
-        align: WORD,
-        ptrdata: WORD,
-        kind: Kind::Pointer { elem: T::TYPE },
-        ptrmask: ONE_POINTER,
-    };
+    /// The same descriptor as `*mut T`: which kind of pointer it is is decided
+    /// by where it points, not by its type.
+    const TYPE: &'static Type = <T as PointeeType>::POINTER;
 }
 
 /// Allocates a managed `T` holding `value`: Go's `&T{...}` / `new(T)`.
@@ -235,7 +251,7 @@ unsafe impl<T: CType> CType for GcSlice<T> {
         size: 3 * WORD,
         align: WORD,
         ptrdata: WORD,
-        kind: Kind::Slice { elem: T::TYPE },
+        kind: Kind::Slice { elem: TypeRef::of::<T>() },
         ptrmask: ONE_POINTER,
     };
 }

@@ -63,32 +63,19 @@
 //! (`Kind::Struct { fields }`, `PtrMask::Bits`). `TYPE` is a constant
 //! reference *to* the static (constants may refer to statics since Rust 1.83).
 //!
-//! **Pointers to the type itself.** `struct node { struct node *next; }` is
-//! the most common shape in C, and a managed list node holding a `Gc<Node>`
-//! the most common on the managed side; both need care. A constant that
-//! refers to a static is checked by the compiler through everything it points
-//! to, so evaluating `<*mut Node as CType>::TYPE` (a constant that holds
-//! `Node::TYPE`) reads `Node`'s descriptor, whose `ptrdata` needs `Node`'s
-//! field table, whose entry for `next` is that same constant: a cycle
-//! (`E0391`). A static that names another static, on the other hand, only
-//! takes its address. So when a field's type refers to the type itself from
-//! behind a pointer, the derive does not ask that type's `CType` impl for the
-//! whole descriptor. It evaluates the impl for a *stand-in*, the same type
-//! with `u8` in place of the type itself (`Gc<u8>` for `Gc<Node>`), which
-//! has the same layout because it only points, and emits one more static:
-//! the stand-in's size, alignment, `ptrdata` and mask, with a kind whose
-//! element is `&TYPE` itself. The shapes recognised are `*mut X`,
-//! `*const X`, any one-parameter wrapper `W<X>` whose descriptor is a
-//! pointer, slice or channel (the runtime's `Gc`, `GcSlice`), and arrays of
-//! those, where `X` is `Self`, the bare name of the type, or again such a
-//! shape (`[*mut Self; 4]`, `*mut *const Node`). A compile-time assertion
-//! checks that the stand-in has the real type's size and alignment, and the
-//! real type is still required to implement `CType`.
-//!
-//! Two types that point to each other (`A` has `*mut B`, `B` has `*mut A`)
-//! still form the cycle: the pointer descriptors of `types.rs` and of the
-//! runtime evaluate their element's descriptor eagerly, and a derive cannot
-//! name another type's statics. See "Limitations" on the derive.
+//! **Types that point to themselves or to each other.** `struct node
+//! { struct node *next; }` is the most common shape in C, a managed list node
+//! holding a `Gc<Node>` the most common on the managed side, and two types
+//! that point to each other (`struct tree { struct leaf *root; }`,
+//! `struct leaf { struct tree *owner; }`) are common too. They need nothing
+//! from this macro: a pointer's, slice's or channel's descriptor names its
+//! element through a `TypeRef`, a function that returns the element's
+//! descriptor, so evaluating `<*mut Node as CType>::TYPE` never reads
+//! `Node`'s descriptor and the compiler finds no cycle (a constant that
+//! refers to a static is checked through everything it points to, but not
+//! through the body of a function it holds). The one thing the macro does
+//! is spell `Self` in field types as the type's name: the descriptor's
+//! statics are items of their own, where `Self` means nothing.
 //!
 //! **Finding the checker crate.** Generated code lives in the user's crate,
 //! which may know the checker under different names: as `cgocheck::checker`
@@ -117,7 +104,7 @@
 //! pointed at that field's type.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::{Group, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
@@ -171,11 +158,7 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 /// - every field is listed, and each field's pointer words come from that
 ///   field type's own `CType` descriptor (itself bound by the same
 ///   contract); the struct's mask is their union placed at the fields'
-///   offsets, so no pointer word is lost. Padding holds no pointer. A field
-///   that refers to the type itself takes its words from a stand-in (the
-///   same wrapper around `u8`), checked at compile time to have the same
-///   size and alignment and to be a pointer, slice or channel: kinds whose
-///   words do not depend on what they point to;
+///   offsets, so no pointer word is lost. Padding holds no pointer;
 /// - `repr(C)` is required (a defined, stable layout) and `packed` refused
 ///   (every pointer word stays word-aligned, which the mask assumes);
 /// - a struct or union whose every field may be all-zero may be all-zero
@@ -262,12 +245,11 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 /// struct Boxed { p: *mut u64 }
 /// ```
 ///
-/// # Limitations
+/// # Types that point to themselves or to each other
 ///
-/// A type may refer to itself from behind a pointer: `*mut Self`,
-/// `*const Node`, a one-parameter managed pointer or slice of it, arrays of
-/// those, spelled with `Self` or the type's bare name (see "Pointers to the
-/// type itself" in the crate docs):
+/// Anything behind a pointer, managed pointer or slice may be the type
+/// itself, spelled `Self` or by name, or another type that points back (see
+/// the crate docs):
 ///
 /// ```
 /// # use cgocheck_checker::{CType, Kind};
@@ -276,27 +258,19 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 /// struct Node { next: *mut Node, prev: *const Self, kids: [*mut Self; 2], val: i32 }
 /// let Kind::Struct { fields } = Node::TYPE.kind else { unreachable!() };
 /// let Kind::Pointer { elem } = fields[0].ty.kind else { unreachable!() };
-/// assert!(core::ptr::eq(elem, Node::TYPE));
+/// assert!(core::ptr::eq(elem.get(), Node::TYPE));
 /// assert_eq!(fields[1].ty.to_string(), "*Node");
 /// assert_eq!(fields[2].ty.to_string(), "[2]*Node");
-/// ```
 ///
-/// Two types that point to each other cannot be described yet: the compiler
-/// reports a cycle (`E0391`) through `types.rs`'s pointer impl. The same holds
-/// for a self-reference hidden behind a type alias or a longer path
-/// (`*mut crate::Node`). This test is a tripwire: it starts compiling, and
-/// fails, the day pointer descriptors stop evaluating their element eagerly;
-/// then turn it into a passing test.
-///
-/// ```compile_fail,E0391
-/// # use cgocheck_checker::CType;
 /// #[derive(CType)]
 /// #[repr(C)]
 /// struct Tree { root: *mut Leaf }
 /// #[derive(CType)]
 /// #[repr(C)]
 /// struct Leaf { owner: *mut Tree }
-/// let _ = Tree::TYPE;
+/// let Kind::Struct { fields } = Tree::TYPE.kind else { unreachable!() };
+/// let Kind::Pointer { elem } = fields[0].ty.kind else { unreachable!() };
+/// assert!(core::ptr::eq(elem.get(), Leaf::TYPE));
 /// ```
 #[proc_macro_derive(CType, attributes(ctype))]
 pub fn derive_ctype(input: TokenStream) -> TokenStream {
@@ -395,19 +369,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     };
 
     let n = fields.len();
-    let mut self_refs = SelfRefs { ident, krate: &krate, statics: Vec::new() };
     let field_exprs: Vec<TokenStream2> = fields
         .iter()
         .map(|f| {
             let fname = &f.name;
             let member = &f.member;
-            let ty = f.ty;
-            // See "Pointers to the type itself" in the crate docs.
-            let desc = self_refs.describe(ty).unwrap_or_else(|| {
-                // Named with the field type's span, so that a type without
-                // `CType` is reported there, in the trait's own words.
-                quote_spanned! {ty.span()=> <#ty as #krate::CType>::TYPE }
-            });
+            // `Self` means nothing inside the statics below.
+            let ty = spell_self(f.ty.to_token_stream(), ident);
+            // Named with the field type's span, so that a type without
+            // `CType` is reported there, in the trait's own words.
+            let desc = quote_spanned! {f.ty.span()=> <#ty as #krate::CType>::TYPE };
             quote! {
                 #krate::Field {
                     name: #fname,
@@ -417,7 +388,6 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         })
         .collect();
-    let self_statics = &self_refs.statics;
     let kind = if is_union {
         quote! { #krate::Kind::Union { fields: &__CGOCHECK_FIELDS } }
     } else {
@@ -435,7 +405,6 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         unsafe impl #krate::CType for #ident {
             const TYPE: &'static #krate::Type = {
                 const __CGOCHECK_SIZE: #usize_ = ::core::mem::size_of::<#ident>();
-                #(#self_statics)*
                 static __CGOCHECK_FIELDS: [#krate::Field; #n] = [ #(#field_exprs),* ];
                 const __CGOCHECK_PTRDATA: #usize_ =
                     #krate::types::fields_ptrdata(&__CGOCHECK_FIELDS);
@@ -462,193 +431,21 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     })
 }
 
-/// Builds descriptors for field types that refer to the type being derived
-/// from behind a pointer (`*mut Self`, `Gc<Node>`, `[*const Self; 4]`), as
-/// statics that name the descriptor static directly. See "Pointers to the
-/// type itself" in the crate docs.
-struct SelfRefs<'a> {
-    ident: &'a Ident,
-    krate: &'a TokenStream2,
-    /// The statics emitted so far, in dependency order.
-    statics: Vec<TokenStream2>,
-}
-
-impl SelfRefs<'_> {
-    /// A `&'static Type` expression for a field of type `ty`, when `ty` is a
-    /// shape that refers to the type itself; `None` for every other type,
-    /// which takes its descriptor from its own `CType` impl.
-    fn describe(&mut self, ty: &Type) -> Option<TokenStream2> {
-        let krate = self.krate;
-        match unwrap_group(ty) {
-            // `*mut X`, `*const X`, `W<X>` where X is Self or another such
-            // shape: one pointer-like value whose layout does not depend on X.
-            Type::Ptr(ptr) => {
-                let elem = self.describe_pointee(&ptr.elem)?;
-                Some(self.pointer_like(ty, elem))
+/// `ty` with every `Self` replaced by `ident` (at the `Self`'s span, so that
+/// errors still point at what the user wrote): the descriptor's statics are
+/// items of their own, where `Self` does not name the type.
+fn spell_self(ty: TokenStream2, ident: &Ident) -> TokenStream2 {
+    ty.into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "Self" => TokenTree::Ident(Ident::new(&ident.to_string(), i.span())),
+            TokenTree::Group(g) => {
+                let mut out = Group::new(g.delimiter(), spell_self(g.stream(), ident));
+                out.set_span(g.span());
+                TokenTree::Group(out)
             }
-            Type::Path(path) => {
-                let elem = single_type_argument(path).and_then(|arg| self.describe_pointee(arg))?;
-                Some(self.pointer_like(ty, elem))
-            }
-            // `[X; N]` of such pointer-like X.
-            Type::Array(array) => {
-                let elem = self.describe(&array.elem)?;
-                let (sub, _) = self.substituted(ty);
-                let name = self.next_name();
-                self.statics.push(quote_spanned! {ty.span()=>
-                    static #name: #krate::Type = {
-                        const __CGOCHECK_SUB: &#krate::Type = <#sub as #krate::CType>::TYPE;
-                        #krate::Type {
-                            name: __CGOCHECK_SUB.name,
-                            size: __CGOCHECK_SUB.size,
-                            align: __CGOCHECK_SUB.align,
-                            ptrdata: __CGOCHECK_SUB.ptrdata,
-                            kind: match __CGOCHECK_SUB.kind {
-                                #krate::Kind::Array { len: __cgocheck_len, .. } => #krate::Kind::Array { elem: #elem, len: __cgocheck_len },
-                                _ => ::core::panic!("cgocheck: an array's descriptor is not an array"),
-                            },
-                            ptrmask: match __CGOCHECK_SUB.ptrmask {
-                                #krate::PtrMask::Repeat { len: __cgocheck_len, .. } => #krate::PtrMask::Repeat { elem: #elem, len: __cgocheck_len },
-                                __cgocheck_other => __cgocheck_other,
-                            },
-                        }
-                    };
-                });
-                Some(quote! { &#name })
-            }
-            _ => None,
-        }
-    }
-
-    /// Like `describe`, for what a pointer points to: the type itself too.
-    fn describe_pointee(&mut self, ty: &Type) -> Option<TokenStream2> {
-        if is_self(unwrap_group(ty), self.ident) {
-            Some(quote! { &__CGOCHECK_TYPE })
-        } else {
-            self.describe(ty)
-        }
-    }
-
-    /// A static for a pointer-like `ty` (a raw pointer or a one-parameter
-    /// wrapper such as the runtime's `Gc<T>`) whose element is `elem`.
-    fn pointer_like(&mut self, ty: &Type, elem: TokenStream2) -> TokenStream2 {
-        let krate = self.krate;
-        let (sub, real) = self.substituted(ty);
-        let name = self.next_name();
-        let check = quote_spanned! {ty.span()=>
-            // The field's own type must have a descriptor (a wrapper without
-            // one is reported here, under its real name)...
-            const _: fn() = || {
-                fn has_descriptor<T: #krate::CType>() {}
-                has_descriptor::<#real>();
-            };
-        };
-        self.statics.push(quote_spanned! {ty.span()=>
-            #check
-            static #name: #krate::Type = {
-                // ...and the stand-in, with `u8` for the type itself, must
-                // have the same layout: true of anything that only points.
-                const __CGOCHECK_SUB: &#krate::Type = <#sub as #krate::CType>::TYPE;
-                ::core::assert!(
-                    ::core::mem::size_of::<#sub>() == ::core::mem::size_of::<#real>()
-                        && ::core::mem::align_of::<#sub>() == ::core::mem::align_of::<#real>(),
-                    "cgocheck: a field that refers to its own type must be pointer-like",
-                );
-                #krate::Type {
-                    name: __CGOCHECK_SUB.name,
-                    size: __CGOCHECK_SUB.size,
-                    align: __CGOCHECK_SUB.align,
-                    ptrdata: __CGOCHECK_SUB.ptrdata,
-                    kind: match __CGOCHECK_SUB.kind {
-                        #krate::Kind::Pointer { .. } => #krate::Kind::Pointer { elem: #elem },
-                        #krate::Kind::Slice { .. } => #krate::Kind::Slice { elem: #elem },
-                        #krate::Kind::Chan { .. } => #krate::Kind::Chan { elem: #elem },
-                        _ => ::core::panic!(
-                            "cgocheck: a field that refers to its own type must be a pointer, slice or channel of it"
-                        ),
-                    },
-                    ptrmask: __CGOCHECK_SUB.ptrmask,
-                }
-            };
-        });
-        quote! { &#name }
-    }
-
-    /// `ty` with the type itself replaced by `u8` (the stand-in whose
-    /// descriptor can be evaluated without this type's), and with `Self`
-    /// replaced by the type's name (nested statics cannot say `Self`).
-    fn substituted(&self, ty: &Type) -> (Type, Type) {
-        let u8_ty: Type = syn::parse_quote!(::core::primitive::u8);
-        let named: Type = Type::Path(syn::TypePath { qself: None, path: self.ident.clone().into() });
-        (replace_self(ty, self.ident, &u8_ty), replace_self(ty, self.ident, &named))
-    }
-
-    fn next_name(&self) -> Ident {
-        Ident::new(&format!("__CGOCHECK_SELF_{}", self.statics.len()), Span::call_site())
-    }
-}
-
-/// Whether `ty` is `Self` or the bare name of the type being derived.
-fn is_self(ty: &Type, ident: &Ident) -> bool {
-    let Type::Path(path) = ty else { return false };
-    if path.qself.is_some() || path.path.leading_colon.is_some() || path.path.segments.len() != 1 {
-        return false;
-    }
-    let seg = &path.path.segments[0];
-    seg.arguments.is_none() && (seg.ident == "Self" || seg.ident == *ident)
-}
-
-/// `X` when `path` is `W<X>` (any path whose last segment has exactly one
-/// argument, a type).
-fn single_type_argument(path: &syn::TypePath) -> Option<&Type> {
-    if path.qself.is_some() {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
-        return None;
-    };
-    match args.args.iter().collect::<Vec<_>>().as_slice() {
-        [syn::GenericArgument::Type(arg)] => Some(arg),
-        _ => None,
-    }
-}
-
-/// `ty` with every mention of the type itself (in the shapes `describe`
-/// accepts) replaced by `with`.
-fn replace_self(ty: &Type, ident: &Ident, with: &Type) -> Type {
-    let inner = unwrap_group(ty);
-    if is_self(inner, ident) {
-        return with.clone();
-    }
-    let mut out = inner.clone();
-    match &mut out {
-        Type::Ptr(ptr) => *ptr.elem = replace_self(&ptr.elem, ident, with),
-        Type::Array(array) => *array.elem = replace_self(&array.elem, ident, with),
-        Type::Path(path) => {
-            if let Some(syn::PathArguments::AngleBracketed(args)) =
-                path.path.segments.last_mut().map(|s| &mut s.arguments)
-            {
-                for arg in args.args.iter_mut() {
-                    if let syn::GenericArgument::Type(t) = arg {
-                        *t = replace_self(t, ident, with);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-/// Looks through parentheses and invisible groups (from `macro_rules!`).
-fn unwrap_group(mut ty: &Type) -> &Type {
-    loop {
-        match ty {
-            Type::Group(g) => ty = &g.elem,
-            Type::Paren(p) => ty = &p.elem,
-            _ => return ty,
-        }
-    }
+            other => other,
+        })
+        .collect()
 }
 
 fn input_fields(input: &DeriveInput) -> Vec<&syn::Field> {
@@ -885,46 +682,17 @@ mod tests {
     }
 
     #[test]
-    fn recognises_references_to_self() {
+    fn spells_self_as_the_type_name() {
         let me: Ident = parse_quote!(Node);
-        let krate = quote!(::ck);
-        let refers = |ty: TokenStream2| {
-            let mut refs = SelfRefs { ident: &me, krate: &krate, statics: Vec::new() };
-            refs.describe(&syn::parse2(ty).unwrap()).is_some()
-        };
-        for ty in [
-            quote!(*mut Node),
-            quote!(*const Node),
-            quote!(*mut Self),
-            quote!(*const (Self)),
-            quote!(Gc<Self>),
-            quote!(cgocheck::GcSlice<Node>),
-            quote!([*mut Self; 4]),
-            quote!([[Gc<Node>; 2]; 3]),
-            quote!(*mut *const Node),
+        for (ty, want) in [
+            (quote!(*mut Self), "* mut Node"),
+            (quote!(*mut Node), "* mut Node"),
+            (quote!([Gc<*const (Self)>; 2]), "[Gc < * const (Node) > ; 2]"),
+            (quote!([u8; Self::N]), "[u8 ; Node :: N]"),
+            (quote!(*mut Selfish), "* mut Selfish"),
         ] {
-            assert!(refers(ty.clone()), "{ty}");
+            assert_eq!(spell_self(ty, &me).to_string(), want);
         }
-        for ty in [
-            quote!(*mut Other),
-            quote!(*mut crate::Node),
-            quote!(Node),
-            quote!([Node; 2]),
-            quote!(Map<Node, Node>),
-            quote!(Gc<u8>),
-            quote!(u8),
-        ] {
-            assert!(!refers(ty.clone()), "{ty}");
-        }
-    }
-
-    #[test]
-    fn stand_in_replaces_only_the_type_itself() {
-        let me: Ident = parse_quote!(Node);
-        let refs = SelfRefs { ident: &me, krate: &quote!(::ck), statics: Vec::new() };
-        let (sub, real) = refs.substituted(&parse_quote!([Gc<*mut Self>; 2]));
-        assert_eq!(sub.to_token_stream().to_string(), "[Gc < * mut :: core :: primitive :: u8 > ; 2]");
-        assert_eq!(real.to_token_stream().to_string(), "[Gc < * mut Node > ; 2]");
     }
 
     #[test]

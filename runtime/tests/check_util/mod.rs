@@ -5,8 +5,8 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use cgocheck::checker::types::ONE_POINTER;
-use cgocheck::checker::{CallSite, CheckError, Checks, Class, Level};
-use cgocheck::{heap, CType, Heap, Kind, PtrMask, Type, WORD};
+use cgocheck::checker::{CallSite, CheckError, Checks, Class, Level, TypeRef};
+use cgocheck::{heap, Heap, Kind, PtrMask, Type, WORD};
 
 pub fn mem() -> &'static Heap {
     heap()
@@ -109,7 +109,7 @@ pub fn poke(addr: usize, v: usize) {
     unsafe { (addr as *mut usize).write(v) }
 }
 
-static I64: &Type = <i64 as CType>::TYPE;
+const I64: TypeRef = TypeRef::of::<i64>();
 
 /// `map[int64]int64`: one pointer word.
 pub static MAP: Type = Type {
