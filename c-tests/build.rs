@@ -5,6 +5,8 @@
 fn main() {
     let mut build = cc::Build::new();
     build.debug(true).opt_level(1).flag("-fno-omit-frame-pointer").warnings_into_errors(true);
+    build.include("../runtime/include");
+    println!("cargo:rerun-if-changed=../runtime/include");
     let mut files: Vec<_> = std::fs::read_dir("csrc")
         .expect("c-tests/csrc exists")
         .map(|e| e.expect("readable csrc entry").path())

@@ -1,24 +1,40 @@
 //! The tour: a short program against real C (csrc/) that shows what the
-//! runtime does today. Run it with
+//! runtime does. Run it with
 //!
 //! ```sh
 //! cargo run --release -p c-tests --example tour
-//! CGOCHECK=2 cargo run --release -p c-tests --example tour
 //! ```
 //!
-//! It hands managed memory to C, keeps a Handle in C, pins, and then shows
-//! the checker catching each class of violation with its message. The typed
-//! call layer that runs these checks at every C call comes with the
-//! tasks-and-calls issue; until then the tour calls the checks exactly as
-//! that layer will (`cgocheck::check::*`, gated by `CGOCHECK`), and prints
-//! what they return instead of panicking, so one run shows every class.
+//! First, correct calls through the checked call layer: C reads a managed
+//! struct, walks a pinned managed list, keeps a Handle. Then one violation
+//! of each class — an argument, a map, a result, a store — each in a child
+//! process (the tour runs itself again with the demo's name), so that the
+//! panic ends the child and the tour goes on to print what it said.
 
-use c_tests::ffi::{ct_keep_handle, ct_kept_handle, ct_sum_list, Node};
-use cgocheck::checker::{CallSite, Hint};
-use cgocheck::{check, new, new_slice, CType, Gc, Handle, Pinner};
-use std::ffi::c_void;
+use c_tests::ffi::{Node, Point3};
+use cgocheck::{check, extent, field, new, CType, Gc, GcMap, Handle, Pinner};
+use core::ffi::{c_int, c_void};
+use std::process::Command;
 
-/// Go's `struct s1 { int *p; }` (rows ptr1, message).
+cgocheck::c_functions! {
+    extern "C" {
+        // csrc/heap.c
+        fn ct_sum_point(p: *const Point3) -> i64;
+        fn ct_sum_list(n: *const Node) -> i64;
+        fn ct_keep_handle(h: usize);
+        fn ct_kept_handle() -> usize;
+        // csrc/ptr.c, Go's names
+        fn f1(p: *mut S1);
+        fn f10(p: *mut c_void);
+        fn f46(p: *mut c_void);
+        fn f14a() -> cgocheck::CPtr<*mut u8>;
+        fn f14b(p: *mut *mut u8);
+        // csrc/tour.c
+        fn ct_tour_read_exported() -> c_int;
+    }
+}
+
+/// Go's `struct s1 { int *p; }`.
 #[derive(CType)]
 #[repr(C)]
 #[ctype(name = "s1")]
@@ -26,8 +42,7 @@ struct S1 {
     p: *mut i32,
 }
 
-/// An object with a pointer field and a byte array (rows extent-known,
-/// extent-unknown).
+/// An object with a pointer field and a byte array.
 #[derive(CType)]
 #[repr(C)]
 #[ctype(name = "withbuf")]
@@ -36,19 +51,65 @@ struct WithBuf {
     a: [u8; 8],
 }
 
-fn main() {
-    println!("cgocheck tour, CGOCHECK={}", check::level() as u8);
-
-    section("1. Managed memory handed to C");
-    let mut head: Gc<Node> = Gc::null();
-    for v in 1..=100 {
-        head = new(Node { next: head, value: v });
+cgocheck::export! {
+    /// Returns a new managed byte to C, unpinned: Go's `GoFn21`.
+    fn TourNewByte() -> *mut u8 {
+        new(7u8).as_ptr()
     }
-    // SAFETY: every node is live; C only reads them.
-    let sum = unsafe { ct_sum_list(head.as_ptr()) };
-    println!("C walked a 100-node managed list and summed it: {sum}");
+}
 
-    section("2. A Handle kept by C");
+/// The violations, each run in a child: name, what it does, the level the
+/// child runs at (`None`: the tour's own).
+const DEMOS: &[(&str, &str, Option<&str>)] = &[
+    ("arg", "f1(field(s1)) where s1.p is an unpinned managed pointer (Go's ptr1)", None),
+    ("list", "C walks the same list, unpinned this time", None),
+    (
+        "extent_unknown",
+        "f10(void*) with the address of `a`, nothing known: the whole object is checked (what Go does)",
+        None,
+    ),
+    ("extent_known", "the same pointer passed as extent(a, 8): only those 8 bytes (no false positive)", None),
+    ("map", "f46(field(&m)) with m a managed map", None),
+    ("result", "C calls the exported TourNewByte, which returns an unpinned managed pointer", None),
+    ("store", "managed code stores a new managed pointer into malloc'd memory (store checks: CGOCHECK=2)", Some("2")),
+];
+
+fn main() {
+    if let Some(demo) = std::env::args().nth(1) {
+        cgocheck::run(|| child(&demo));
+        return;
+    }
+    println!("cgocheck tour, CGOCHECK={}", check::level() as u8);
+    cgocheck::run(correct_calls);
+    section("2. Violations, each caught in a child process with its message");
+    for (name, what, level) in DEMOS {
+        show(name, what, *level);
+    }
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn correct_calls() {
+    section("1. Correct calls through the checked layer");
+    let p = new(Point3 { x: 40, y: 2, z: -7 });
+    // SAFETY: C reads the point.
+    let sum = unsafe { ct_sum_point(field(p)) };
+    println!("C read a managed struct: ct_sum_point(field(p)) = {sum}");
+
+    let head = list(100);
+    let mut pinner = Pinner::new();
+    let mut n = head;
+    while !n.is_null() {
+        pinner.pin(n);
+        n = n.next;
+    }
+    // SAFETY: every node is live and pinned; C only reads them.
+    let sum = unsafe { ct_sum_list(head) };
+    println!("C walked a 100-node managed list, every node pinned: {sum}");
+    pinner.unpin();
+
     let h = Handle::new(String::from("a value C must not see"));
     // SAFETY: integers only.
     let back = unsafe {
@@ -57,64 +118,75 @@ fn main() {
     };
     println!("C kept handle {back:#x}; it resolves to {:?}", Handle::from_raw(back).value::<String>());
     h.delete();
+}
 
-    section("3. The checker (what the call layer will run at each C call)");
-    let int = new(5i32);
-    let s1 = new(S1 { p: int.as_ptr() });
-    show(
-        "ptr1: f1(&s1) where s1.p is an unpinned managed pointer",
-        // SAFETY: `s1` is a live S1.
-        unsafe { check::pointer(CallSite::new("f1", 1), s1.as_ptr(), Hint::Element) },
-    );
+/// A managed list of `n` nodes, values 1..=n.
+fn list(n: i64) -> Gc<Node> {
+    (1..=n).fold(Gc::null(), |next, value| new(Node { next, value }))
+}
 
-    let mut pinner = Pinner::new();
-    pinner.pin(int);
-    show(
-        "ptr1 pinned: the same call after pinning s1.p",
-        // SAFETY: as above.
-        unsafe { check::pointer(CallSite::new("f1", 1), s1.as_ptr(), Hint::Element) },
-    );
-    pinner.unpin();
-
-    let wb = new(WithBuf { p: new(7i32).as_ptr(), a: [0; 8] });
-    // SAFETY: `a` is a field of the live object `wb`.
-    let a = unsafe { std::ptr::addr_of!((*wb.as_ptr()).a) } as *const c_void;
-    show(
-        "extent-unknown: void* to the byte array, nothing known (Go checks the whole object)",
-        // SAFETY: no `Whole` hint.
-        unsafe { check::pointer(CallSite::new("f10", 1), a, Hint::Unknown) },
-    );
-    show(
-        "extent-known: the same void* passed with its extent, 8 bytes (no false positive)",
-        // SAFETY: no `Whole` hint.
-        unsafe { check::pointer(CallSite::new("f10", 1), a, Hint::Extent(8)) },
-    );
-
-    show("export1: an exported function returns a new managed byte", check::result("GoFn21", &new(1u8)));
-
-    section("4. Store checks (CGOCHECK=2 only)");
-    // SAFETY: malloc of one pointer; freed below.
-    let cmem = unsafe { libc::malloc(8) } as *mut *mut u8;
-    // SAFETY: `cmem` is 8 writable, aligned bytes.
-    show("barrier: store a new managed pointer into malloc'd memory", unsafe { check::write(cmem, new(1u8).as_ptr()) });
-    let slice = new_slice::<*mut u8>(1);
-    // SAFETY: as above.
-    show("barrier, nil: store a null pointer there", unsafe { check::write(cmem, slice[0]) });
-    // SAFETY: from malloc above.
-    unsafe { libc::free(cmem.cast()) };
-    if (check::level() as u8) < 2 {
-        println!("\n(the store checks are off below CGOCHECK=2, so both said ok; run the tour with CGOCHECK=2 to see the first one caught)");
+/// One demo, run in this child process.
+fn child(demo: &str) {
+    match demo {
+        // SAFETY (all): the C functions ignore or only read their arguments.
+        "arg" => unsafe { f1(field(new(S1 { p: new(5).as_ptr() }))) },
+        "list" => {
+            // SAFETY: as above.
+            let sum = unsafe { ct_sum_list(list(100)) };
+            println!("{sum}");
+        }
+        "extent_unknown" | "extent_known" => {
+            let o = new(WithBuf { p: new(7).as_ptr(), a: [0; 8] });
+            let a = (o.addr() + std::mem::offset_of!(WithBuf, a)) as *mut c_void;
+            if demo == "extent_known" {
+                // SAFETY: as above.
+                unsafe { f10(extent(a, 8)) }
+            } else {
+                // SAFETY: as above.
+                unsafe { f10(a) }
+            }
+        }
+        "map" => {
+            let m = GcMap::<i64, i64>::new();
+            m.insert(1, 2);
+            // SAFETY: as above.
+            unsafe { f46(field(&m).as_void()) }
+        }
+        // SAFETY: as above; C reads the byte it is returned.
+        "result" => println!("{}", unsafe { ct_tour_read_exported() }),
+        // SAFETY: f14a returns room for one pointer, f14b frees it.
+        "store" => unsafe {
+            let p = f14a();
+            p.write(new(1u8).as_ptr());
+            f14b(p);
+        },
+        other => panic!("the tour has no demo {other:?}"),
     }
 }
 
-fn section(title: &str) {
-    println!("\n== {title}");
-}
-
-/// Prints one check's verdict: `ok`, or the message a user would read.
-fn show(what: &str, verdict: Result<(), cgocheck::checker::CheckError>) {
-    match verdict {
-        Ok(()) => println!("\n-- {what}\nok"),
-        Err(e) => println!("\n-- {what}\ncaught:\n{e}"),
+/// Runs `demo` in a child and prints what happened: "ok", or the panic's
+/// message (what follows it — the runtime's report and task traceback — is
+/// left out).
+fn show(demo: &str, what: &str, level: Option<&str>) {
+    println!("\n-- {what}");
+    let mut cmd = Command::new(std::env::current_exe().expect("the tour's own path"));
+    cmd.arg(demo).env("RUST_BACKTRACE", "0");
+    if let Some(level) = level {
+        cmd.env("CGOCHECK", level).env_remove("GODEBUG");
+    }
+    let out = cmd.output().expect("run the tour's child");
+    if out.status.success() {
+        println!("ok");
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stderr.lines();
+    let message: Vec<&str> = match lines.position(|l| l.contains(" panicked at ")) {
+        Some(_) => lines.take_while(|l| !l.is_empty() && !l.starts_with("note: run with")).collect(),
+        None => stderr.lines().collect(),
+    };
+    println!("caught (the child exited with {}):", out.status);
+    for line in message {
+        println!("  {line}");
     }
 }

@@ -33,3 +33,170 @@ extern "C" {
     pub fn ct_keep_handle(h: usize);
     pub fn ct_kept_handle() -> usize;
 }
+
+/// csrc/ptr.c: the C side of the managed → C rows of
+/// `shared/spec/pointer-cases.md`, declared through the checked call layer
+/// (`cgocheck::c_functions!`), with the C types of their prototypes. The
+/// names are Go's (`f1`, `s1`, …) so the rows read like `ptr_test.go`.
+pub mod ptr {
+    use cgocheck::{CPtr, CType, GcStr};
+    use core::ffi::{c_char, c_int, c_ulong, c_void};
+
+    /// `struct s1 { int *p; }` (ptr1, ptr2, message).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s1")]
+    pub struct S1 {
+        pub p: *mut c_int,
+    }
+
+    /// `struct s3 { int i; int *p; }` (ok1).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s3")]
+    pub struct S3 {
+        pub i: c_int,
+        pub p: *mut c_int,
+    }
+
+    /// `struct s4 { int i; int *p; }` (ptrfield).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s4")]
+    pub struct S4 {
+        pub i: c_int,
+        pub p: *mut c_int,
+    }
+
+    /// `struct s5 { int *p1; int *p2; }` (ptrfieldok).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s5")]
+    pub struct S5 {
+        pub p1: *mut c_int,
+        pub p2: *mut c_int,
+    }
+
+    /// `struct s16 { char *a[10]; }` (barrierslice).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s16")]
+    pub struct S16 {
+        pub a: [*mut c_char; 10],
+    }
+
+    /// `struct s17 { char *a[32769]; }` (barriergcprogarray).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s17")]
+    pub struct S17 {
+        pub a: [*mut c_char; 32769],
+    }
+
+    /// `struct s19a { char *a[32769]; }` (barriergcprogstruct).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s19a")]
+    pub struct S19a {
+        pub a: [*mut c_char; 32769],
+    }
+
+    /// `struct s19b { struct s19a f; }`.
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s19b")]
+    pub struct S19b {
+        pub f: S19a,
+    }
+
+    /// `struct s28 { int *p; }` (defer1).
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "s28")]
+    pub struct S28 {
+        pub p: *mut c_int,
+    }
+
+    /// `union u39 { unsigned long i; }` (union2): no pointer fields.
+    #[derive(CType, Clone, Copy)]
+    #[repr(C)]
+    #[ctype(name = "u39")]
+    pub union U39 {
+        pub i: c_ulong,
+    }
+
+    cgocheck::c_functions! {
+        extern "C" {
+            pub fn f1(ps: *mut S1);
+            pub fn f3(p: *mut c_int);
+            pub fn f4(p: *mut *mut c_int);
+            pub fn f5(p: *mut *mut c_int);
+            pub fn f6(p: *mut *mut c_void);
+            pub fn f7(p: *mut *mut c_void);
+            pub fn f8(p: *mut *mut c_void);
+            pub fn f9(p: *mut *mut c_void);
+            pub fn f10(p: *mut c_void);
+            pub fn f12(parg: *mut *mut c_char);
+            pub fn f14a() -> CPtr<*mut c_char>;
+            pub fn f14b(p: *mut *mut c_char);
+            pub fn f16() -> CPtr<S16>;
+            pub fn f16b(p: *mut S16);
+            pub fn f17() -> CPtr<S17>;
+            pub fn f17b(p: *mut S17);
+            pub fn f19() -> CPtr<S19b>;
+            pub fn f19b(p: *mut S19b);
+            /// `gostring23 f23(gostring23 s)`: Go's string header by value.
+            pub fn f23(s: GcStr) -> GcStr;
+            pub fn f26(p: *mut c_void);
+            pub fn f28(ps: *mut S28);
+            #[nocallback]
+            pub fn f30();
+            pub fn f32(p: *mut *mut c_char);
+            pub fn f33(p: *mut c_void);
+            pub fn f36(p: *mut c_void);
+            pub fn f39(pu: *mut U39);
+            pub fn f41(p: *mut c_void);
+            pub fn f43(p: *mut c_void);
+            pub fn f44(p: *mut c_void);
+            pub fn f46(p: *mut c_void);
+            /// Reads one byte through `p`.
+            #[noescape]
+            pub fn ct_read_byte(p: *const u8) -> c_int;
+            /// glibc's `backtrace()` taken inside C.
+            pub fn ct_backtrace(buf: *mut *mut c_void, n: c_int) -> c_int;
+        }
+    }
+}
+
+/// csrc/call.c: the C side of the call benchmarks (Go's bench.go shapes),
+/// and a C function pointer type over one of them.
+pub mod call {
+    use cgocheck::CType;
+    use core::ffi::{c_int, c_void};
+
+    /// bench.go's `obj64`: 64 bytes, one pointer word.
+    #[derive(CType)]
+    #[repr(C)]
+    #[ctype(name = "obj64")]
+    pub struct Obj64 {
+        pub p: *mut c_void,
+        pub a: [i64; 7],
+    }
+
+    cgocheck::c_functions! {
+        extern "C" {
+            #[nocallback]
+            pub fn ct_add(a: c_int, b: c_int) -> c_int;
+            #[nocallback]
+            pub fn ct_take(o: *mut Obj64);
+            #[nocallback]
+            pub fn ct_takebig(p: *mut c_void);
+            /// Returns `ct_add` as a function pointer.
+            pub fn ct_get_add() -> BinOp;
+            /// Returns a null function pointer.
+            pub fn ct_get_null() -> BinOp;
+            /// C's `int (*)(int, int)`.
+            pub type BinOp = fn(a: c_int, b: c_int) -> c_int;
+        }
+    }
+}

@@ -103,18 +103,23 @@ fn describe_status(out: &Output) -> String {
 /// Declares one `#[test]` per case row: `case_rows! { name => [l0, l1, l2], … }`
 /// runs the case binary's case `name` at each level (see [`check_case`]).
 /// A row may add environment variables: `name (env: [("K", "V")]) => …`.
+/// The case binary is `cases` unless the rows start with `bin: "other";`
+/// (a `[[bin]]` of this package).
 #[macro_export]
 macro_rules! case_rows {
-    ($($name:ident $((env: $env:expr))? => $expect:expr),* $(,)?) => {$(
+    (bin: $bin:literal; $($name:ident $((env: $env:expr))? => $expect:expr),* $(,)?) => {$(
         #[test]
         fn $name() {
             let env: &[(&str, &str)] = &[$($env)?];
             $crate::harness::check_case(
-                ::std::path::Path::new(env!("CARGO_BIN_EXE_cases")),
+                ::std::path::Path::new(env!(concat!("CARGO_BIN_EXE_", $bin))),
                 stringify!($name),
                 env,
                 $expect,
             );
         }
     )*};
+    ($($rows:tt)*) => {
+        $crate::case_rows! { bin: "cases"; $($rows)* }
+    };
 }

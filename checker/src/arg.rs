@@ -123,19 +123,23 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         if v == 0 {
             return Ok(());
         }
-        let walk = match self.mem.region(v) {
+        // Matched by reference: moving the object out of the region would
+        // copy it through memory in wide loads that miss the narrow stores
+        // that built it (a store-forwarding stall on every checked pointer).
+        let region = self.mem.region(v);
+        let walk = match &region {
             Region::Heap(o) => {
                 if !top && !self.mem.is_pinned(v) {
                     return Err(Fault::new(What::Unpinned(GoKind::Pointer), v, at));
                 }
                 // SAFETY: `o` is the live object `v` points into.
-                unsafe { self.object(&o, v) }
+                unsafe { self.object(o, v) }
             }
             Region::Stack { .. } if !top => {
                 return Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, at, NOTE_STACK));
             }
             // SAFETY: `region` is `mem`'s answer for `v`.
-            region => unsafe { self.unknown(region, v, elem, at) },
+            _ => unsafe { self.unknown(region, v, elem, at) },
         };
         walk.map_err(|f| f.step(Step::Deref))
     }

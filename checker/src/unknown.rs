@@ -27,7 +27,7 @@ use crate::error::{Fault, GoKind, Walk, What};
 use crate::memory::{ManagedMemory, Object, Region};
 use crate::path::{steps_in_object, steps_to, Step};
 use crate::types::{Type, WORD};
-use crate::words::{bitmap_runs, scan_run, type_runs};
+use crate::words::{bitmap_runs, bits_u64, scan_run, type_runs, word};
 
 pub(crate) const NOTE_GLOBAL: &str = "it points into managed globals, where the extent of one global is not known; \
      pass it with its pointee type or an explicit extent";
@@ -78,7 +78,9 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     ///
     /// # Safety
     /// `o` must be a live object as `mem` describes it.
-    #[inline]
+    // Always inlined (with `object_words`): the object is then read where
+    // `region()` built it, in registers, on every checked pointer.
+    #[inline(always)]
     pub(crate) unsafe fn object(&self, o: &Object<'_>, entry: usize) -> Walk {
         // SAFETY: the object's bitmap covers its `size / 8` words, all inside
         // the live object and word-aligned (objects are).
@@ -95,9 +97,25 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     ///
     /// # Safety
     /// `o` must be a live object and `end <= o.size / 8`.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn object_words(&self, o: &Object<'_>, first: usize, end: usize) -> Walk {
         let len = o.ptr_bits.len();
+        if first == 0 && end >= len && len <= 64 {
+            // The whole object's bitmap is one `u64` (objects up to 512
+            // bytes, the common case of a checked pointer): visit its set
+            // bits directly, without the run machinery.
+            let mut m = if len == 0 { 0 } else { bits_u64(o.ptr_bits, 0) };
+            while m != 0 {
+                let at = o.base + m.trailing_zeros() as usize * WORD;
+                m &= m - 1;
+                // SAFETY: a word of the live, word-aligned object.
+                let v = unsafe { word(at) };
+                if v != 0 {
+                    self.shallow(v, at).map_err(|f| f.steps(steps_in_object(o.elem, o.count, at - o.base)))?;
+                }
+            }
+            return Ok(());
+        }
         let bits = if first == 0 && end >= len { o.ptr_bits } else { &o.ptr_bits[first.min(len)..end.min(len)] };
         bitmap_runs(bits, |w, n| {
             let start = o.base + (first + w) * WORD;

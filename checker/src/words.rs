@@ -145,31 +145,41 @@ pub(crate) fn bitmap_runs<E>(
     mut f: impl FnMut(usize, usize) -> Result<(), E>,
 ) -> Result<(), E> {
     let len = bits.len();
-    let start = bits.as_bitptr();
-    let storage = start.pointer();
-    let head = start.bit().into_inner() as usize;
     let mut k = 0;
     while k < len {
-        let n = (len - k).min(64);
-        let (i, shift) = ((head + k) / 64, (head + k) % 64);
-        // SAFETY: bits `k..k + n` of the slice are bits `shift..shift + n`
-        // counted from storage element `i`, so element `i` belongs to the
-        // slice, and element `i + 1` does too when they run past bit 64.
-        // The storage is plain `u64`s the slice borrows immutably.
-        let mut m = unsafe { *storage.add(i) } >> shift;
-        if shift != 0 && shift + n > 64 {
-            // SAFETY: as above.
-            m |= unsafe { *storage.add(i + 1) } << (64 - shift);
-        }
-        if n < 64 {
-            m &= (1u64 << n) - 1;
-        }
+        let m = bits_u64(bits, k);
         if m != 0 {
-            mask_runs(&[m], 0, n, |w, c| f(k + w, c))?;
+            mask_runs(&[m], 0, (len - k).min(64), |w, c| f(k + w, c))?;
         }
         k += 64;
     }
     Ok(())
+}
+
+/// Bits `k..k + 64` of `bits` (fewer at its end, the rest zero) as one
+/// `u64`, LSB first: loaded from the bitmap's storage at once (two
+/// elements shifted together when the window does not start on an element
+/// boundary), never bit by bit. `k < bits.len()`.
+#[inline(always)]
+pub(crate) fn bits_u64(bits: &BitSlice<u64, Lsb0>, k: usize) -> u64 {
+    let start = bits.as_bitptr();
+    let storage = start.pointer();
+    let head = start.bit().into_inner() as usize;
+    let n = (bits.len() - k).min(64);
+    let (i, shift) = ((head + k) / 64, (head + k) % 64);
+    // SAFETY: bits `k..k + n` of the slice are bits `shift..shift + n`
+    // counted from storage element `i`, so element `i` belongs to the
+    // slice, and element `i + 1` does too when they run past bit 64. The
+    // storage is plain `u64`s the slice borrows immutably.
+    let mut m = unsafe { *storage.add(i) } >> shift;
+    if shift != 0 && shift + n > 64 {
+        // SAFETY: as above.
+        m |= unsafe { *storage.add(i + 1) } << (64 - shift);
+    }
+    if n < 64 {
+        m &= (1u64 << n) - 1;
+    }
+    m
 }
 
 #[cfg(test)]
@@ -249,6 +259,20 @@ mod tests {
         }
         .unwrap();
         assert_eq!(seen, [(0, 1), (17, 2), (99, 3)]);
+    }
+
+    #[test]
+    fn bits_u64_reads_any_window() {
+        let mut bits = bitvec![u64, Lsb0; 0; 200];
+        for i in [0, 5, 63, 64, 70, 130, 199] {
+            bits.set(i, true);
+        }
+        let ones = |m: u64| (0..64).filter(|i| m >> i & 1 == 1).collect::<Vec<_>>();
+        assert_eq!(ones(bits_u64(&bits, 0)), [0, 5, 63]);
+        assert_eq!(ones(bits_u64(&bits, 64)), [0, 6]);
+        assert_eq!(ones(bits_u64(&bits[5..], 0)), [0, 58, 59], "a window starting inside an element");
+        assert_eq!(ones(bits_u64(&bits[60..70], 0)), [3, 4], "a window shorter than 64 inside two elements");
+        assert_eq!(ones(bits_u64(&bits[130..], 64)), [5], "the tail, shorter than 64");
     }
 
     #[test]

@@ -37,19 +37,31 @@
 //! }
 //! ```
 
+pub mod callback;
+mod arch;
+pub mod cgocall;
 pub mod check;
 mod conservative;
+pub mod export;
+pub mod ffi;
 pub mod globals;
 pub mod handle;
 pub mod heap;
 pub mod pinner;
+pub mod sched;
+pub mod signal;
 pub mod values;
 
+pub use ffi::{elem, extent, field, pointee, slice_data, string_data, CPtr, GcMap};
 pub use cgocheck_checker::{self as checker, CType, Field, Kind, ManagedMemory, Object, PtrMask, Region, Type, WORD};
 pub use globals::Global;
 pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
+pub use sched::{
+    current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack, unlock_os_thread,
+    yield_now, Chan, JoinHandle, Task,
+};
 pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};
 
 /// The README's Rust examples, compiled and run as doc tests so the front

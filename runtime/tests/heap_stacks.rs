@@ -71,17 +71,21 @@ fn child_write_guard_page() {
     }
     let st = heap().alloc_stack(16 << 10, 3);
     // SAFETY: deliberately faults (the guard page is PROT_NONE); the parent
-    // test expects this process to die of SIGSEGV.
+    // test expects the runtime's fatal-signal handler to report it as task
+    // 3's stack overflow and exit with status 2.
     unsafe { ((st.lo - 8) as *mut u64).write_volatile(1) };
 }
 
 #[test]
 fn guard_page_faults() {
-    use std::os::unix::process::ExitStatusExt;
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_write_guard_page", "--nocapture", "--test-threads=1"])
         .env("CGOCHECK_STACK_CHILD", "1")
+        .env_remove("GOTRACEBACK")
         .output()
         .unwrap();
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{:?}", out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr.starts_with("runtime: task 3 overflowed its 16384-byte stack"), "{stderr}");
+    assert!(stderr.contains("\nSIGSEGV: segmentation violation\n"), "{stderr}");
 }

@@ -37,6 +37,12 @@ const CASES: &[Case] = &[
     ("alloc_32B_pointerful_recycled", alloc_32b_pointerful_recycled),
     ("check_one_pointer", check_one_pointer),
     ("check_512KiB_ptr_array", check_512kib_ptr_array),
+    ("callback_c_to_go", callback_c_to_go),
+    ("callback_from_c_thread", callback_from_c_thread),
+    ("crash_report_ms", crash_report_ms),
+    ("call_add_int", call_add_int),
+    ("call_one_pointer_checked", call_one_pointer_checked),
+    ("call_check_512KiB_ptr_array", call_check_512kib_ptr_array),
 ];
 
 /// Warm-up ends once one run of the body takes this long.
@@ -199,5 +205,195 @@ fn check_512kib_ptr_array() -> Body {
             let r = unsafe { cgocheck::check::pointer(site, black_box(big.elem_ptr(0)), hint) };
             black_box(r).expect("check_512KiB_ptr_array");
         }
+    })
+}
+
+// ---- callbacks from C ----------------------------------------------------------
+//
+// bench.go's two C → managed cases (csrc/callback_bench.c: its `callGo` and
+// `callGoFromThread`), calling the exported `goCallback` below. The C call
+// that starts each operation goes through the call layer, so each batch runs
+// as the main task of `cgocheck::run`, as for the calls into C.
+
+cgocheck::c_functions! {
+    extern "C" {
+        /// Calls `goCallback` once.
+        fn ct_bench_call_go();
+        /// One new C thread calls `goCallback` `n` times; 0 when it ran.
+        fn ct_bench_call_go_from_thread(n: core::ffi::c_long) -> core::ffi::c_int;
+    }
+}
+
+/// Calls of `goCallback`.
+static CALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+cgocheck::export! {
+    /// bench.go's `goCallback`: `counter++` (a plain increment, as in Go:
+    /// only one thread calls it at a time).
+    fn goCallback() {
+        use std::sync::atomic::Ordering::Relaxed;
+        CALLBACKS.store(CALLBACKS.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+/// Asserts that `goCallback` ran `n` times since `before`.
+fn assert_callbacks(before: u64, n: u64) {
+    let ran = CALLBACKS.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(ran, n, "goCallback ran {ran} times for {n} operations");
+}
+
+/// Managed → C → managed and back, once per operation: the call layer's
+/// `cgocall` into `ct_bench_call_go`, which calls the exported `goCallback`
+/// (export shim, start check, `cgocallback`, the managed body).
+fn callback_c_to_go() -> Body {
+    Box::new(|n| {
+        let before = CALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
+        cgocheck::run(|| {
+            for _ in 0..n {
+                // SAFETY: no arguments; goCallback is exported.
+                unsafe { ct_bench_call_go() };
+            }
+        });
+        assert_callbacks(before, n);
+    })
+}
+
+/// A thread created by C calls the exported `goCallback` `n` times; thread
+/// creation and join are amortised over `n`, as in bench.go.
+fn callback_from_c_thread() -> Body {
+    Box::new(|n| {
+        let before = CALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: a plain integer argument; goCallback is exported.
+        let rc = cgocheck::run(|| unsafe { ct_bench_call_go_from_thread(n as core::ffi::c_long) });
+        assert_eq!(rc, 0, "pthread_create or pthread_join failed");
+        assert_callbacks(before, n);
+    })
+}
+
+// ---- crash_report_ms ---------------------------------------------------------
+//
+// The time a crash report takes: from the fatal signal to the complete
+// report, for the anchor crash (a NULL dereference in `deref` ←
+// `crash_in_c`, csrc/crash.c). One operation is one crash of a separate
+// process; the goal is under 100 ms.
+//
+// The crashing process is this benchmark binary itself, started with
+// `CGOCHECK_BENCH_CRASH_CHILD=1`: it links the runtime (so its fatal-signal
+// handler) and the C of csrc/. Process start-up is kept out of the
+// measurement: the setup starts a pool of such children and waits until
+// each has started and is blocked reading one byte from stdin. An
+// operation writes that byte to one of them — the child calls `crash_in_c`
+// at once — and waits for the child to exit: collection in the handler,
+// the symboliser process (exec, DWARF loading, lookup), the whole report
+// written (to /dev/null), and the exit. Should the pool run dry, a child
+// is started inside the operation, which only makes the number worse.
+//
+// Printed like every case, in ns per operation (one report), so that the
+// `name<TAB>ns/op` output stays uniform for compare.sh; divide by 10^6 for
+// milliseconds.
+
+/// Children started ahead of the measured operations (the timer runs
+/// about 25 operations at tens of ms each).
+const CRASH_POOL: usize = 40;
+
+extern "C" {
+    /// csrc/crash.c: NULL dereference two C frames deep.
+    fn crash_in_c() -> core::ffi::c_int;
+}
+
+fn crash_report_ms() -> Body {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Child, Command, Stdio};
+    if std::env::var_os("CGOCHECK_BENCH_CRASH_CHILD").is_some() {
+        // The child: say ready, wait for the byte, crash (EOF: just leave).
+        println!("ready");
+        let _ = std::io::stdout().flush();
+        let mut byte = [0u8; 1];
+        if std::io::stdin().read(&mut byte).unwrap_or(0) == 1 {
+            // SAFETY: no arguments; crashes by design.
+            black_box(unsafe { crash_in_c() });
+        }
+        std::process::exit(0);
+    }
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let start = move || -> Child {
+        let mut child = Command::new(&exe)
+            .arg("crash_report_ms")
+            .env("CGOCHECK_BENCH_CRASH_CHILD", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a crashing child");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "crash child did not start");
+        child
+    };
+    let mut pool: Vec<Child> = (0..CRASH_POOL).map(|_| start()).collect();
+    Box::new(move |n| {
+        for _ in 0..n {
+            let mut child = pool.pop().unwrap_or_else(&start);
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"x").unwrap();
+            drop(stdin);
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(2), "the crash report ends with exit status 2");
+        }
+    })
+}
+
+// ---- calls into C -------------------------------------------------------------
+//
+// bench.go's three managed → C cases, through the typed call layer
+// (`c_tests::ffi::call`, csrc/call.c): the wrapper's argument checks, then
+// `cgocall` (entersyscall, the switch to the M's g0 stack, the C call,
+// exitsyscall). A C call must be made from a task, so each batch of `n`
+// operations runs as the main task of `cgocheck::run`; starting that task
+// costs microseconds once per batch of about 100 ms.
+
+/// bench.go's `call_add_int`: `C.add(2, 3)`, nothing to check.
+fn call_add_int() -> Body {
+    use c_tests::ffi::call::ct_add;
+    Box::new(|n| {
+        cgocheck::run(|| {
+            for _ in 0..n {
+                // SAFETY: integers in, an integer out.
+                black_box(unsafe { ct_add(black_box(2), black_box(3)) });
+            }
+        })
+    })
+}
+
+/// bench.go's `call_one_pointer_checked`: `C.take(o)` with `o :=
+/// new(C.obj64)`, a pointer variable: an unknown pointer, so the whole
+/// 64-byte object is checked (its one pointer word is nil) before the call.
+fn call_one_pointer_checked() -> Body {
+    use c_tests::ffi::call::{ct_take, Obj64 as CObj64};
+    let o = cgocheck::new(CObj64 { p: std::ptr::null_mut(), a: [0; 7] });
+    Box::new(move |n| {
+        cgocheck::run(|| {
+            for _ in 0..n {
+                // SAFETY: `take` ignores its argument.
+                unsafe { ct_take(black_box(o)) };
+            }
+        })
+    })
+}
+
+/// bench.go's `call_check_512KiB_ptr_array`: `C.takebig(unsafe.Pointer(&big[0]))`
+/// with `big` a managed slice of 65536 nil `void*`: `&big[0]` gives C the
+/// whole backing array, all 512 KiB of it checked before the call.
+fn call_check_512kib_ptr_array() -> Body {
+    use c_tests::ffi::call::ct_takebig;
+    use std::ffi::c_void;
+    let big = cgocheck::new_slice::<*mut c_void>(1 << 16);
+    Box::new(move |n| {
+        cgocheck::run(|| {
+            for _ in 0..n {
+                // SAFETY: `takebig` ignores its argument.
+                unsafe { ct_takebig(cgocheck::elem(black_box(&big), 0).as_void()) };
+            }
+        })
     })
 }

@@ -87,7 +87,10 @@ impl Heap {
 }
 
 impl ManagedMemory for Heap {
-    #[inline]
+    // Always inlined: the answer is a seven-word enum the checker takes
+    // apart at once; returned through memory, every checked pointer paid a
+    // store-forwarding stall reading it back.
+    #[inline(always)]
     fn region(&self, addr: usize) -> Region<'_> {
         match self.place(addr) {
             Place::Outside => globals::region(addr),

@@ -36,7 +36,7 @@ pub mod sizeclass;
 mod span;
 mod stack;
 
-pub use stack::StackRange;
+pub use stack::{GuardHit, StackRange};
 
 use arena::Arena;
 use central::Central;

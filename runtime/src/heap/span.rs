@@ -101,8 +101,9 @@ impl Layout {
     }
 
     /// The pointer bitmap of a slot holding `count` elements: `slot_words`
-    /// bits, O(1), nothing allocated.
-    #[inline]
+    /// bits, O(1), nothing allocated. Always inlined into `region()`, for
+    /// the same reason as it.
+    #[inline(always)]
     pub fn ptr_bits(&self, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> &'static BitSlice<u64, Lsb0> {
         if self.elem_words == 0 {
             return &zero[..self.slot_words];

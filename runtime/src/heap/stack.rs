@@ -15,9 +15,10 @@
 //! ```
 //!
 //! The guard page turns an overflow into a fault at a known address; it is
-//! not managed memory (`region()` answers `NotManaged`). A freed stack's
-//! pages are given back to the kernel, its run is kept (guard still
-//! protected) for the next stack of a similar size.
+//! not managed memory (`region()` answers `NotManaged`), and
+//! [`Heap::stack_guard_hit`] tells the crash report whose stack it guards.
+//! A freed stack's pages are given back to the kernel, its run is kept
+//! (guard still protected) for the next stack of a similar size.
 
 use super::sizeclass::PAGE;
 use super::span::SpanKind;
@@ -65,5 +66,31 @@ impl Heap {
         assert!(span.clear_allocated(0), "cgocheck: free_stack of {stack:x?}: already freed");
         arena.discard(stack.lo, stack.hi - stack.lo);
         self.central().freed_stack(span);
+    }
+}
+
+/// A fault address in the guard page of a live task stack: whose stack it
+/// is (the crash report's stack-overflow diagnosis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardHit {
+    /// The task the stack was allocated for.
+    pub task: u64,
+    /// The stack's usable range; `hi - lo` is its size.
+    pub stack: StackRange,
+}
+
+impl Heap {
+    /// If `addr` is in the guard page of a live task stack, that stack and
+    /// its task. Lock-free and allocation-free (one range test, one page
+    /// table load), so the fatal-signal handler may call it.
+    pub fn stack_guard_hit(&self, addr: usize) -> Option<GuardHit> {
+        let arena = self.arena.get()?;
+        let off = addr.checked_sub(arena.base).filter(|&off| off < arena.len)?;
+        let span = arena.span_at(off / PAGE)?;
+        let in_guard = span.kind == SpanKind::Stack && addr < span.base + PAGE && span.is_allocated(0);
+        in_guard.then(|| GuardHit {
+            task: span.task.load(Ordering::Acquire),
+            stack: StackRange { lo: span.base + PAGE, hi: span.end() },
+        })
     }
 }

@@ -1,0 +1,282 @@
+//! The crash binary: `crash CASE` crashes in one particular way, so that the
+//! suites under `tests/crash_*.rs` can run it as a child process and read
+//! the report it prints (stderr) and its exit status.
+//!
+//! Every case ends the process: a fatal signal, handled by the runtime's
+//! crash handler (exit status 2, or SIGABRT at `GOTRACEBACK=crash`).
+//!
+//! The binary's global allocator is [`NoAllocAfterCrash`]: once the runtime
+//! has begun handling a fatal signal on a thread
+//! (`cgocheck::signal::crash_in_progress`), any allocation on that thread
+//! prints `crash: allocation during crash handling` and exits
+//! with status 99. So every crash case doubles as the proof that the
+//! handler allocates nothing; the symboliser it starts is a fresh process
+//! (this binary again) where the flag is clear.
+//!
+//! The C half is csrc/crash.c: `deref` ← `crash_in_c`, as in Go's anchor
+//! program (shared/anchors/go/crash.go.txt). It is called two ways: plainly
+//! (`extern "C"`, from the main thread, as a C program would) and through
+//! the runtime's checked call layer from tasks (`checked::crash_in_c`:
+//! `cgocall`, so the C frames run on the M's g0 stack and the report
+//! continues with the task's managed frames).
+
+// The c-tests library carries the static library of csrc/ (build.rs).
+use c_tests as _;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::c_int;
+use std::hint::black_box;
+
+/// The system allocator, refusing to serve anyone once crash handling has
+/// begun.
+struct NoAllocAfterCrash;
+
+impl NoAllocAfterCrash {
+    fn refuse_during_crash() {
+        if cgocheck::signal::crash_in_progress() {
+            let msg = b"crash: allocation during crash handling\n";
+            // SAFETY: writing a static message to stderr, then ending the
+            // process: plain system calls.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(99);
+            }
+        }
+    }
+}
+
+// SAFETY: every method defers to `System` after the check, which never
+// returns when it refuses.
+unsafe impl GlobalAlloc for NoAllocAfterCrash {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::refuse_during_crash();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        Self::refuse_during_crash();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::refuse_during_crash();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::refuse_during_crash();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: NoAllocAfterCrash = NoAllocAfterCrash;
+
+// csrc/crash.c
+extern "C" {
+    fn crash_in_c() -> c_int;
+    fn crash_on_c_thread() -> c_int;
+    fn abort_in_c();
+    fn divide_in_c(a: c_int, b: c_int) -> c_int;
+}
+
+/// Every case, by name.
+const CASES: &[(&str, fn())] = &[
+    ("c", c),
+    ("c_thread", c_thread),
+    ("abort", abort),
+    ("divide", divide),
+    ("task_stack_overflow", task_stack_overflow),
+    ("timed", timed),
+    ("alloc_in_handler", alloc_in_handler),
+    ("c_in_task", c_in_task),
+    ("c_in_spawned_task", c_in_spawned_task),
+    ("panic_in_task", panic_in_task),
+    ("task_overflow", task_overflow),
+];
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    match CASES.iter().find(|(n, _)| *n == name) {
+        Some((_, case)) => case(),
+        None => {
+            eprintln!("crash: unknown case {name:?}; the cases are:");
+            for (n, _) in CASES {
+                eprintln!("  {n}");
+            }
+            std::process::exit(3);
+        }
+    }
+    eprintln!("crash: case {name} returned instead of crashing");
+    std::process::exit(4);
+}
+
+/// The managed caller of the crashing C function, kept out of line so the
+/// report shows it by name between the C frames and `main`.
+#[inline(never)]
+fn call_crash_in_c() -> c_int {
+    // SAFETY: crash_in_c takes no arguments; it crashes by design.
+    black_box(unsafe { crash_in_c() })
+}
+
+/// Go's `./crash c`: a NULL dereference in `deref` ← `crash_in_c`, called
+/// from the main thread.
+fn c() {
+    println!("{}", call_crash_in_c());
+}
+
+/// The same crash on a pthread the C code creates: a thread the runtime
+/// never saw, with no task and no alternate signal stack.
+fn c_thread() {
+    // SAFETY: no arguments; crashes by design.
+    unsafe { crash_on_c_thread() };
+}
+
+/// `abort()` in C: SIGABRT.
+fn abort() {
+    // SAFETY: no arguments; aborts by design.
+    unsafe { abort_in_c() };
+}
+
+/// An integer division by zero in C: SIGFPE.
+fn divide() {
+    // SAFETY: plain integers; faults by design.
+    black_box(unsafe { divide_in_c(black_box(1), black_box(0)) });
+}
+
+/// A real overflow of a task stack from the heap's stack hook: run a
+/// recursive function on a 64 KiB stack from `Heap::alloc_stack` (task id
+/// 7), switched to with `makecontext`/`swapcontext` as a stand-in for the
+/// scheduler's context switch, until it runs into the guard page.
+fn task_stack_overflow() {
+    let stack = cgocheck::heap().alloc_stack(64 * 1024, 7);
+    let mut here = std::mem::MaybeUninit::<libc::ucontext_t>::zeroed();
+    let mut task = std::mem::MaybeUninit::<libc::ucontext_t>::zeroed();
+    // SAFETY: `task` is initialised by getcontext, pointed at the task
+    // stack (live: never freed) and given an entry that takes no
+    // arguments; swapcontext saves here and runs it.
+    unsafe {
+        libc::getcontext(task.as_mut_ptr());
+        let t = &mut *task.as_mut_ptr();
+        t.uc_stack.ss_sp = stack.lo as *mut libc::c_void;
+        t.uc_stack.ss_size = stack.hi - stack.lo;
+        t.uc_link = here.as_mut_ptr();
+        libc::makecontext(task.as_mut_ptr(), recurse_entry, 0);
+        libc::swapcontext(here.as_mut_ptr(), task.as_ptr());
+    }
+}
+
+extern "C" fn recurse_entry() {
+    black_box(recurse(black_box(0)));
+}
+
+/// Uses 1 KiB of stack per call, until the stack runs out.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let mut pad = [0u8; 1024];
+    pad[depth as usize % 1024] = depth as u8;
+    black_box(&mut pad);
+    recurse(depth + 1) + pad[0] as u64
+}
+
+/// For the `crash_report_ms` benchmark: prints CLOCK_MONOTONIC in ns on
+/// stdout (flushed) just before the crash, so the parent can measure from
+/// the signal to the end of the report.
+fn timed() {
+    use std::io::Write;
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is writable.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128);
+    let _ = out.flush();
+    drop(out);
+    call_crash_in_c();
+}
+
+/// The control for the allocator proof: a crash view whose `current()`
+/// allocates (breaking the `CrashView` contract), so the handler's path
+/// does allocate once. The allocator must catch it (exit 99), which shows
+/// that the other cases' clean exits mean something.
+fn alloc_in_handler() {
+    use cgocheck::signal::{set_crash_view, CrashView, CurrentThread, TaskInfo};
+    struct AllocatingView;
+    impl CrashView for AllocatingView {
+        fn current(&self) -> Option<CurrentThread> {
+            black_box(Box::new(0u64));
+            None
+        }
+        fn for_each_task(&self, _visit: &mut dyn FnMut(&TaskInfo)) {}
+    }
+    static VIEW: AllocatingView = AllocatingView;
+    set_crash_view(&VIEW);
+    call_crash_in_c();
+}
+
+/// The C functions called through the runtime's call layer (`cgocall`).
+mod checked {
+    use std::ffi::c_int;
+    cgocheck::c_functions! {
+        extern "C" {
+            pub fn crash_in_c() -> c_int;
+        }
+    }
+}
+
+/// A task's managed caller of the crashing C function.
+#[inline(never)]
+fn task_calls_c() -> c_int {
+    // SAFETY: crash_in_c takes no arguments; it crashes by design.
+    black_box(unsafe { checked::crash_in_c() })
+}
+
+/// Go's `./crash c` from the main task of `cgocheck::run`.
+fn c_in_task() {
+    cgocheck::run(|| {
+        task_calls_c();
+    });
+}
+
+/// The crash from a spawned task, while another task sleeps and the main
+/// task waits in `join` (both shown at `GOTRACEBACK=all`). The crashing
+/// task first sleeps 200 ms so that the other two have parked by then.
+fn c_in_spawned_task() {
+    cgocheck::run(|| {
+        let _sleeper = cgocheck::spawn(|| cgocheck::sleep(std::time::Duration::from_secs(60)));
+        cgocheck::spawn(|| {
+            cgocheck::sleep(std::time::Duration::from_millis(200));
+            task_calls_c();
+        })
+        .join();
+    });
+}
+
+/// An unrecovered panic in a detached task.
+fn panic_in_task() {
+    cgocheck::run(|| {
+        drop(cgocheck::spawn(task_panics));
+        cgocheck::sleep(std::time::Duration::from_secs(60));
+    });
+}
+
+#[inline(never)]
+fn task_panics() {
+    let tries = black_box(3);
+    if tries > 2 {
+        panic!("the task gave up after {tries} tries");
+    }
+}
+
+/// A real task of the scheduler overflows its stack (16 KiB, the
+/// smallest `CGOCHECK_STACK_KB`).
+fn task_overflow() {
+    cgocheck::run(|| {
+        cgocheck::spawn_with_stack(16 * 1024, || {
+            black_box(recurse(black_box(0)));
+        })
+        .join();
+    });
+}

@@ -1,0 +1,591 @@
+//! The pointer-passing case binary: `ptrcases NAME` runs one row of
+//! `shared/spec/pointer-cases.md` that calls from managed code into C, and
+//! exits.
+//!
+//! Every row is Go's (`cmd/cgo/internal/testerrors/ptr_test.go`) or one of
+//! the spec's "Beyond Go" rows, written the way a Rust program says what the
+//! Go program says: C is called through the checked layer
+//! (`c_tests::ffi::ptr`, declared with `cgocheck::c_functions!`), and the
+//! call site states what cmd/cgo reads from the syntax — `field(&x.f)` for
+//! `&x.f`, `elem(&s, i)` for `&s[i]`, a bare pointer for anything else. Each
+//! case runs as the main task of `cgocheck::run`, except `before_run`, which
+//! shows what calling C before the runtime started does.
+//!
+//! `tests/pointer_cases.rs` runs each case as its own process at
+//! `CGOCHECK=0`, `1` and `2` and judges exit status and stderr. A case
+//! passes by returning; a violation panics with the checker's message.
+
+use c_tests::ffi::call::{ct_get_null, BinOp};
+use c_tests::ffi::ptr::*;
+use cgocheck::{
+    elem, extent, field, managed_static, new, new_slice, new_string, slice_data, string_data, CPtr, CType, Gc, GcMap,
+    GcSlice, Pinner,
+};
+use core::ffi::{c_char, c_int, c_void};
+use std::ptr::null_mut;
+
+/// Every case, by name.
+const CASES: &[(&str, fn())] = &[
+    ("ptr1", ptr1),
+    ("ptr2", ptr2),
+    ("ok1", ok1),
+    ("ptrfield", ptrfield),
+    ("ptrfieldok", ptrfieldok),
+    ("sliceok1", sliceok1),
+    ("sliceptr1", sliceptr1),
+    ("sliceptr2", sliceptr2),
+    ("sliceok2", sliceok2),
+    ("sliceok3", sliceok3),
+    ("varok", varok),
+    ("barrier", barrier),
+    ("barrierpinnedok", barrierpinnedok),
+    ("barrierslice", barrierslice),
+    ("barriergcprogarray", barriergcprogarray),
+    ("barriergcprogstruct", barriergcprogstruct),
+    ("passstring", passstring),
+    ("ptrdata1", ptrdata1),
+    ("defer1", defer1),
+    ("union2", union2),
+    ("preemptduringcall", preemptduringcall),
+    ("chanrecv", chanrecv),
+    ("structfield", structfield),
+    ("buffer", buffer),
+    ("finalizer", finalizer),
+    ("stringdata", stringdata),
+    ("slicedata2", slicedata2),
+    ("arraypointer", arraypointer),
+    ("argmap", argmap),
+    ("extent_known", extent_known),
+    ("extent_unknown", extent_unknown),
+    ("message", message),
+    ("backtrace_from_c", backtrace_from_c),
+    ("null_function_pointer", null_function_pointer),
+    ("before_run", before_run),
+];
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    match CASES.iter().find(|(n, _)| *n == name) {
+        Some((_, case)) if name == "before_run" => case(),
+        Some((_, case)) => cgocheck::run(*case),
+        None => {
+            eprintln!("ptrcases: unknown case {name:?}; the cases are:");
+            for (n, _) in CASES {
+                eprintln!("  {n}");
+            }
+            std::process::exit(3);
+        }
+    }
+}
+
+/// A new managed `int`: Go's `new(C.int)`.
+fn new_int() -> *mut c_int {
+    new::<c_int>(0).as_ptr()
+}
+
+/// Go's `C.f1(&C.s1{new(C.int)})`: the address of a new struct literal is
+/// `&x`, so only the struct is checked — and its `p` is unpinned.
+fn ptr1() {
+    // SAFETY: f1 ignores its argument.
+    unsafe { f1(field(new(S1 { p: new_int() }))) }
+}
+
+/// Go's `p := &C.s2{new(C.int)}; C.f2(p)`: a pointer variable, unknown
+/// extent, the whole object is checked.
+fn ptr2() {
+    let p = new(S1 { p: new_int() });
+    // SAFETY: as above.
+    unsafe { f1(p) }
+}
+
+/// Go's `C.f3(&p.i)`: an `int*` parameter is not checked at all (its pointee
+/// has no pointers), whatever the struct around `i` holds.
+fn ok1() {
+    let p = new(S3 { i: 0, p: new_int() });
+    // SAFETY: f3 ignores its argument.
+    unsafe { f3(field(&p.i)) }
+}
+
+/// Go's `C.f4(&p.p)`: the field itself is an unpinned managed pointer.
+fn ptrfield() {
+    let p = new(S4 { i: 0, p: new_int() });
+    // SAFETY: f4 ignores its argument.
+    unsafe { f4(field(&p.p)) }
+}
+
+/// Go's `C.f5(&p.p1)`: `p1` is null; the other field is not looked at.
+fn ptrfieldok() {
+    let p = new(S5 { p1: null_mut(), p2: new_int() });
+    // SAFETY: f5 ignores its argument.
+    unsafe { f5(field(&p.p1)) }
+}
+
+/// A managed slice of `void*` holding `ptrs`.
+fn pointer_slice(ptrs: &[*mut c_void]) -> GcSlice<*mut c_void> {
+    let s = new_slice::<*mut c_void>(ptrs.len());
+    // SAFETY: `s` is new; nothing else refers to its elements.
+    unsafe { s.as_mut_slice() }.copy_from_slice(ptrs);
+    s
+}
+
+/// Go's `s := []unsafe.Pointer{nil}; C.f6(&s[0])`.
+fn sliceok1() {
+    let s = pointer_slice(&[null_mut()]);
+    // SAFETY: f6 ignores its argument.
+    unsafe { f6(elem(&s, 0)) }
+}
+
+/// Go's `s := []unsafe.Pointer{unsafe.Pointer(&i)}; C.f7(&s[0])`.
+fn sliceptr1() {
+    let s = pointer_slice(&[new_int().cast()]);
+    // SAFETY: f7 ignores its argument.
+    unsafe { f7(elem(&s, 0)) }
+}
+
+/// Go's `s := []unsafe.Pointer{nil, unsafe.Pointer(&i)}; C.f8(&s[0])`: the
+/// element passed is null, but `&s[0]` gives C the whole backing array.
+fn sliceptr2() {
+    let s = pointer_slice(&[null_mut(), new_int().cast()]);
+    // SAFETY: f8 ignores its argument.
+    unsafe { f8(elem(&s, 0)) }
+}
+
+/// Go's `type S9 struct { p *int; s []unsafe.Pointer }`.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "S9")]
+struct S9 {
+    p: *mut c_int,
+    s: GcSlice<*mut c_void>,
+}
+
+/// Go's `p := &S9{p: &i, s: []unsafe.Pointer{nil}}; C.f9(&p.s[0])`: only the
+/// slice is checked, not the struct holding it (and its `p`).
+fn sliceok2() {
+    let p = new(S9 { p: new_int(), s: pointer_slice(&[null_mut()]) });
+    // SAFETY: f9 ignores its argument.
+    unsafe { f9(elem(&p.s, 0)) }
+}
+
+/// Go's `type S10 struct { p *int; a [4]byte }`.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "S10")]
+struct S10 {
+    p: *mut c_int,
+    a: [u8; 4],
+}
+
+/// Go's `s := p.a[:]; C.f10(unsafe.Pointer(&s[0]))`: the slice over `a` is
+/// what is checked, not the object around it.
+fn sliceok3() {
+    let p = new(S10 { p: new_int(), a: [0; 4] });
+    let s: &[u8] = &p.a[..];
+    // SAFETY: f10 ignores its argument.
+    unsafe { f10(elem(s, 0).as_void()) }
+}
+
+managed_static! {
+    /// Go's `var hello12 = [...]C.char{'h', 'e', 'l', 'l', 'o'}`.
+    static HELLO12: [c_char; 5] = [b'h' as c_char, b'e' as c_char, b'l' as c_char, b'l' as c_char, b'o' as c_char];
+}
+
+/// Go's `parg := [1]*C.char{&hello12[0]}; C.f12(&parg[0])`: a local array
+/// (on the task stack) holding a pointer into managed globals, which never
+/// move and count as pinned.
+fn varok() {
+    let parg: [*mut c_char; 1] = [HELLO12.as_ptr().cast()];
+    // SAFETY: f12 ignores its argument.
+    unsafe { f12(elem(&parg, 0)) }
+}
+
+/// Go's `p := C.f14a(); *p = new(C.char); C.f14b(p)`: storing an unpinned
+/// managed pointer into C memory (level 2).
+fn barrier() {
+    // SAFETY: f14a returns malloc'd room for one pointer; f14b frees it.
+    unsafe {
+        let p = f14a();
+        p.write(new::<c_char>(0).as_ptr());
+        f14b(p);
+    }
+}
+
+/// The same with the pointee pinned while C holds it.
+fn barrierpinnedok() {
+    let x = new::<c_char>(0);
+    let mut pinner = Pinner::new();
+    pinner.pin(x);
+    // SAFETY: as in `barrier`.
+    unsafe {
+        let p = f14a();
+        p.write(x.as_ptr());
+        f14b(p);
+    }
+    pinner.unpin();
+}
+
+/// Go's `copy(p.a[:], []*C.char{new(C.char)})` into a malloc'd `struct s16`.
+fn barrierslice() {
+    let src = [new::<c_char>(0).as_ptr()];
+    // SAFETY: f16 returns a malloc'd s16, whose `a` has room for 10
+    // pointers; f16b frees it.
+    unsafe {
+        let p = f16();
+        cgocheck::cptr_field!(p, a).elem(0).copy_from(&src);
+        f16b(p);
+    }
+}
+
+/// A zeroed value on the Rust heap: for the 256 KiB arrays below, which
+/// would not fit a task stack by value.
+fn boxed_zeroed<T: CType>() -> Box<T> {
+    // SAFETY: all-zero is a valid `T` (a `CType` promise).
+    unsafe { Box::<T>::new_zeroed().assume_init() }
+}
+
+/// Go's `p.a = [32769]*C.char{new(C.char)}`: a whole array value, element 0
+/// managed, assigned into C memory (a typed memmove of a type Go describes
+/// with a GC program).
+fn barriergcprogarray() {
+    let mut v = boxed_zeroed::<[*mut c_char; 32769]>();
+    v[0] = new::<c_char>(0).as_ptr();
+    // SAFETY: f17 returns a malloc'd s17; f17b frees it.
+    unsafe {
+        let p = f17();
+        cgocheck::cptr_field!(p, a).memmove(&v);
+        f17b(p);
+    }
+}
+
+/// Go's `p.f = C.struct_s19a{[32769]*C.char{new(C.char)}}`: a struct field
+/// assigned from a value whose `a[0]` is managed.
+fn barriergcprogstruct() {
+    let mut v = boxed_zeroed::<S19a>();
+    v.a[0] = new::<c_char>(0).as_ptr();
+    // SAFETY: f19 returns a malloc'd s19b; f19b frees it.
+    unsafe {
+        let p = f19();
+        cgocheck::cptr_field!(p, f).memmove(&v);
+        f19b(p);
+    }
+}
+
+/// Go's `r := C.f23(s)` with `s` a string: a managed string passed by value
+/// (its data pointer at the top level is fine), and returned.
+fn passstring() {
+    let s = new_string("a");
+    // SAFETY: f23 returns its argument.
+    let r = unsafe { f23(s) };
+    assert_eq!((r.as_str(), r.as_ptr()), ("a", s.as_ptr()));
+}
+
+/// Go's `type S26 struct { p *int; a [8*8]byte; u uintptr }`.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "S26")]
+struct S26 {
+    p: *mut c_int,
+    a: [u8; 64],
+    u: usize,
+}
+
+/// Go's `p := &S26{u: uintptr(unsafe.Pointer(&i))}; q := malloc(...); *q =
+/// *p; C.f26(unsafe.Pointer(q))`: a `uintptr` holding an address is an
+/// integer, never a pointer, in the copy (level 2) and in the call.
+fn ptrdata1() {
+    let p = new(S26 { p: null_mut(), a: [0; 64], u: new_int() as usize });
+    // SAFETY: malloc'd room for one S26, written whole, then freed.
+    unsafe {
+        let q = CPtr::new(libc::malloc(std::mem::size_of::<S26>()).cast::<S26>());
+        q.memmove(&p);
+        f26(q.as_ptr().cast());
+        libc::free(q.as_ptr().cast());
+    }
+}
+
+/// Go's `defer f()`: runs a closure when the scope ends.
+struct Defer<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Go's `p := &C.s28{}; defer C.f28(p); p.p = new(C.int)`: the pointer is
+/// checked when the deferred call runs, after `p.p` was set.
+fn defer1() {
+    let p = new(S28 { p: null_mut() });
+    // SAFETY: f28 ignores its argument.
+    let _deferred = Defer(Some(move || unsafe { f28(p) }));
+    // SAFETY: nothing else refers to `*p` now.
+    unsafe { p.as_mut().p = new_int() };
+}
+
+/// Go's `var b C.char; p := &b; C.f39((*C.u39)(unsafe.Pointer(&p)))`: a
+/// pointer to a union without pointer fields is not checked, whatever it
+/// really points to (here a stack slot holding a stack address).
+fn union2() {
+    let b: c_char = 0;
+    let p: *const c_char = &b;
+    // SAFETY: f39 ignores its argument.
+    unsafe { f39(field(&p).cast::<U39>()) }
+}
+
+/// Go's issue 21306: 100 tasks each call C 100 times and change GOMAXPROCS
+/// between calls.
+fn preemptduringcall() {
+    let tasks: Vec<_> = (0..100usize)
+        .map(|i| {
+            cgocheck::spawn(move || {
+                for _ in 0..100 {
+                    // SAFETY: f30 does nothing.
+                    unsafe { f30() };
+                    // Go's GOMAXPROCS(0) only asks; here 0 is refused, so
+                    // task 0 asks.
+                    if i > 0 {
+                        cgocheck::set_gomaxprocs(i);
+                    } else {
+                        let _ = cgocheck::gomaxprocs();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.join();
+    }
+}
+
+/// Go's `C.f32(&(<-c)[0])`: the argument receives from a channel; the
+/// receive happens once (a second one would block forever: the channel is
+/// empty after the first, and the watchdog task would fail the case).
+fn chanrecv() {
+    let c = cgocheck::Chan::<CharPtrs>::new(2);
+    c.send(CharPtrs(new_slice::<*mut c_char>(1)));
+    cgocheck::spawn(|| {
+        cgocheck::sleep(std::time::Duration::from_secs(10));
+        panic!("received twice from chan");
+    });
+    // SAFETY: f32 ignores its argument.
+    unsafe { f32(elem(&c.recv().expect("a value was sent").0, 0)) };
+    assert!(c.is_empty());
+}
+
+/// Go's `[]*C.char` as a channel element.
+struct CharPtrs(GcSlice<*mut c_char>);
+
+// SAFETY: the slice's elements are C pointers nobody dereferences; sending
+// the header to another task shares nothing that is not already shared.
+unsafe impl Send for CharPtrs {}
+
+/// Go's `type S33 struct { p *int; a [8]byte; u uintptr }`.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "S33")]
+struct S33 {
+    p: *mut c_int,
+    a: [u8; 8],
+    u: usize,
+}
+
+/// Go's `s := &S33{p: new(int)}; C.f33(unsafe.Pointer(&s.a))`: converted to
+/// `void*`, still only the field is checked (Go issue 25941).
+fn structfield() {
+    let s = new(S33 { p: new_int(), a: [0; 8], u: 0 });
+    // SAFETY: f33 ignores its argument.
+    unsafe { f33(field(&s.a).as_void()) }
+}
+
+/// A managed byte buffer, the shape of Go's `bytes.Buffer`: a slice and
+/// other fields.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "Buffer")]
+struct Buffer {
+    buf: GcSlice<u8>,
+    off: usize,
+    last_read: i8,
+}
+
+impl Buffer {
+    fn write_string(&mut self, s: &str) {
+        let grown = new_slice::<u8>(self.buf.len() + s.len());
+        // SAFETY: `grown` is new; nothing else refers to it.
+        let dst = unsafe { grown.as_mut_slice() };
+        dst[..self.buf.len()].copy_from_slice(self.buf.as_slice());
+        dst[self.buf.len()..].copy_from_slice(s.as_bytes());
+        self.buf = grown;
+    }
+
+    /// Go's `b.Bytes()`: the unread part, a new slice header.
+    fn bytes(&self) -> GcSlice<u8> {
+        self.buf
+    }
+}
+
+/// Go's `var b bytes.Buffer; b.WriteString("a"); C.f36(unsafe.Pointer(&b.Bytes()[0]))`:
+/// indexing the result of a call still checks only the slice indexed.
+fn buffer() {
+    let b = new(Buffer { buf: GcSlice::nil(), off: 0, last_read: 0 });
+    // SAFETY: nothing else refers to `*b` now.
+    unsafe { b.as_mut() }.write_string("a");
+    // SAFETY: f36 ignores its argument.
+    unsafe { f36(elem(&b.bytes(), 0).as_void()) }
+}
+
+managed_static! {
+    /// Go's `var G37 [][]byte`.
+    static G37: GcSlice<GcSlice<u8>> = GcSlice::nil();
+}
+
+/// Go's `append(s, v)` for a slice of slices.
+fn append(s: GcSlice<GcSlice<u8>>, v: GcSlice<u8>) -> GcSlice<GcSlice<u8>> {
+    let grown = new_slice::<GcSlice<u8>>(s.len() + 1);
+    // SAFETY: `grown` is new; nothing else refers to it.
+    let dst = unsafe { grown.as_mut_slice() };
+    dst[..s.len()].copy_from_slice(s.as_slice());
+    dst[s.len()] = v;
+    grown
+}
+
+/// Go's finalizer row: 10000 allocations of 4 KiB kept in a growing managed
+/// list, dropped every 100, with a C call in between (Go opens a file,
+/// whose finalizer the sweeper later runs). There is no collector yet, so
+/// this is allocation and C calls only; the row is here so the collector
+/// has its test waiting.
+fn finalizer() {
+    for i in 0..10000 {
+        // SAFETY: only this task touches G37.
+        unsafe { G37.set(append(G37.get(), new_slice::<u8>(4096))) };
+        if i % 100 == 0 {
+            // SAFETY: as above.
+            unsafe { G37.set(GcSlice::nil()) };
+            // SAFETY: f30 does nothing.
+            unsafe { f30() };
+        }
+    }
+}
+
+/// Go's `s := struct { a [4]byte; p *int }{p: new(int)}`, rows stringdata
+/// and slicedata2.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "S41")]
+struct S41 {
+    a: [u8; 4],
+    p: *mut c_int,
+}
+
+/// Go's `str := unsafe.String(&s.a[0], 4); C.f41(unsafe.Pointer(unsafe.StringData(str)))`.
+fn stringdata() {
+    let s = new(S41 { a: *b"abcd", p: new_int() });
+    let str = std::str::from_utf8(&s.a).expect("ascii");
+    // SAFETY: f41 ignores its argument.
+    unsafe { f41(string_data(str).as_void()) }
+}
+
+/// Go's `C.f43(unsafe.Pointer(unsafe.SliceData(s.a[:])))`.
+fn slicedata2() {
+    let s = new(S41 { a: *b"abcd", p: new_int() });
+    // SAFETY: f43 ignores its argument.
+    unsafe { f43(slice_data(&s.a[..]).as_void()) }
+}
+
+/// Go's `a := new([10]byte); C.f44(unsafe.Pointer(&a[0]))`.
+fn arraypointer() {
+    let a = new([0u8; 10]);
+    // SAFETY: f44 ignores its argument.
+    unsafe { f44(elem(&a, 0).as_void()) }
+}
+
+/// Go's `m := map[int]int{0: 1}; C.f46(unsafe.Pointer(&m))`: a map may never
+/// be shared with C.
+fn argmap() {
+    let m = GcMap::<isize, isize>::new();
+    m.insert(0, 1);
+    assert_eq!(m.get(0), Some(1));
+    // SAFETY: f46 ignores its argument.
+    unsafe { f46(field(&m).as_void()) }
+}
+
+/// An object with a pointer field and a byte array (the extent rows).
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "withbuf")]
+struct WithBuf {
+    p: *mut c_int,
+    a: [u8; 8],
+}
+
+/// The address of `o.a`, computed so that nothing says it is a field.
+fn buf_of(o: Gc<WithBuf>) -> *mut c_void {
+    (o.addr() + std::mem::offset_of!(WithBuf, a)) as *mut c_void
+}
+
+/// Beyond Go: the computed pointer with its extent, 8 bytes: only `a`.
+fn extent_known() {
+    let o = new(WithBuf { p: new_int(), a: [0; 8] });
+    // SAFETY: f10 ignores its argument.
+    unsafe { f10(extent(buf_of(o), 8)) }
+}
+
+/// The same pointer with nothing known: the whole object, `p` included
+/// (what Go does).
+fn extent_unknown() {
+    let o = new(WithBuf { p: new_int(), a: [0; 8] });
+    // SAFETY: f10 ignores its argument.
+    unsafe { f10(buf_of(o)) }
+}
+
+/// ptr1 with the addresses printed first, so the test can find both in the
+/// message.
+fn message() {
+    let int = new_int();
+    let s1 = new(S1 { p: int });
+    println!("s1={:#x} p={:#x}", s1.addr(), int as usize);
+    // SAFETY: f1 ignores its argument.
+    unsafe { f1(field(s1)) }
+}
+
+/// glibc's `backtrace()` inside C sees the managed caller: the unwinder
+/// walks from the C frame through the call layer and the switch to the M's
+/// g0 stack back into this function's frame on the task stack.
+#[inline(never)]
+fn backtrace_from_c() {
+    let mut pcs = [null_mut::<c_void>(); 64];
+    // SAFETY: `pcs` has room for 64 return addresses.
+    let n = unsafe { ct_backtrace(pcs.as_mut_ptr(), 64) };
+    assert!(n > 0, "backtrace() found no frame");
+    let mut names = Vec::new();
+    for &pc in &pcs[..n as usize] {
+        backtrace::resolve(pc, |sym| {
+            if let Some(name) = sym.name() {
+                names.push(name.to_string());
+            }
+        });
+    }
+    println!("{}", names.join("\n"));
+    for want in ["ct_backtrace", "ptrcases::backtrace_from_c"] {
+        assert!(names.iter().any(|n| n.contains(want)), "{want} is not among the frames:\n{}", names.join("\n"));
+    }
+}
+
+/// A C library hands out a null function pointer; calling it through the
+/// layer panics clearly instead of jumping to address 0.
+fn null_function_pointer() {
+    // SAFETY: ct_get_null returns a null `int (*)(int, int)`.
+    let f: BinOp = unsafe { ct_get_null() };
+    assert!(f.is_null());
+    // SAFETY: never reached: a null pointer is refused before any call.
+    let _ = unsafe { f.call(1, 2) };
+}
+
+/// Calling C before `cgocheck::run` started the runtime: no task, so no M
+/// to run C on; the call layer refuses clearly.
+fn before_run() {
+    // SAFETY: f30 does nothing.
+    unsafe { f30() }
+}

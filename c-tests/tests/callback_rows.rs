@@ -1,0 +1,40 @@
+//! The callback rows of shared/spec/pointer-cases.md end to end: real C
+//! (csrc/callback.c) calls managed functions exported with
+//! `cgocheck::export!`, each case in its own process at `CGOCHECK=0`, 1 and
+//! 2 (the `callbacks` binary; see `c_tests::harness`).
+//!
+//! Only results are checked, as in Go: an exported function returning an
+//! unpinned managed pointer (export1) or a managed map (retmap) fails at 1
+//! and 2 with the checker's message naming the function; C memory
+//! (exportok) and pinned managed memory (exportpinned) pass everywhere.
+//!
+//! The spec's handle row is two cases: `handle` (C keeps a Handle across
+//! calls and calls back with it; it resolves) and `handle_deleted` (the
+//! deleted Handle used again: a panic with Go's words at every level).
+//! `nocallback` fails at every level, as in Go (the spec's footnote: it is
+//! not a pointer check). `cthread` checks that all 8 × 10000 calls from C-created threads run,
+//! each C thread's on that thread; `panic_on_c_thread` that a panic with no
+//! managed caller is a fatal report, never an unwind into C. With the first
+//! version of `cgocallback` (callback.rs) callbacks run on the C thread's
+//! own stack; the full callback path adds, to `cthread`, that the count of
+//! extra Ms returns to its resting value once the threads have exited.
+
+use c_tests::case_rows;
+use c_tests::harness::{all, Outcome::*};
+
+const RES: &[&str] = &["cgo result has Go pointer to unpinned Go pointer", "exported function GoFn21, result returned to C"];
+const RES_MAP: &[&str] = &["cgo result has Go pointer to unpinned Go map", "exported function GoMap47"];
+
+case_rows! {
+    bin: "callbacks";
+    export1 => [Ok, Fail(RES), Fail(RES)],
+    exportok => all(Ok),
+    exportpinned => all(Ok),
+    retmap => [Ok, Fail(RES_MAP), Fail(RES_MAP)],
+    handle => all(Ok),
+    handle_deleted => all(Fail(&["misuse of an invalid Handle"])),
+    cthread => all(Ok),
+    qsort => all(Ok),
+    panic_on_c_thread => all(Fail(&["boom from a C thread", "fatal error"])),
+    nocallback => all(Fail(&["function marked nocallback called back", "exported function GoNoCallback"])),
+}

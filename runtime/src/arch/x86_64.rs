@@ -1,0 +1,453 @@
+//! Stack switching on x86_64 (System V ABI): the only assembly in the
+//! runtime.
+//!
+//! ## Two kinds of stack
+//!
+//! - A **task stack** (Go's goroutine stack) is carved from the managed heap
+//!   (`heap().alloc_stack`), has a guard page below it, and runs managed
+//!   code only.
+//! - The **g0 stack** of an M is the OS thread's own stack. The scheduler
+//!   runs there, and so does every C function a task calls: C expects a
+//!   large, OS-provided stack, and it must not be able to tell whether a task
+//!   stack is small.
+//!
+//! The M records one address on its g0 stack, `g0_sp` (Go's
+//! `m.g0.sched.sp`): everything *below* it is free scratch space. `mcall`
+//! and `asmcgocall` both start their g0 work exactly there, so g0 never
+//! keeps frames between uses: each switch to g0 starts over at `g0_sp`.
+//! This is the rule of Go's 2011 `mcall` change (see `shared/seeds/004`):
+//! the scheduler is never *resumed* in an old frame, it is *called* afresh,
+//! so it cannot overwrite frames that live below an old frame. The callback
+//! path (C → managed on this M, a later issue) relies on it: it lowers
+//! `g0_sp` below the C frames for the duration of the callback and restores
+//! it afterwards, and every g0 use in between lands below those C frames.
+//!
+//! ## A suspended context
+//!
+//! A task that is not running (and the thread that entered [`g0_enter`])
+//! is one saved stack pointer. The six callee-saved registers and the return
+//! address are on its own stack:
+//!
+//! ```text
+//!             +------------------+  higher addresses
+//!             | return address   |  sp + 48   (where `gogo` resumes)
+//!             | rbp              |  sp + 40
+//!             | rbx              |  sp + 32
+//!             | r12              |  sp + 24
+//!             | r13              |  sp + 16
+//!             | r14              |  sp + 8
+//!   saved sp→ | r15              |  sp + 0
+//!             +------------------+
+//! ```
+//!
+//! Caller-saved registers need no saving: every switch is a function call.
+//! MXCSR and the x87 control word are not switched; managed code does not
+//! change them (a C function that does must restore them, as the ABI
+//! requires of it anyway).
+//!
+//! ## Unwinding (CFI)
+//!
+//! Debuggers, `backtrace()`, panics and the crash reports walk stacks with
+//! the DWARF call frame information (CFI) of each function. Rustc emits no
+//! CFI for a naked function, so each one below writes its own, line by line:
+//!
+//! - a task's first frame (`task_bootstrap`) and the g0 side of `mcall` and
+//!   `g0_enter` say `.cfi_undefined rip`: "there is no caller", so a walk
+//!   ends there cleanly instead of wandering into garbage;
+//! - `asmcgocall` runs C on g0 and tells the unwinder, with a DWARF
+//!   expression, where the task's stack pointer was saved, so a walk from C
+//!   continues into the managed caller on the task stack (diagram at
+//!   [`asmcgocall`]).
+
+use core::arch::naked_asm;
+use core::ffi::c_void;
+
+/// A function that runs on the g0 stack after a switch and never returns:
+/// it ends by resuming some context with [`gogo`].
+pub(crate) type G0Fn = unsafe extern "C" fn(arg: *mut c_void) -> !;
+
+/// Bytes of a suspended context (six registers and a return address).
+pub(crate) const CONTEXT_SIZE: usize = 56;
+
+/// Registers of a suspended or syscall-state task, as a stack walker needs
+/// them: the stack pointer of the frame that will continue, its frame
+/// pointer and its program counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedRegs {
+    /// Stack pointer after the switch function returns.
+    pub sp: usize,
+    /// Program counter the task resumes at (a return address).
+    pub pc: usize,
+    /// Frame pointer of the resuming frame.
+    pub bp: usize,
+}
+
+/// Registers of a task suspended by [`mcall`] (or new, not started), read
+/// from its saved stack pointer.
+///
+/// # Safety
+/// `sp` must be a suspended context's saved stack pointer whose stack is
+/// still mapped.
+pub(crate) unsafe fn suspended_regs(sp: usize) -> SavedRegs {
+    let word = |off: usize| {
+        // SAFETY: the caller promises a context lies at sp..sp + 56.
+        unsafe { core::ptr::read_volatile((sp + off) as *const usize) }
+    };
+    SavedRegs { sp: sp + CONTEXT_SIZE, pc: word(48), bp: word(40) }
+}
+
+/// Registers of a task inside [`asmcgocall`], read from the task stack
+/// pointer it saved: `sp` points at the pushed `rbp`, above it is the return
+/// address into `cgocall`.
+///
+/// # Safety
+/// `sp` must be the value `asmcgocall` stored for a call still in progress.
+pub(crate) unsafe fn syscall_regs(sp: usize) -> SavedRegs {
+    let word = |off: usize| {
+        // SAFETY: the caller promises asmcgocall's two words are at sp.
+        unsafe { core::ptr::read_volatile((sp + off) as *const usize) }
+    };
+    SavedRegs { sp: sp + 16, pc: word(8), bp: word(0) }
+}
+
+/// Turns the current thread into an M: saves the caller's context on this
+/// stack, stores its stack pointer at `*exit_sp`, records the 16-byte
+/// aligned address just below it at `*g0_sp`, and calls `f(arg)` there.
+///
+/// `f` never returns; `g0_enter` returns when some g0 code later calls
+/// `gogo(*exit_sp)` on this thread (the M leaves: `run` returns, or a worker
+/// thread ends).
+///
+/// ```text
+///   caller's frame (run(), or the worker thread's entry)
+///   +----------------------+
+///   | return address       |
+///   | rbp rbx r12 r13 r14  |
+///   | r15                  | <- *exit_sp
+///   | (alignment, 0 or 8)  |
+///   +----------------------+ <- *g0_sp: everything below is g0 scratch
+///   | f's frames ...       |
+/// ```
+///
+/// # Safety
+/// `exit_sp` and `g0_sp` must be valid for writes; `f(arg)` must end with
+/// `gogo` of a valid context and resume `*exit_sp` only on this thread.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn g0_enter(arg: *mut c_void, f: G0Fn, exit_sp: *mut usize, g0_sp: *mut usize) {
+    // Arguments: rdi = arg, rsi = f, rdx = exit_sp, rcx = g0_sp.
+    naked_asm!(
+        ".cfi_startproc",
+        // Save the caller's callee-saved registers: together with our return
+        // address they form a suspended context (layout in the file comment).
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbp, -16",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -24",
+        "push r12",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r12, -32",
+        "push r13",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r13, -40",
+        "push r14",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r14, -48",
+        "push r15",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r15, -56",
+        // *exit_sp = the context: gogo(*exit_sp) returns from g0_enter.
+        "mov [rdx], rsp",
+        // g0_sp = rsp rounded down to 16 bytes, so that the `call` below and
+        // every later g0 entry (mcall, asmcgocall) meet the ABI's alignment.
+        "mov rax, rsp",
+        "and rax, -16",
+        "mov [rcx], rax",
+        "mov rsp, rax",
+        // From here on this frame is the bottom of the g0 stack for the
+        // unwinder: g0 code is never unwound into the caller (it leaves by
+        // gogo, not by returning).
+        ".cfi_undefined rip",
+        // End the frame-pointer chain too.
+        "xor ebp, ebp",
+        // f(arg); rdi still holds arg.
+        "call rsi",
+        // f never returns.
+        "ud2",
+        ".cfi_endproc",
+    )
+}
+
+/// Saves the running task's context on its own stack, stores the stack
+/// pointer at `*save_sp`, switches to the g0 stack at `g0_sp` and calls
+/// `f(arg)` there (Go's `mcall`). Returns when some M later resumes the
+/// saved context with `gogo(*save_sp)`, possibly on another thread.
+///
+/// ```text
+///   task stack                         g0 stack
+///   | caller of mcall  |               +------------------+ <- g0_sp
+///   | return address   |               | return address   |  (into mcall's
+///   | rbp ... r15      | <- *save_sp   | f's frames ...   |   ud2; f never
+///   +------------------+               |                  |   returns)
+/// ```
+///
+/// # Safety
+/// Must run on a task stack of the current M; `g0_sp` must be that M's
+/// 16-byte aligned g0 stack pointer with nothing live below it; `f(arg)`
+/// must never return, and whoever resumes `*save_sp` must do so once.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn mcall(arg: *mut c_void, f: G0Fn, save_sp: *mut usize, g0_sp: usize) {
+    // Arguments: rdi = arg, rsi = f, rdx = save_sp, rcx = g0_sp.
+    naked_asm!(
+        ".cfi_startproc",
+        // Push the callee-saved registers: the suspended-context layout.
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbp, -16",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -24",
+        "push r12",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r12, -32",
+        "push r13",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r13, -40",
+        "push r14",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r14, -48",
+        "push r15",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r15, -56",
+        // Publish the context. Before this store completes nobody may resume
+        // the task; the caller of mcall orders that (f runs after it).
+        "mov [rdx], rsp",
+        // Switch to the g0 stack.
+        "mov rsp, rcx",
+        // g0 frames have no caller to unwind into.
+        ".cfi_undefined rip",
+        "xor ebp, ebp",
+        // f(arg); rdi still holds arg.
+        "call rsi",
+        // f never returns.
+        "ud2",
+        ".cfi_endproc",
+    )
+}
+
+/// Resumes a suspended context: loads its stack pointer, pops the six
+/// callee-saved registers and returns to its return address (Go's `gogo`).
+///
+/// # Safety
+/// `sp` must be a suspended context nobody else resumes, and whatever ran on
+/// the current stack must be finished with it (its frames are abandoned).
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn gogo(sp: usize) -> ! {
+    // Argument: rdi = sp.
+    naked_asm!(
+        ".cfi_startproc",
+        // Switch to the saved stack.
+        "mov rsp, rdi",
+        // Describe the context for the unwinder while it is popped: the
+        // frame that continues has its CFA just above the return address.
+        ".cfi_def_cfa rsp, 56",
+        ".cfi_offset rbp, -16",
+        ".cfi_offset rbx, -24",
+        ".cfi_offset r12, -32",
+        ".cfi_offset r13, -40",
+        ".cfi_offset r14, -48",
+        ".cfi_offset r15, -56",
+        // Restore the callee-saved registers in reverse order of the pushes.
+        "pop r15",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r15",
+        "pop r14",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r14",
+        "pop r13",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r13",
+        "pop r12",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r12",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbp",
+        // Return into the resumed code: after its call to mcall (or
+        // g0_enter), or into task_bootstrap for a new task.
+        "ret",
+        ".cfi_endproc",
+    )
+}
+
+/// The first code a new task runs, reached by `gogo`'s `ret` from the
+/// context [`init_task_stack`] builds. It calls `entry(task)` with the two
+/// values that context put in r13 and r12; `entry` never returns (a task
+/// ends with an `mcall` to the scheduler).
+///
+/// It is the outermost frame of every task stack: `.cfi_undefined rip` tells
+/// unwinders (and panics) that the walk ends here, and rbp is 0 for
+/// frame-pointer walkers.
+#[unsafe(naked)]
+unsafe extern "C" fn task_bootstrap() {
+    naked_asm!(
+        ".cfi_startproc",
+        // No caller: the bottom of the task stack.
+        ".cfi_undefined rip",
+        // rsp is 16-byte aligned here (init_task_stack arranged it), so the
+        // call below gives entry the alignment the ABI promises.
+        // First argument: the task, from r12.
+        "mov rdi, r12",
+        // entry(task), from r13.
+        "call r13",
+        // entry never returns.
+        "ud2",
+        ".cfi_endproc",
+    )
+}
+
+/// Builds the first context of a task stack whose highest address is `hi`:
+/// resuming it with `gogo` runs `entry(task)` on that stack. Returns the
+/// context's stack pointer.
+///
+/// ```text
+///   hi      +------------------+
+///           | 0, 0             |  a null frame record: FP walks end here
+///   hi - 16 +------------------+
+///           | task_bootstrap   |  return address popped by gogo's `ret`
+///           | rbp = 0          |
+///           | rbx = 0          |
+///           | r12 = task       |
+///           | r13 = entry      |
+///           | r14 = 0          |
+///   hi - 72 | r15 = 0          |  <- returned sp
+///           +------------------+
+/// ```
+///
+/// # Safety
+/// `hi` must be 16-byte aligned and the 72 bytes below it writable memory of
+/// a stack nothing runs on.
+pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn) -> usize {
+    debug_assert!(hi.is_multiple_of(16));
+    let sp = hi - 72;
+    let words: [usize; 9] = [
+        0,                           // r15
+        0,                           // r14
+        entry as usize,              // r13
+        task as usize,               // r12
+        0,                           // rbx
+        0,                           // rbp
+        task_bootstrap as *const () as usize, // return address
+        0,                           // null frame record: saved rbp
+        0,                           // null frame record: return address
+    ];
+    // SAFETY: the caller promises hi - 72 .. hi is writable and unused;
+    // `sp` is 8-byte aligned.
+    unsafe { core::ptr::copy_nonoverlapping(words.as_ptr(), sp as *mut usize, words.len()) };
+    // After gogo pops six registers and the return address, rsp is
+    // hi - 16: 16-byte aligned at task_bootstrap, as it requires.
+    sp
+}
+
+/// Calls `f(frame)` on the g0 stack of the current M and returns on the
+/// task stack (Go's `asmcgocall`). `g0_sp` is the M's 16-byte aligned g0
+/// stack pointer; before switching, the task's stack pointer is stored at
+/// `*save_sp` (the task's syscall SP: where its managed frames continue,
+/// for crash reports and the collector).
+///
+/// ```text
+///   task stack                                g0 stack
+///   |                     |                   +---------------------+ <- g0_sp
+///   | cgocall's frame     |                   | return address (2:) |  \ a frame record:
+///   | return to cgocall   |<---.              | task sp  ---------------> rbp chain and
+///   | saved rbp           |    |  *save_sp    +---------------------+  / CFA slot
+///   +---------------------+ <--+--- task sp   | f's frame (C)       | <- rbp points at the
+///                                             | ... C frames ...    |    record above
+/// ```
+///
+/// Unwinding from C: the C frames' CFI leads to the return address `2:` in
+/// this function, with rsp pointing at the record. The CFI there is
+/// `CFA = *(rsp) + 16` (a DWARF expression read from the g0 stack), with the
+/// return address at CFA - 8 and the caller's rbp at CFA - 16: exactly the
+/// two words pushed on the task stack. The walk continues in `cgocall` on
+/// the task stack, then through the managed frames down to the task's
+/// `task_bootstrap`. Frame-pointer walkers follow the same path through the
+/// record (`rbp` → record → task sp → saved rbp).
+///
+/// The function is marked as a signal frame (`.cfi_signal_frame`, like
+/// corosensei's trampolines): GDB refuses a walk whose frame addresses do not
+/// grow from callee to caller unless a signal frame sits between, and a task
+/// stack may lie below or above the g0 stack. The one side effect is that
+/// unwinders look up the caller's return address as is, not minus one, so a
+/// call to `asmcgocall` must not be the last instruction of its caller (it
+/// never is: `cgocall` continues with `exitsyscall`).
+///
+/// # Safety
+/// Must run on a task stack of the current M, `g0_sp` being that M's g0
+/// stack pointer with nothing live below it; `save_sp` must be valid for a
+/// write; `f` must be safe to call with `frame`.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn asmcgocall(
+    f: unsafe extern "C" fn(*mut c_void),
+    frame: *mut c_void,
+    g0_sp: usize,
+    save_sp: *mut usize,
+) {
+    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp.
+    naked_asm!(
+        ".cfi_startproc",
+        // See above: lets GDB follow the switch between stacks.
+        ".cfi_signal_frame",
+        // A frame record on the task stack: {caller's rbp, return address}.
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbp, -16",
+        // rbp = the task sp; the CFA is now rbp + 16 while rsp moves.
+        "mov rbp, rsp",
+        ".cfi_def_cfa_register rbp",
+        // *save_sp = task sp: the task's syscall SP.
+        "mov [rcx], rsp",
+        // Move f out of rdi and the frame into the first argument register.
+        "mov rax, rdi",
+        "mov rdi, rsi",
+        // Switch to the g0 stack (CFA still rbp + 16).
+        "mov rsp, rdx",
+        // Build the g0 frame record, upper word first: the address f returns
+        // to, so FP walkers name this function...
+        "lea rcx, [rip + 2f]",
+        "push rcx",
+        // ...then the task sp: the record's link and the slot the unwinder
+        // reads.
+        "push rbp",
+        // From here until we leave g0: CFA = *(rsp + 0) + 16.
+        //   0x0f       DW_CFA_def_cfa_expression
+        //   5          length of the expression in bytes
+        //   0x77 0x00  DW_OP_breg7 (rsp) + 0
+        //   0x06       DW_OP_deref
+        //   0x23 0x10  DW_OP_plus_uconst 16
+        // The rbp and rip rules (CFA - 16, CFA - 8) still hold.
+        ".cfi_escape 0x0f, 5, 0x77, 0x00, 0x06, 0x23, 0x10",
+        // rbp points at the record: the frame-pointer chain of the C code
+        // continues into the task stack.
+        "mov rbp, rsp",
+        // rsp is 16-byte aligned (g0_sp is, and we pushed two words): the
+        // ABI's alignment at a call. f(frame).
+        "call rax",
+        "2:",
+        // rsp points at the record again (f popped its return address);
+        // its first word is the task sp: switch back.
+        "mov rsp, [rsp]",
+        ".cfi_def_cfa rsp, 16",
+        // Restore the caller's rbp from the task-stack record.
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbp",
+        // Back to cgocall.
+        "ret",
+        ".cfi_endproc",
+    )
+}

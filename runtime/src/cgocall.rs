@@ -1,0 +1,158 @@
+//! Calling C from a task: `cgocall`.
+//!
+//! The typed call layer (`crate::ffi`) turns a call of a declared C function
+//! into a frame holding the arguments and a slot for the result, and a small
+//! `extern "C"` trampoline that unpacks the frame, calls the C function and
+//! stores the result. It passes both to [`cgocall`], which does what Go's
+//! `runtime.cgocall` does:
+//!
+//! 1. **entersyscall.** The task stays on its M and the M keeps its P, but
+//!    the P's state word becomes `SYSCALL` (owner: this M), one plain
+//!    release store. The P's `syscalltick` is bumped so the monitor can tell
+//!    one long call from many short ones. The M's counters go up:
+//!    `ncgocall` (calls made) and `ncgo` (calls in progress, the C depth);
+//!    `incgo` says its task is in C, and `nocallback` is recorded for the
+//!    call. (The task's own status stays `RUNNING`: Go flips it too, but
+//!    every field here sits on the M's one hot cache line and that saves a
+//!    nanosecond per call; "in C" is `incgo` of the task's M.)
+//!
+//! 2. **asmcgocall** (`arch::asmcgocall`). Saves the task's stack pointer in
+//!    the task record (its *syscall SP*: where the managed frames continue,
+//!    for crash reports and the collector), switches to the M's g0 stack at
+//!    `g0_sp`, calls the trampoline there, and switches back. C never runs on
+//!    a task stack: it gets the thread's full-size stack, and a task stack
+//!    can stay small. The CFI of that switch lets debuggers, `backtrace()`
+//!    and crash reports walk from C frames into the managed caller.
+//!
+//! 3. **exitsyscall.** One compare-and-swap, `SYSCALL(this M)` →
+//!    `RUNNING(this M)`, takes the P back. It fails only if, while the task
+//!    was in C, the monitor retook the P for waiting tasks (or
+//!    `set_gomaxprocs` retired it). Then the slow path
+//!    (`sched::schedule::exitsyscall_slow`) takes an idle P if there is one,
+//!    or queues the task and puts the M to sleep; the task continues when an
+//!    M with a P picks it up.
+//!
+//! The fast path (1–3 with the compare-and-swap succeeding) takes no lock,
+//! allocates nothing and makes no system call; `tests/cgocall_alloc.rs`
+//! counts allocations to keep it so.
+//!
+//! ## What the callback issue builds on
+//!
+//! A C function calling back into managed code arrives on this M's g0 stack,
+//! below asmcgocall's frame. The callback (`cgocallback`) must: save
+//! `M::g0_sp` on the g0 stack and lower it below the C frames; switch to the
+//! task stack below its syscall SP; run `exitsyscall` (reacquire a P) and
+//! later `entersyscall` again; refuse the call if `M::nocallback` is set;
+//! and restore `g0_sp` on return and while unwinding (the saved-SP rule of
+//! `shared/seeds/004`). `M::ncgo` counts the depth; `G::syscall_sp` must be
+//! saved and restored around the nested part as well.
+
+use crate::sched::m::current_m_inline;
+use crate::sched::schedule::exitsyscall_slow;
+use core::ffi::c_void;
+use std::sync::atomic::Ordering;
+
+/// Hides a value from the optimiser: a function pointer is non-null by
+/// Rust's rules, so `f as usize == 0` would be folded to `false`; the check
+/// must see the real register.
+#[inline(always)]
+fn opaque(mut x: usize) -> usize {
+    // SAFETY: an empty asm block that claims to modify the register; it
+    // touches no memory, stack or flags.
+    unsafe { core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    x
+}
+
+#[cold]
+#[inline(never)]
+fn null_function() -> ! {
+    panic!("cgocheck::cgocall: the C function pointer is null")
+}
+
+#[cold]
+#[inline(never)]
+fn not_in_task() -> ! {
+    panic!(
+        "cgocheck::cgocall called outside a task: start the runtime with cgocheck::run(|| ...) and call C \
+         from inside it (or from a task it spawns)"
+    )
+}
+
+/// Calls `f(frame)` on the current M's g0 (system) stack with the calling task
+/// in the syscall state: entersyscall, asmcgocall, exitsyscall. `f` is the
+/// call layer's trampoline that unpacks the C arguments from `frame`, calls the
+/// C function and stores its result there. `nocallback` is recorded on the M
+/// for the duration of the call so the callback path (a later issue) can
+/// refuse callbacks from such a function.
+///
+/// # Panics
+/// If `f` is null, or when called outside a task (start the runtime with
+/// `cgocheck::run`).
+///
+/// # Safety
+/// `f` must be safe to call with `frame` on a thread stack, and must not
+/// unwind.
+#[inline(never)]
+pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c_void, nocallback: bool) {
+    if opaque(f as usize) == 0 {
+        null_function();
+    }
+    // Read once, here, before anything can move the task to another thread;
+    // cgocall is never inlined, so no caller can reuse the address (see
+    // `sched/m.rs`).
+    // SAFETY: Ms are never freed; a non-null current M is this thread's.
+    let Some(m) = (unsafe { current_m_inline().as_ref() }) else { not_in_task() };
+    let Some(g) = m.curg() else { not_in_task() };
+    if m.incgo.load(Ordering::Relaxed) {
+        // SAFETY: the caller's contract.
+        return unsafe { call_on_g0(m, f, frame, nocallback) };
+    }
+    // A running task always holds a P.
+    let Some(p) = m.p() else { not_in_task() };
+
+    // entersyscall.
+    m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    let depth = m.ncgo.load(Ordering::Relaxed);
+    m.ncgo.store(depth + 1, Ordering::Relaxed);
+    let outer_nocallback = m.nocallback.load(Ordering::Relaxed);
+    m.nocallback.store(nocallback, Ordering::Relaxed);
+    p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    m.incgo.store(true, Ordering::Relaxed);
+    // Release: whoever sees SYSCALL (the monitor, a crash report) also sees
+    // the syscall SP cleared by the previous call's exit, then this call's.
+    p.status.store(m.syscall_word, Ordering::Release);
+
+    // SAFETY: we run on `g`'s stack on M `m`, whose g0 area below `g0_sp` is
+    // unused while a task runs managed code; `syscall_sp` is the task's own
+    // field; the caller vouches for `f(frame)`.
+    unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr()) };
+
+    // exitsyscall.
+    g.syscall_sp.store(0, Ordering::Relaxed);
+    m.incgo.store(false, Ordering::Relaxed);
+    m.nocallback.store(outer_nocallback, Ordering::Relaxed);
+    m.ncgo.store(depth, Ordering::Relaxed);
+    if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        exitsyscall_slow(m, g);
+    }
+}
+
+/// A C call made while this M is already on its g0 stack inside a C call
+/// (managed code called from C without leaving g0): call `f` right here,
+/// below the C frames, as Go's `asmcgocall` does when it finds itself on g0.
+/// The P is already given up to the outer call (`SYSCALL`), so there is
+/// nothing to enter or exit; the counters still count.
+///
+/// # Safety
+/// As [`cgocall`].
+#[cold]
+unsafe fn call_on_g0(m: &crate::sched::m::M, f: unsafe extern "C" fn(*mut c_void), frame: *mut c_void, nocallback: bool) {
+    m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    let depth = m.ncgo.load(Ordering::Relaxed);
+    m.ncgo.store(depth + 1, Ordering::Relaxed);
+    let outer_nocallback = m.nocallback.swap(nocallback, Ordering::Relaxed);
+    // SAFETY: the caller vouches for `f(frame)`; we are on a thread stack.
+    unsafe { f(frame) };
+    m.nocallback.store(outer_nocallback, Ordering::Relaxed);
+    m.ncgo.store(depth, Ordering::Relaxed);
+}

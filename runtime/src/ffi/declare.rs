@@ -1,0 +1,370 @@
+//! `c_functions!`: checked wrappers over `extern "C"` declarations, as
+//! cmd/cgo generates them for every `C.f` a Go file calls.
+//!
+//! For `fn add(a: c_int, b: c_int) -> c_int;` cmd/cgo writes a Go function
+//! `_Cfunc_add` that packs the arguments into a frame and calls
+//! `runtime.cgocall(_cgo_xxx_Cfunc_add, &frame)`; the C trampoline
+//! `_cgo_xxx_Cfunc_add` unpacks the frame, calls `add` and stores the result
+//! in the frame. Calls whose arguments need checks are first rewritten to
+//! evaluate each argument once and call `_cgoCheckPointer` on it. The
+//! macro generates the same parts, all inside one wrapper function named
+//! like the C function:
+//!
+//! 1. the raw `extern "C"` declaration (a local item, so only the wrapper
+//!    can call C directly);
+//! 2. the argument frame, a `#[repr(C)]` struct with one field per argument
+//!    and one for the result;
+//! 3. the trampoline, an `unsafe extern "C" fn(*mut c_void)` that unpacks
+//!    the frame, calls the C function and stores the result;
+//! 4. the wrapper itself: its parameters are `impl Arg<P>` (see `args.rs`),
+//!    so each argument is evaluated exactly once, by Rust, before the body
+//!    runs; the body checks each one at the current `CGOCHECK` level, in
+//!    order, and panics with the checker's whole message on the first
+//!    violation (the panic names the caller's line: the wrapper is
+//!    `#[track_caller]`); then it fills the frame and calls
+//!    [`cgocall`](crate::cgocall::cgocall)`(trampoline, &mut frame,
+//!    nocallback)`, which runs the trampoline on the M's g0 stack, and
+//!    returns the result from the frame.
+//!
+//! The same block may declare C function pointer types
+//! (`type BinOp = fn(a: c_int, b: c_int) -> c_int;`): a nullable,
+//! `Copy`, one-word type (what C's `int (*)(int, int)` holds) whose
+//! `call` method is checked and called exactly like a declared function;
+//! calling a null one panics before anything else happens.
+//!
+//! Annotations, as Go's `#cgo nocallback` and `#cgo noescape` directives:
+//!
+//! - `#[nocallback]`: the C function promises not to call back into managed
+//!   code. It is passed to `cgocall`, which records it on the M so that a
+//!   callback from inside it fails loudly.
+//! - `#[noescape]`: the C function promises not to keep any pointer it is
+//!   given after it returns. Go uses this to keep the arguments off the heap
+//!   (they need not escape). Rust has no escape analysis to relax — an
+//!   argument is never moved to the heap by the layer — so it changes no
+//!   behaviour here; it is recorded in the wrapper's documentation. The
+//!   checks still run: `noescape` does not make passing an unpinned
+//!   pointer to a pointer safe, in Go or here.
+//!
+//! Wrappers are `unsafe fn` unless declared `safe fn` inside an
+//! `unsafe extern "C"` block (Rust 2024's syntax for the same promise): the
+//! checks catch the pointer-passing mistakes the rules name, not a C
+//! function's own preconditions.
+
+/// Declares C functions (and C function pointer types) and generates a
+/// checked wrapper for each.
+///
+/// ```
+/// use core::ffi::{c_int, c_long, c_void};
+/// use cgocheck::{field, new, CType};
+/// use std::panic::{catch_unwind, AssertUnwindSafe};
+///
+/// #[derive(CType)]
+/// #[repr(C)]
+/// struct Pair {
+///     p: *mut c_int,
+///     n: [u8; 8],
+/// }
+///
+/// cgocheck::c_functions! {
+///     extern "C" {
+///         /// `int abs(int)` of the C library.
+///         #[nocallback]
+///         fn abs(x: c_int) -> c_int;
+///         fn memset(p: *mut c_void, c: c_int, n: usize) -> *mut c_void;
+///         /// C's `int (*)(int)`.
+///         type IntFn = fn(x: c_int) -> c_int;
+///     }
+///     unsafe extern "C" {
+///         /// Declared `safe`: called without `unsafe`.
+///         safe fn labs(x: c_long) -> c_long;
+///     }
+/// }
+///
+/// cgocheck::run(|| {
+///     // SAFETY: abs has no preconditions.
+///     assert_eq!(unsafe { abs(-3) }, 3);
+///     assert_eq!(labs(-4), 4);
+///
+///     let pair = new(Pair { p: new(1).as_ptr(), n: [1; 8] });
+///     // Go's `C.memset(unsafe.Pointer(&pair.n), 0, 8)`: only the field is
+///     // checked.
+///     // SAFETY: the 8 bytes of `n`.
+///     unsafe { memset(field(&pair.n).as_void(), 0, 8) };
+///     assert_eq!(pair.n, [0; 8]);
+///
+///     // Go's `C.memset(unsafe.Pointer(pair), 0, 8)`: the whole object is
+///     // checked, and its `p` is an unpinned managed pointer.
+///     // SAFETY: never reached: the check panics first.
+///     let whole = catch_unwind(AssertUnwindSafe(|| unsafe { memset(pair.as_ptr().cast(), 0, 8) }));
+///     let msg = whole.unwrap_err().downcast::<String>().unwrap();
+///     assert!(msg.starts_with("cgo argument has Go pointer to unpinned Go pointer"));
+///     assert!(msg.contains("call:     memset, argument 1"));
+///
+///     // SAFETY: never reached: a null function pointer panics first.
+///     let null = catch_unwind(|| unsafe { IntFn::null().call(1) });
+///     assert!(null.is_err());
+/// });
+/// ```
+///
+/// Each argument is passed as anything that implements
+/// [`Arg`](crate::ffi::Arg) for its parameter type: the value itself, or
+/// for a pointer parameter a [`Gc`](crate::Gc), a
+/// [`CPtr`](crate::ffi::CPtr), or a hinted pointer
+/// ([`field`](crate::ffi::field), [`elem`](crate::ffi::elem), …).
+/// Parameter types must be [`CType`](crate::CType)s and `Copy`; C variadic
+/// functions and `#[link_name]` renames are not supported.
+#[macro_export]
+macro_rules! c_functions {
+    () => {};
+    ($(unsafe)? extern "C" { $($items:tt)* } $($rest:tt)*) => {
+        $crate::__c_items! { $($items)* }
+        $crate::c_functions! { $($rest)* }
+    };
+}
+
+/// One declaration at a time: its attributes are sorted into the ones the
+/// layer reads (`nocallback`, `noescape`) and the ones kept on the wrapper.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_items {
+    () => {};
+    ($($items:tt)+) => {
+        $crate::__c_item! { @attrs [] [false false] $($items)+ }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_item {
+    (@attrs [$($keep:tt)*] [$nc:tt $ne:tt] #[nocallback] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs [$($keep)*] [true $ne] $($rest)* }
+    };
+    (@attrs [$($keep:tt)*] [$nc:tt $ne:tt] #[noescape] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs [$($keep)*] [$nc true] $($rest)* }
+    };
+    (@attrs [$($keep:tt)*] $flags:tt #[$m:meta] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs [$($keep)* #[$m]] $flags $($rest)* }
+    };
+    (@attrs $keep:tt $flags:tt
+        $vis:vis safe fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?; $($rest:tt)*
+    ) => {
+        $crate::__c_fn! { $keep $flags [$vis] [] $name ($($arg: $ty),*) [$($ret)?] }
+        $crate::__c_items! { $($rest)* }
+    };
+    (@attrs $keep:tt $flags:tt
+        $vis:vis $(unsafe)? fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?; $($rest:tt)*
+    ) => {
+        $crate::__c_fn! { $keep $flags [$vis] [unsafe] $name ($($arg: $ty),*) [$($ret)?] }
+        $crate::__c_items! { $($rest)* }
+    };
+    (@attrs $keep:tt $flags:tt
+        $vis:vis type $name:ident = $(unsafe)? $(extern "C")? fn ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
+        $crate::__c_fn_type! { $keep $flags [$vis] $name ($($arg: $ty),*) [$($ret)?] }
+        $crate::__c_items! { $($rest)* }
+    };
+}
+
+/// The return type: the declared one, or `()`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_ret {
+    () => {
+        ()
+    };
+    ($ret:ty) => {
+        $ret
+    };
+}
+
+/// The documentation line an annotation adds to its wrapper.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_annotation_doc {
+    (false false) => {
+        ""
+    };
+    (true false) => {
+        "\n\n`#[nocallback]`: the C function does not call back into managed code; a callback from it panics."
+    };
+    (false true) => {
+        "\n\n`#[noescape]`: the C function keeps no pointer it is given (documentation only; the checks run as usual)."
+    };
+    (true true) => {
+        concat!(
+            $crate::__c_annotation_doc!(true false),
+            $crate::__c_annotation_doc!(false true)
+        )
+    };
+}
+
+/// The argument checks, in order: argument `pos` is `CallSite(name, pos)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_checks {
+    ($name:expr; $pos:expr;) => {};
+    ($name:expr; $pos:expr; $arg:ident : $ty:ty $(, $rarg:ident : $rty:ty)*) => {
+        if let ::core::result::Result::Err(e) =
+            $crate::ffi::Arg::<$ty>::check(&$arg, $crate::checker::CallSite::new($name, $pos))
+        {
+            $crate::ffi::fail(e);
+        }
+        $crate::__c_checks! { $name; $pos + 1; $($rarg: $rty),* }
+    };
+}
+
+/// A declared C function's wrapper.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_fn {
+    ([$($attr:tt)*] [$nc:tt $ne:tt] [$vis:vis] [$($unsafety:tt)?] $name:ident ($($arg:ident : $ty:ty),*) [$($ret:ty)?]) => {
+        $($attr)*
+        #[doc = $crate::__c_annotation_doc!($nc $ne)]
+        #[track_caller]
+        #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+        $vis $($unsafety)? fn $name($($arg: impl $crate::ffi::Arg<$ty>),*) -> $crate::__c_ret!($($ret)?) {
+            extern "C" {
+                fn $name($($arg: $ty),*) -> $crate::__c_ret!($($ret)?);
+            }
+
+            #[repr(C)]
+            struct __CgoFrame {
+                $($arg: $ty,)*
+                __cgocheck_result: ::core::mem::MaybeUninit<$crate::__c_ret!($($ret)?)>,
+            }
+
+            unsafe extern "C" fn __cgocheck_trampoline(frame: *mut ::core::ffi::c_void) {
+                // SAFETY: `cgocall` passes the frame the wrapper below built
+                // and lent it exclusively for the call.
+                let frame = unsafe { &mut *frame.cast::<__CgoFrame>() };
+                // SAFETY: the arguments have the declared C types; the
+                // declaration is the C function's prototype (the macro's
+                // user vouches for it, as for any `extern "C"` block).
+                let result = unsafe { $name($(frame.$arg),*) };
+                frame.__cgocheck_result.write(result);
+            }
+
+            $crate::__c_checks! { ::core::stringify!($name); 1; $($arg: $ty),* }
+            let mut frame = __CgoFrame {
+                $($arg: $crate::ffi::Arg::<$ty>::into_c($arg),)*
+                __cgocheck_result: ::core::mem::MaybeUninit::uninit(),
+            };
+            // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
+            // lives until `cgocall` returns.
+            unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $nc) };
+            // SAFETY: `cgocall` returned normally, so the trampoline ran and
+            // wrote the result.
+            unsafe { frame.__cgocheck_result.assume_init() }
+        }
+    };
+}
+
+/// A declared C function pointer type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_fn_type {
+    ([$($attr:tt)*] [$nc:tt $ne:tt] [$vis:vis] $name:ident ($($arg:ident : $ty:ty),*) [$($ret:ty)?]) => {
+        $($attr)*
+        #[doc = $crate::__c_annotation_doc!($nc $ne)]
+        #[repr(transparent)]
+        #[derive(Clone, Copy)]
+        $vis struct $name(::core::option::Option<unsafe extern "C" fn($($ty),*) -> $crate::__c_ret!($($ret)?)>);
+
+        impl $name {
+            /// A pointer to the C function `f`.
+            pub const fn new(f: unsafe extern "C" fn($($ty),*) -> $crate::__c_ret!($($ret)?)) -> Self {
+                $name(::core::option::Option::Some(f))
+            }
+
+            /// The null function pointer.
+            pub const fn null() -> Self {
+                $name(::core::option::Option::None)
+            }
+
+            /// Whether this is the null function pointer.
+            pub const fn is_null(self) -> bool {
+                self.0.is_none()
+            }
+
+            /// The function pointer at a C address (from `dlsym`, a C
+            /// table of callbacks); null gives the null pointer.
+            ///
+            /// # Safety
+            /// A non-null `addr` must be the address of a C function with
+            /// this type's prototype.
+            pub unsafe fn from_addr(addr: *const ::core::ffi::c_void) -> Self {
+                // SAFETY: an `Option` of a function pointer has the layout of
+                // a nullable pointer; the caller vouches for the prototype.
+                $name(unsafe { ::core::mem::transmute::<*const ::core::ffi::c_void, _>(addr) })
+            }
+
+            /// Calls the function: the arguments are checked and the call
+            /// made exactly as for a declared C function. Panics, before
+            /// checking anything, when the pointer is null.
+            ///
+            /// # Safety
+            /// The C function's own preconditions hold.
+            #[track_caller]
+            #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+            pub unsafe fn call(self, $($arg: impl $crate::ffi::Arg<$ty>),*) -> $crate::__c_ret!($($ret)?) {
+                #[repr(C)]
+                struct __CgoFrame {
+                    __cgocheck_fn: unsafe extern "C" fn($($ty),*) -> $crate::__c_ret!($($ret)?),
+                    $($arg: $ty,)*
+                    __cgocheck_result: ::core::mem::MaybeUninit<$crate::__c_ret!($($ret)?)>,
+                }
+
+                unsafe extern "C" fn __cgocheck_trampoline(frame: *mut ::core::ffi::c_void) {
+                    // SAFETY: `cgocall` passes the frame `call` built and lent
+                    // it exclusively for the call.
+                    let frame = unsafe { &mut *frame.cast::<__CgoFrame>() };
+                    // SAFETY: the function has this prototype (`new` /
+                    // `from_addr`'s contract); the caller of `call` vouches
+                    // for its preconditions.
+                    let result = unsafe { (frame.__cgocheck_fn)($(frame.$arg),*) };
+                    frame.__cgocheck_result.write(result);
+                }
+
+                let ::core::option::Option::Some(f) = self.0 else {
+                    $crate::ffi::null_function(::core::stringify!($name))
+                };
+                $crate::__c_checks! { ::core::stringify!($name); 1; $($arg: $ty),* }
+                let mut frame = __CgoFrame {
+                    __cgocheck_fn: f,
+                    $($arg: $crate::ffi::Arg::<$ty>::into_c($arg),)*
+                    __cgocheck_result: ::core::mem::MaybeUninit::uninit(),
+                };
+                // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
+                // lives until `cgocall` returns.
+                unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $nc) };
+                // SAFETY: `cgocall` returned normally, so the trampoline ran
+                // and wrote the result.
+                unsafe { frame.__cgocheck_result.assume_init() }
+            }
+        }
+
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.0 {
+                    ::core::option::Option::Some(p) => ::core::write!(f, "{}({:p})", ::core::stringify!($name), p as *const ()),
+                    ::core::option::Option::None => ::core::write!(f, "{}(null)", ::core::stringify!($name)),
+                }
+            }
+        }
+
+        // SAFETY: one word, a C function's address or null (all zero, a
+        // valid `None`); C code is never managed memory, and the checker
+        // refuses a function word that points into managed memory.
+        unsafe impl $crate::CType for $name {
+            const TYPE: &'static $crate::Type = &$crate::Type {
+                name: ::core::stringify!($name),
+                size: ::core::mem::size_of::<$name>(),
+                align: ::core::mem::align_of::<$name>(),
+                ptrdata: $crate::WORD,
+                kind: $crate::Kind::Func,
+                ptrmask: $crate::checker::types::ONE_POINTER,
+            };
+        }
+    };
+}

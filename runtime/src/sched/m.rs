@@ -1,0 +1,277 @@
+//! Ms: the OS threads that run tasks.
+//!
+//! An M is a thread plus its g0 stack (the thread's own stack, where the
+//! scheduler and every C call run). Worker Ms are threads the runtime
+//! creates when a P has work and no M is idle; they live for the rest of the
+//! process, parked when idle. The thread that calls `run` becomes an M for
+//! the duration of the call (its "M0"), dedicated to the main task.
+//!
+//! Ms are never freed (like Go's `allm`): a pointer to an M stays valid, so
+//! Ps, tasks and the crash report may keep one, and [`for_each_m`] walks the
+//! list without a lock.
+//!
+//! ## Finding the current M
+//!
+//! The current M is a thread-local. A task may move to another thread at any
+//! switch (yield, park, a C call whose P was retaken), and the compiler
+//! assumes a thread-local's *address* never changes inside a function: it may
+//! compute it once and keep it in a register across a call that, for a task,
+//! resumes on another thread. So the runtime reads its per-thread state only
+//! through [`current_m`], which is `#[inline(never)]`: each call computes
+//! the address afresh on the thread that is running. The one exception is
+//! `cgocall`, itself never inlined, which reads it inline once on entry
+//! ([`current_m_inline`]).
+
+use super::p::{self, P};
+use super::task::G;
+use crate::signal::AltStack;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
+
+/// Usable size of a worker M's thread stack: its g0 stack, where C code
+/// runs, so the size C code expects of a thread (glibc's usual default).
+pub(crate) const M_STACK_SIZE: usize = 8 << 20;
+
+/// An M. Fields are atomics because other threads read them (the monitor,
+/// handoffs, stats, crash reports); each is written by the M's own thread
+/// unless its comment says otherwise. The fields the C-call fast path
+/// touches come first and share one cache line.
+#[repr(C, align(64))]
+pub(crate) struct M {
+    /// `p::word(id, RUNNING)`, precomputed for the C-call path.
+    pub running_word: u64,
+    /// `p::word(id, SYSCALL)`.
+    pub syscall_word: u64,
+    /// Top of the g0 scratch area (Go's `m.g0.sched.sp`). `mcall` and
+    /// `asmcgocall` start their g0 frames here. A callback from C
+    /// (C → managed on this M, a later issue) must save this value on the g0
+    /// stack, set it below the C frames it arrived on (16-byte aligned), and
+    /// restore it when the callback returns *or unwinds*, so that g0 frames
+    /// pushed during the callback cannot overwrite the C frames
+    /// (`shared/seeds/004`).
+    pub g0_sp: AtomicUsize,
+    /// The task running on this M (null on g0 between tasks). It stays set
+    /// while that task is in C.
+    pub curg: AtomicPtr<G>,
+    /// The P held (null when none).
+    pub p: AtomicPtr<P>,
+    /// C calls made by this M (Go's `m.ncgocall`).
+    pub ncgocall: AtomicU64,
+    /// C calls in progress on this M (Go's `m.ncgo`): the C depth; more
+    /// than one only with callbacks.
+    pub ncgo: AtomicU32,
+    /// `curg` is in C right now, on this M's g0 stack (Go's `m.incgo`).
+    /// This, not the task's status, is what says a task is in C: the fast
+    /// path writes only this cache line and the task's syscall SP. A
+    /// callback clears it while managed code runs and sets it again before
+    /// returning to C.
+    pub incgo: AtomicBool,
+    /// The C function being called was declared `nocallback`: a callback
+    /// arriving on this M must be refused.
+    pub nocallback: AtomicBool,
+    /// 1-based, in creation order.
+    pub id: u64,
+    /// The context `g0_enter` saved: resuming it makes the M leave.
+    pub exit_sp: AtomicUsize,
+    /// A P handed to this M while it slept; written by the waker before
+    /// [`M::wake`].
+    pub nextp: AtomicPtr<P>,
+    /// The task locked to this M (`lock_os_thread`, or `run`'s main task).
+    pub lockedg: AtomicPtr<G>,
+    /// Looking for work after a wakeup; counted in the scheduler's
+    /// `nmspinning`.
+    pub spinning: AtomicBool,
+    /// Set by a waker; the M sleeps until it sees it.
+    wakeup: AtomicBool,
+    /// This M's thread, to unpark it.
+    thread: OnceLock<Thread>,
+    /// The M of a `run` call: it returns to `run` when its main task ends.
+    pub run_thread: bool,
+    /// `run`'s main task on this M (null otherwise).
+    pub main_g: AtomicPtr<G>,
+    /// The thread ended (a task exited while locked to it).
+    pub dead: AtomicBool,
+    /// Next in the list of all Ms.
+    next_all: AtomicPtr<M>,
+}
+
+/// Head of the list of all Ms (newest first).
+static ALLM: AtomicPtr<M> = AtomicPtr::new(std::ptr::null_mut());
+/// Ms created so far.
+static NM: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The M running on this thread; read only through [`current_m`].
+    static CURRENT_M: Cell<*const M> = const { Cell::new(std::ptr::null()) };
+    /// The M that `run` on this thread uses, kept for the next `run`.
+    static RUN_M: Cell<*const M> = const { Cell::new(std::ptr::null()) };
+    /// A `run` thread's alternate signal stack, removed when the thread
+    /// ends.
+    static RUN_ALTSTACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+}
+
+/// The M running on the calling thread, or null on a thread that is not an
+/// M. Never inlined: see the module comment.
+#[inline(never)]
+pub(crate) fn current_m() -> *const M {
+    CURRENT_M.with(|c| c.get())
+}
+
+/// [`current_m`] without the call, for the C-call fast path only. Sound
+/// only in a function that is itself `#[inline(never)]` and reads it before
+/// anything that can move the task to another thread, never after: then
+/// the thread-local's address is computed on the thread that uses it, and
+/// no caller can carry it across a switch.
+#[inline(always)]
+pub(crate) fn current_m_inline() -> *const M {
+    CURRENT_M.with(|c| c.get())
+}
+
+/// Makes the calling thread M `m` (or no M, with null).
+#[inline(never)]
+pub(crate) fn set_current_m(m: *const M) {
+    CURRENT_M.with(|c| c.set(m));
+}
+
+/// The `run` M of the calling thread, created on first use.
+pub(crate) fn run_m() -> &'static M {
+    let m = RUN_M.with(|c| c.get());
+    if !m.is_null() {
+        // SAFETY: Ms are never freed.
+        return unsafe { &*m };
+    }
+    let m = new_m(true);
+    m.thread.get_or_init(std::thread::current);
+    RUN_M.with(|c| c.set(m));
+    m
+}
+
+/// A new M, linked into the list of all Ms.
+pub(crate) fn new_m(run_thread: bool) -> &'static M {
+    let id = NM.fetch_add(1, Ordering::Relaxed) + 1;
+    let m: &'static M = Box::leak(Box::new(M {
+        id,
+        running_word: p::word(id, p::RUNNING),
+        syscall_word: p::word(id, p::SYSCALL),
+        g0_sp: AtomicUsize::new(0),
+        exit_sp: AtomicUsize::new(0),
+        curg: AtomicPtr::new(std::ptr::null_mut()),
+        p: AtomicPtr::new(std::ptr::null_mut()),
+        nextp: AtomicPtr::new(std::ptr::null_mut()),
+        lockedg: AtomicPtr::new(std::ptr::null_mut()),
+        ncgocall: AtomicU64::new(0),
+        ncgo: AtomicU32::new(0),
+        incgo: AtomicBool::new(false),
+        nocallback: AtomicBool::new(false),
+        spinning: AtomicBool::new(false),
+        wakeup: AtomicBool::new(false),
+        thread: OnceLock::new(),
+        run_thread,
+        main_g: AtomicPtr::new(std::ptr::null_mut()),
+        dead: AtomicBool::new(false),
+        next_all: AtomicPtr::new(std::ptr::null_mut()),
+    }));
+    let mut head = ALLM.load(Ordering::Relaxed);
+    loop {
+        m.next_all.store(head, Ordering::Relaxed);
+        match ALLM.compare_exchange_weak(head, m as *const M as *mut M, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return m,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// Calls `f` on every M ever created, newest first, without locking or
+/// allocating (usable from a signal handler).
+pub(crate) fn for_each_m(mut f: impl FnMut(&'static M)) {
+    let mut m = ALLM.load(Ordering::Acquire);
+    // SAFETY: Ms are leaked and never freed; `next_all` is written before
+    // the M is published with Release.
+    while let Some(mm) = unsafe { m.as_ref() } {
+        f(mm);
+        m = mm.next_all.load(Ordering::Acquire);
+    }
+}
+
+impl M {
+    /// The task running on this M.
+    #[inline]
+    pub(crate) fn curg(&self) -> Option<&'static G> {
+        // SAFETY: task records are never freed.
+        unsafe { self.curg.load(Ordering::Relaxed).as_ref() }
+    }
+
+    /// The P this M holds.
+    #[inline]
+    pub(crate) fn p(&self) -> Option<&'static P> {
+        // SAFETY: Ps are never freed.
+        unsafe { self.p.load(Ordering::Relaxed).as_ref() }
+    }
+
+    /// The task locked to this M.
+    #[inline]
+    pub(crate) fn lockedg(&self) -> Option<&'static G> {
+        // SAFETY: task records are never freed.
+        unsafe { self.lockedg.load(Ordering::Relaxed).as_ref() }
+    }
+
+    /// Sleeps the calling thread (this M's) until [`M::wake`].
+    pub(crate) fn sleep(&self) {
+        while !self.wakeup.swap(false, Ordering::Acquire) {
+            std::thread::park();
+        }
+    }
+
+    /// Wakes this M from [`M::sleep`] (or makes its next sleep return).
+    pub(crate) fn wake(&self) {
+        self.wakeup.store(true, Ordering::Release);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// Starts a worker M that begins by acquiring `p`; `spinning`: it is
+/// counted in the scheduler's `nmspinning`.
+pub(crate) fn start_worker(p: &'static P, spinning: bool) {
+    let m = new_m(false);
+    m.spinning.store(spinning, Ordering::Relaxed);
+    m.nextp.store(p as *const P as *mut P, Ordering::Relaxed);
+    let r = std::thread::Builder::new().name(format!("cgocheck-m{}", m.id)).stack_size(M_STACK_SIZE).spawn(move || {
+        m.thread.get_or_init(std::thread::current);
+        // A signal stack for this thread's whole life (see ensure_signal_stack).
+        let _altstack = AltStack::for_this_thread();
+        set_current_m(m);
+        // SAFETY: this thread is M `m` from here on; `mstart` ends every
+        // path with gogo of a valid context, and leaves by resuming
+        // `exit_sp` on this thread only.
+        unsafe {
+            crate::arch::g0_enter(
+                m as *const M as *mut _,
+                super::schedule::mstart,
+                m.exit_sp.as_ptr(),
+                m.g0_sp.as_ptr(),
+            )
+        };
+        m.dead.store(true, Ordering::Relaxed);
+        set_current_m(std::ptr::null());
+    });
+    if let Err(e) = r {
+        eprintln!("cgocheck: cannot start a worker thread (M {}): {e}", m.id);
+        std::process::abort();
+    }
+}
+
+/// Gives a `run` thread an alternate signal stack (if it has none) for as
+/// long as the thread lives, so that a task overflowing its stack on this M
+/// can still be reported: the handler cannot run on the overflowed stack.
+/// Worker Ms make theirs when they start.
+pub(crate) fn ensure_signal_stack() {
+    RUN_ALTSTACK.with_borrow_mut(|alt| {
+        if alt.is_none() {
+            *alt = Some(AltStack::for_this_thread());
+        }
+    });
+}

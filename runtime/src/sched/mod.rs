@@ -1,0 +1,79 @@
+//! Tasks, processors and threads: the M:N scheduler.
+//!
+//! Managed code runs in **tasks** (Go's goroutines), each on its own stack
+//! carved from the managed heap with a guard page below it, so a pointer
+//! into a task stack is managed memory to the checker (`Region::Stack`).
+//! Tasks run on **Ms**, OS threads, each with its own thread stack, the
+//! **g0** stack, where the scheduler and every C function run. To run a
+//! task an M must hold a **P**; there are `GOMAXPROCS` of them.
+//!
+//! The whole picture, following one program:
+//!
+//! 1. `cgocheck::run(f)` starts the runtime once: it reads `GOMAXPROCS` and
+//!    `CGOCHECK_STACK_KB` (`config.rs`), makes that many idle Ps, and starts
+//!    the monitor thread (`monitor.rs`). The calling thread becomes an M
+//!    (`arch::g0_enter` makes its stack the g0 stack) and runs `f` as the
+//!    **main task**, locked to that thread (so `f` may borrow from the
+//!    caller); `run` returns `f`'s result when the main task ends.
+//!
+//! 2. `spawn(f)` takes a task record (`task.rs`; records are never freed,
+//!    only reused), gives it a stack whose first context starts `f`
+//!    (`arch::init_task_stack`), and queues it (`schedule::ready`). If a P
+//!    is idle, one idle M is woken with it (or a worker thread is created:
+//!    `m.rs`).
+//!
+//! 3. Each M runs `schedule` on g0: take a task from the run queue and
+//!    `gogo` into it. A task leaves the CPU by calling `arch::mcall`, which
+//!    saves its registers on its own stack and calls a function on g0 —
+//!    `yield_m` (back of the queue), `park_m` (wait for `unpark`), `goexit0`
+//!    (free the stack, drop the record) — which then calls `schedule` again.
+//!    g0 frames are never resumed, only started afresh at the M's `g0_sp`
+//!    (the rule that makes callbacks safe later; see `arch/x86_64.rs`). An
+//!    M with nothing to run gives its P back and sleeps.
+//!
+//! 4. Blocking operations are built on park/unpark: [`JoinHandle::join`],
+//!    [`Chan`] send/receive (`chan.rs`), [`sleep`] (a timer the monitor
+//!    fires). The same calls block the thread when made outside a task.
+//!
+//! 5. A C call (`crate::cgocall`) does not give the P away: the P's state
+//!    word goes `RUNNING` → `SYSCALL` with a plain store, the task's stack
+//!    pointer is saved and C runs on g0 (`arch::asmcgocall`), and on return
+//!    one compare-and-swap takes the P back (`p.rs`). If the call lasted
+//!    more than a monitor period while other tasks waited, the monitor took
+//!    the P in between (`monitor.rs`: compare-and-swap `SYSCALL` → `IDLE`,
+//!    handed to another M); the returning task's compare-and-swap fails and
+//!    it takes an idle P or waits in the run queue while its M sleeps.
+//!
+//! 6. `lock_os_thread` pins a task to its M: the M runs nothing else, and
+//!    when the task blocks the M hands its P to another M and sleeps until
+//!    the task is runnable again (Go's `stoplockedm`/`startlockedm`).
+//!
+//! Scheduling is cooperative: a task that neither yields, blocks, nor calls
+//! C for longer than a monitor period keeps its P. (Go preempts such a task
+//! with a signal; preemption arrives with the collector.)
+//!
+//! Thread-locals are per OS thread. A task may continue on another thread
+//! after any switch, unless it is locked: it must not keep a thread-local's
+//! address, a `std` lock guard, or anything tied to "this thread" across a
+//! yield, a blocking call or a C call. The runtime itself reads its
+//! per-thread state only through a never-inlined accessor (`m::current_m`)
+//! so that the compiler cannot reuse a thread-local address computed on
+//! another thread. A task unwinding a panic is pinned to its thread while
+//! it blocks, because the standard library's panic count is thread-local.
+
+mod chan;
+pub(crate) mod config;
+pub(crate) mod m;
+mod monitor;
+pub(crate) mod p;
+pub(crate) mod schedule;
+mod stats;
+pub(crate) mod task;
+mod view;
+
+pub use chan::Chan;
+pub use config::{DEFAULT_STACK_KB, MAX_PROCS, MAX_STACK_KB, MIN_STACK_KB};
+pub use monitor::sleep;
+pub use schedule::{gomaxprocs, lock_os_thread, run, set_gomaxprocs, unlock_os_thread, yield_now};
+pub use stats::{current_m_stats, stats, MStats, Stats};
+pub use task::{current_task, park, spawn, spawn_with_stack, JoinHandle, Task, WaitReason};

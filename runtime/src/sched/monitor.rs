@@ -1,0 +1,205 @@
+//! The monitor thread (Go's `sysmon`) and the timers behind `sleep`.
+//!
+//! The C-call fast path never gives its P away: it flips the P to `SYSCALL`
+//! and back. The monitor is what keeps a long C call from holding the P
+//! while other tasks wait. Every period it looks at each P in `SYSCALL`;
+//! when a P shows the same `syscalltick` as one period earlier (the same C
+//! call is still running, for at least one period) and tasks are waiting
+//! to run, it takes the P with a compare-and-swap (`SYSCALL` → `IDLE`, the
+//! same word exitsyscall compares) and hands it to another M. The M in C
+//! finds out when the call returns, and takes the slow path.
+//!
+//! The period starts at 20 µs, doubles after 50 quiet periods up to 10 ms,
+//! and drops back to 20 µs when the monitor retakes a P or wakes from idle.
+//! When every P is idle the monitor sleeps until a P is taken (`poke`) or a
+//! timer is due: an idle process costs nothing.
+//!
+//! Timers are a heap of (deadline, task): `sleep` adds one and parks; the
+//! monitor unparks the task when the deadline passes.
+
+use super::config::MAX_PROCS;
+use super::p;
+use super::schedule::{handoffp, SCHED};
+use super::task::{current_g, park_current, unpark_g, TaskRef, WaitReason};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Shortest monitor period.
+const MIN_PERIOD: Duration = Duration::from_micros(20);
+/// Longest monitor period.
+const MAX_PERIOD: Duration = Duration::from_millis(10);
+/// Quiet periods before the period starts doubling.
+const QUIET_BEFORE_BACKOFF: u32 = 50;
+
+struct Timer {
+    deadline: Instant,
+    seq: u64,
+    task: TaskRef,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Timer) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Timer) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    /// Reversed: `BinaryHeap` is a max-heap, the earliest deadline must top.
+    fn cmp(&self, other: &Timer) -> CmpOrdering {
+        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+    }
+}
+
+struct MonState {
+    timers: BinaryHeap<Timer>,
+    seq: u64,
+}
+
+static MON: Mutex<MonState> = Mutex::new(MonState { timers: BinaryHeap::new(), seq: 0 });
+static MON_CV: Condvar = Condvar::new();
+/// The monitor sleeps because every P is idle.
+static MON_IDLE: AtomicBool = AtomicBool::new(false);
+
+fn mon() -> MutexGuard<'static, MonState> {
+    MON.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the monitor thread (once, from `ensure_started`).
+pub(crate) fn start() {
+    let r = std::thread::Builder::new().name("cgocheck-monitor".into()).stack_size(256 << 10).spawn(monitor);
+    if let Err(e) = r {
+        eprintln!("cgocheck: cannot start the monitor thread: {e}");
+        std::process::abort();
+    }
+}
+
+/// A P just left the idle list: wake the monitor if it sleeps because all
+/// were idle. One atomic load when it does not.
+pub(crate) fn poke() {
+    if MON_IDLE.load(Ordering::SeqCst) {
+        let _st = mon();
+        MON_CV.notify_one();
+    }
+}
+
+/// Wakes the task of every timer that is due.
+fn fire_timers(st: &mut MonState, now: Instant) {
+    while st.timers.peek().is_some_and(|t| t.deadline <= now) {
+        let t = st.timers.pop().expect("peeked");
+        unpark_g(t.task.g());
+    }
+}
+
+fn monitor() {
+    // What each P showed last period: (in SYSCALL, its syscalltick).
+    let mut seen: Vec<Option<u32>> = vec![None; MAX_PROCS];
+    let mut period = MIN_PERIOD;
+    let mut quiet = 0u32;
+    let mut st = mon();
+    loop {
+        fire_timers(&mut st, Instant::now());
+        drop(st);
+        if retake(&mut seen) > 0 {
+            quiet = 0;
+            period = MIN_PERIOD;
+        } else {
+            quiet += 1;
+            if quiet > QUIET_BEFORE_BACKOFF {
+                period = (period * 2).min(MAX_PERIOD);
+            }
+        }
+        st = mon();
+        let now = Instant::now();
+        let next = st.timers.peek().map(|t| t.deadline.saturating_duration_since(now));
+        MON_IDLE.store(true, Ordering::SeqCst);
+        let all_idle = SCHED.npidle.load(Ordering::SeqCst) >= SCHED.gomaxprocs.load(Ordering::SeqCst);
+        if all_idle {
+            // Nothing runs, so nothing can be in C: sleep until a P is taken
+            // (poke, which takes MON after seeing MON_IDLE) or a timer is due.
+            st = match next {
+                Some(d) => MON_CV.wait_timeout(st, d).unwrap_or_else(|e| e.into_inner()).0,
+                None => MON_CV.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+            MON_IDLE.store(false, Ordering::SeqCst);
+            quiet = 0;
+            period = MIN_PERIOD;
+        } else {
+            MON_IDLE.store(false, Ordering::SeqCst);
+            let wait = next.map_or(period, |d| d.min(period));
+            st = MON_CV.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// Takes Ps from Ms that have been in C for a whole period while tasks are
+/// waiting to run (Go's `retake`). Returns how many it took.
+fn retake(seen: &mut [Option<u32>]) -> usize {
+    let mut taken = 0;
+    let procs = SCHED.gomaxprocs.load(Ordering::Relaxed);
+    for (id, last) in seen.iter_mut().enumerate().take(p::created()) {
+        let Some(p) = p::allp(id) else { continue };
+        let s = p.status.load(Ordering::Acquire);
+        if p::state_of(s) != p::SYSCALL {
+            *last = None;
+            continue;
+        }
+        if id >= procs {
+            // Retired by a smaller GOMAXPROCS after its M entered C (or
+            // while it ran and then entered C): retire it now; the M finds
+            // out when the call returns.
+            let _ = p.status.compare_exchange(s, p::DEAD, Ordering::AcqRel, Ordering::Relaxed);
+            *last = None;
+            continue;
+        }
+        let tick = p.syscalltick.load(Ordering::Relaxed);
+        if *last != Some(tick) {
+            // A new call since last period (or a first look): give it a
+            // period.
+            *last = Some(tick);
+            continue;
+        }
+        if SCHED.runq_len.load(Ordering::SeqCst) == 0 {
+            // Nothing else wants to run: the P may stay with the C call.
+            continue;
+        }
+        if p.status.compare_exchange(s, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            *last = None;
+            taken += 1;
+            SCHED.retakes.fetch_add(1, Ordering::Relaxed);
+            handoffp(p);
+        }
+    }
+    taken
+}
+
+/// Blocks the calling task for at least `d` (other tasks run meanwhile). On
+/// a thread that is not running a task, it is `std::thread::sleep`. A zero
+/// duration yields.
+pub fn sleep(d: Duration) {
+    let Some(g) = current_g() else { return std::thread::sleep(d) };
+    if d.is_zero() {
+        return super::yield_now();
+    }
+    let deadline = Instant::now() + d;
+    {
+        let mut st = mon();
+        st.seq += 1;
+        let seq = st.seq;
+        let earliest = st.timers.peek().is_none_or(|t| deadline < t.deadline);
+        st.timers.push(Timer { deadline, seq, task: TaskRef::from_live(g) });
+        if earliest {
+            MON_CV.notify_one();
+        }
+    }
+    while Instant::now() < deadline {
+        park_current(WaitReason::Sleep);
+    }
+}

@@ -1,0 +1,107 @@
+//! A snapshot of the scheduler's counters, for tests and tools: per M the
+//! C-call counters (Go's `ncgocall` and `ncgo`), and the global picture
+//! (tasks, queued tasks, idle Ps, Ps in C, retakes).
+//!
+//! Counters are read one by one without stopping anything, so a snapshot
+//! taken while tasks run is only approximately consistent; at rest (all
+//! tasks finished) it is exact.
+
+use super::m::{current_m, for_each_m};
+use super::p;
+use super::schedule::SCHED;
+use super::task;
+use std::sync::atomic::Ordering;
+
+/// One M's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MStats {
+    /// The M's id (1-based).
+    pub id: u64,
+    /// C calls this M has made (Go's `m.ncgocall`).
+    pub ncgocall: u64,
+    /// C calls in progress on this M (Go's `m.ncgo`): 0 or 1 without
+    /// callbacks.
+    pub ncgo: u32,
+    /// The C call in progress was declared `nocallback`.
+    pub nocallback: bool,
+    /// The task running on it, if any.
+    pub task: Option<u64>,
+    /// It holds a P.
+    pub has_p: bool,
+    /// It is the M of a `run` call (the caller's thread).
+    pub run_thread: bool,
+    /// Its thread has ended.
+    pub dead: bool,
+}
+
+/// The scheduler's counters.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// `GOMAXPROCS`.
+    pub gomaxprocs: usize,
+    /// Tasks started and not finished.
+    pub tasks: usize,
+    /// Tasks in the run queue.
+    pub runnable: usize,
+    /// Idle Ps.
+    pub idle_ps: usize,
+    /// Ps whose M is in C.
+    pub ps_in_c: usize,
+    /// Ps the monitor has taken from Ms in C, ever.
+    pub retakes: u64,
+    /// Every M, newest first.
+    pub ms: Vec<MStats>,
+}
+
+impl Stats {
+    /// C calls made by all Ms.
+    pub fn cgocalls(&self) -> u64 {
+        self.ms.iter().map(|m| m.ncgocall).sum()
+    }
+
+    /// C calls in progress on all Ms.
+    pub fn in_c(&self) -> u32 {
+        self.ms.iter().map(|m| m.ncgo).sum()
+    }
+}
+
+fn m_stats(m: &super::m::M) -> MStats {
+    MStats {
+        id: m.id,
+        ncgocall: m.ncgocall.load(Ordering::Relaxed),
+        ncgo: m.ncgo.load(Ordering::Relaxed),
+        nocallback: m.nocallback.load(Ordering::Relaxed),
+        task: m.curg().map(|g| g.id()),
+        has_p: m.p().is_some(),
+        run_thread: m.run_thread,
+        dead: m.dead.load(Ordering::Relaxed),
+    }
+}
+
+/// A snapshot of the scheduler's counters (starts the runtime if needed).
+pub fn stats() -> Stats {
+    super::schedule::ensure_started();
+    let mut ms = Vec::new();
+    for_each_m(|m| ms.push(m_stats(m)));
+    let gomaxprocs = SCHED.gomaxprocs.load(Ordering::SeqCst);
+    let ps_in_c = (0..gomaxprocs)
+        .filter_map(p::allp)
+        .filter(|p| p::state_of(p.status.load(Ordering::Relaxed)) == p::SYSCALL)
+        .count();
+    Stats {
+        gomaxprocs,
+        tasks: task::LIVE.load(Ordering::Relaxed),
+        runnable: SCHED.runq_len.load(Ordering::SeqCst),
+        idle_ps: SCHED.npidle.load(Ordering::SeqCst),
+        ps_in_c,
+        retakes: SCHED.retakes.load(Ordering::Relaxed),
+        ms,
+    }
+}
+
+/// The counters of the M running the caller (None on a thread that is not
+/// an M). From a task, the M can change at any yield or C call.
+pub fn current_m_stats() -> Option<MStats> {
+    // SAFETY: Ms are never freed.
+    unsafe { current_m().as_ref() }.map(m_stats)
+}

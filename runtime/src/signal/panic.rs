@@ -1,0 +1,152 @@
+//! The report for a panic no one recovered in a task.
+//!
+//! Go prints an unrecovered panic like a crash — `panic: message`, then the
+//! goroutine with the frames where it panicked — and exits with status 2.
+//! So do we, in two steps, because by the time the task's trampoline learns
+//! of the panic (`catch_unwind` returned `Err`) the frames that panicked
+//! are gone:
+//!
+//! 1. [`install_panic_hook`] (the scheduler calls it when it starts) adds
+//!    to the panic hook — keeping whatever hook was there, so Rust's usual
+//!    `thread … panicked at …` line still prints — a step that, on a thread
+//!    running a task, walks the panicking stack from inside the hook and
+//!    keeps up to 64 frames with the task's id (the last few panics are
+//!    kept: a recovered panic's frames are simply never asked for);
+//! 2. the trampoline calls [`report_fatal_panic`] with the task id and the
+//!    payload — also when the report is made by another task, such as the
+//!    one that drops the `JoinHandle` of a task that already panicked: it
+//!    prints `panic: …` and the task's section from those frames, skipping the hook and std's panicking functions at the top
+//!    (so the first frame is the function that panicked), then the other
+//!    tasks at `GOTRACEBACK=all`, and exits with status 2 (`crash`:
+//!    `SIGABRT`).
+//!
+//! This is not a signal handler: the process is healthy, so the report is
+//! symbolised here, in this process.
+
+use super::level::{traceback, Traceback};
+use super::report::other_tasks;
+use super::view::crash_view;
+use cgocheck_traceback::wire::Writer;
+use cgocheck_traceback::{render, unwind, write_fd, Frame, Regs, Symbolizer};
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::{Mutex, Once};
+
+/// Frames kept from the panic hook: the hook and std's panic machinery
+/// take about ten before the frame that panicked.
+const PANIC_FRAMES: usize = 64;
+
+/// How many recent panics in tasks keep their frames.
+const KEPT: usize = 8;
+
+/// The frames of a panic in task `task`.
+struct Captured {
+    task: u64,
+    frames: [Frame; PANIC_FRAMES],
+    n: usize,
+    more: bool,
+}
+
+/// The last [`KEPT`] panics in tasks, oldest first.
+static CAPTURED: Mutex<VecDeque<Captured>> = Mutex::new(VecDeque::new());
+
+static HOOK: Once = Once::new();
+
+/// Adds frame capture for panics in tasks to the process's panic hook,
+/// once; the hook in place before (std's default, or the program's) still
+/// runs after it. Call when the scheduler starts. A program that sets its
+/// own hook later replaces this one: its fatal panic reports then show
+/// the frames from where the task's trampoline reports the panic.
+pub fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            capture_if_in_task();
+            previous(info);
+        }));
+    });
+}
+
+/// Walks the panicking stack and keeps it with the task's id, if the
+/// thread runs a task.
+fn capture_if_in_task() {
+    let Some(task) = crash_view().and_then(|v| v.current()).and_then(|c| c.task) else { return };
+    let mut frames = [Frame::default(); PANIC_FRAMES];
+    let (n, more) = walk_from_here(&mut frames);
+    let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() == KEPT {
+        kept.pop_front();
+    }
+    kept.push_back(Captured { task: task.id, frames, n, more });
+}
+
+/// Walks the calling stack into `out` (the first frames are this
+/// function's callers inside the runtime and std, skipped when printed).
+#[inline(never)]
+fn walk_from_here(out: &mut [Frame]) -> (usize, bool) {
+    let mut uc = std::mem::MaybeUninit::<libc::ucontext_t>::zeroed();
+    // SAFETY: `uc` is writable storage for a ucontext_t.
+    if unsafe { libc::getcontext(uc.as_mut_ptr()) } != 0 {
+        return (0, false);
+    }
+    // SAFETY: getcontext filled `uc`.
+    let regs = unsafe { Regs::from_ucontext(uc.as_ptr().cast()) };
+    unwind(&regs, true, out)
+}
+
+/// The text of a panic payload, as std's hook prints it.
+fn message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+/// Reports an unrecovered panic of task `task` with panic payload
+/// `payload`, then ends the process: exit status 2, or `SIGABRT` at
+/// `GOTRACEBACK=crash`. For the scheduler's task trampoline, after
+/// `catch_unwind` returned the panic.
+pub fn report_fatal_panic(task: u64, payload: &(dyn Any + Send)) -> ! {
+    super::claim_crash();
+    let level = traceback();
+    let mut buf = vec![0u8; 1 << 20];
+    let exe = std::fs::read_link("/proc/self/exe").map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_default();
+    let mut w = Writer::new(&mut buf, &exe);
+    w.line(format_args!("panic: {}", message(payload)));
+    w.line(format_args!(""));
+    if level > Traceback::None {
+        w.line(format_args!("task {task} [running]:"));
+        let captured = {
+            let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+            kept.iter().rposition(|c| c.task == task).and_then(|i| kept.remove(i))
+        };
+        let (frames, n, more) = match captured {
+            Some(c) => (c.frames, c.n, c.more),
+            None => {
+                // No frames from the hook (another hook replaced ours): the
+                // reporting code's own frames, said to be that.
+                w.line(format_args!("\t(where it panicked is unknown; the frames are where it was reported)"));
+                let mut here = [Frame::default(); PANIC_FRAMES];
+                let (n, more) = walk_from_here(&mut here);
+                (here, n, more)
+            }
+        };
+        w.skip_panic_machinery();
+        w.frames(&frames[..n]);
+        if more {
+            w.line(format_args!("...additional frames elided..."));
+        }
+        w.line(format_args!(""));
+        if level >= Traceback::All {
+            other_tasks(&mut w, Some(task));
+        }
+    }
+    let report = w.finish();
+    let mut out = String::new();
+    render(report, &mut out, &mut Symbolizer::new());
+    write_fd(2, out.as_bytes());
+    super::die()
+}

@@ -1,0 +1,56 @@
+//! Helpers shared by the scheduler and cgocall tests.
+//!
+//! Some tests need a process of their own: a `GOMAXPROCS` that no other test
+//! changes, a bad environment variable that ends the process, a panic that is
+//! fatal by design. [`child`] re-runs the current test binary on one test
+//! (`--exact`), with `SCHED_TEST_CHILD=1` and the given environment; the test
+//! checks [`is_child`] to know which side it is on.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// This process is a child started by [`child`].
+pub fn is_child() -> bool {
+    std::env::var_os("SCHED_TEST_CHILD").is_some()
+}
+
+/// Runs test `name` of this binary in a child process with `env` added
+/// (`GOMAXPROCS` and `CGOCHECK_STACK_KB` removed unless given).
+pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SCHED_TEST_CHILD", "1")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("GOMAXPROCS")
+        .env_remove("CGOCHECK_STACK_KB");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("start the child test process")
+}
+
+/// The child's stdout and stderr, for messages.
+pub fn text(out: &Output) -> String {
+    format!("status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Runs test `name` in a child and asserts that it passed.
+#[track_caller]
+pub fn child_passes(name: &str, env: &[(&str, &str)]) {
+    let out = child(name, env);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"), "child {name} failed:\n{}", text(&out));
+}
+
+/// Runs test `name` in a child and asserts that it exited with `code` and
+/// that its stderr contains every phrase.
+#[track_caller]
+pub fn child_fails(name: &str, env: &[(&str, &str)], code: i32, phrases: &[&str]) {
+    let out = child(name, env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "child {name}:\n{}", text(&out));
+    for p in phrases {
+        assert!(err.contains(p), "child {name}: stderr lacks {p:?}:\n{}", text(&out));
+    }
+}
