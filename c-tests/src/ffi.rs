@@ -1,7 +1,9 @@
 //! Declarations of the C functions in `csrc/`, one block per C file.
 //!
-//! These are plain `extern "C"` declarations: the typed, checked call layer
-//! arrives with the tasks-and-calls issue. Until then cases call C directly.
+//! The heap cases (csrc/heap.c) use plain `extern "C"` declarations on
+//! purpose: they show C reading and writing managed memory with no call
+//! layer in between. Later blocks use `cgocheck::c_functions!`, the typed,
+//! checked call layer, as a user would.
 
 use core::ffi::{c_char, c_int, c_uint};
 

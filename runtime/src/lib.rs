@@ -1,19 +1,27 @@
 //! cgocheck: a managed heap that calls C and is called back by C, with Go's
 //! cgo pointer checks on the boundary.
 //!
-//! This crate is the front door. Today it holds:
+//! This crate is the front door. It holds:
 //!
 //! - the managed heap ([`heap()`], [`Heap`]): typed, size-classed, never
 //!   moving, every object's pointer words known; it answers the checker's
 //!   questions through [`ManagedMemory`];
 //! - managed values: [`Gc<T>`] (Go's `*T`), [`GcSlice<T>`] (`[]T`),
 //!   [`GcStr`] (`string`), allocated with [`new`], [`new_slice`],
-//!   [`new_string`];
-//! - managed globals ([`managed_static!`], [`Global`]);
+//!   [`new_string`]; managed globals ([`managed_static!`], [`Global`]);
 //! - [`Pinner`] (Go's `runtime.Pinner`) and [`Handle`] (Go's
 //!   `runtime/cgo.Handle`);
 //! - the checker's type model, re-exported: `#[derive(cgocheck::CType)]`
-//!   describes a `#[repr(C)]` struct for the heap and the checks.
+//!   describes a `#[repr(C)]` struct for the heap and the checks; the
+//!   level-gated checks against this heap are [`check`];
+//! - tasks over `GOMAXPROCS` processors ([`run`], [`spawn`], [`Chan`], and
+//!   [`sched`] for the rest) and [`cgocall`](mod@cgocall), the call into C
+//!   on the thread's g0 stack;
+//! - the typed call layer ([`c_functions!`], [`ffi`]) and its store API
+//!   ([`CPtr`]); C calling managed code ([`export!`], [`callback`], the C
+//!   ABI of `include/cgocheck.h`);
+//! - fatal signals and crash reports (`signal/`, using the
+//!   `cgocheck-traceback` crate).
 //!
 //! ```
 //! use cgocheck::{CType, Gc, ManagedMemory, Region};
