@@ -87,3 +87,27 @@ void ct_cb_panic_on_c_thread(void) {
     pthread_t t;
     if (pthread_create(&t, NULL, panic_thread, NULL) == 0) pthread_join(t, NULL);
 }
+
+/* Row nested: managed -> C -> managed -> C -> managed. ct_nest calls
+ * GoNest(depth); after GoNest returns it bumps ct_nest_after, which a
+ * callback panic must skip (no C runs after the panic). */
+extern int64_t GoNest(int64_t depth);
+static volatile long nest_after;
+int64_t ct_nest(int64_t depth) {
+    int64_t r = GoNest(depth);
+    nest_after++;
+    return r + 1000;
+}
+long ct_nest_after(void) { return nest_after; }
+
+/* A callback that works (allocates, spawns, joins, blocks) while its C
+ * caller waits; C checks the value is what the managed side promised. */
+extern int64_t GoWork(int64_t n);
+int64_t ct_cb_work(int64_t n) {
+    int64_t r = GoWork(n);
+    return r;
+}
+
+/* A callback that blocks (a channel, a sleep) while its C caller waits. */
+extern int64_t GoBlock(void);
+int64_t ct_cb_block(void) { return GoBlock(); }

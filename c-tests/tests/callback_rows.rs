@@ -14,10 +14,14 @@
 //! `nocallback` fails at every level, as in Go (the spec's footnote: it is
 //! not a pointer check). `cthread` checks that all 8 × 10000 calls from C-created threads run,
 //! each C thread's on that thread; `panic_on_c_thread` that a panic with no
-//! managed caller is a fatal report, never an unwind into C. With the first
-//! version of `cgocallback` (callback.rs) callbacks run on the C thread's
-//! own stack; the full callback path adds, to `cthread`, that the count of
-//! extra Ms returns to its resting value once the threads have exited.
+//! managed caller is a fatal report, never an unwind into C; `cthread` also
+//! that the extra Ms bound to the C threads are released when the threads
+//! exit, and reused by the next ones. `nested`: a panic three managed
+//! levels down, below two C frames, is caught by the outermost managed
+//! caller without running any more C, with the M's counters and g0 SP back
+//! at rest, then 10000 nested calls run normally. `work` and `block`: a
+//! callback allocates, spawns and joins, and blocks with GOMAXPROCS=1 while
+//! another task runs.
 
 use c_tests::case_rows;
 use c_tests::harness::{all, Outcome::*};
@@ -37,4 +41,7 @@ case_rows! {
     qsort => all(Ok),
     panic_on_c_thread => all(Fail(&["boom from a C thread", "fatal error"])),
     nocallback => all(Fail(&["function marked nocallback called back", "exported function GoNoCallback"])),
+    nested => all(Ok),
+    work => all(Ok),
+    block => all(Ok),
 }

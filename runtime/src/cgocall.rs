@@ -36,16 +36,17 @@
 //! allocates nothing and makes no system call; `tests/cgocall_alloc.rs`
 //! counts allocations to keep it so.
 //!
-//! ## What the callback issue builds on
+//! ## Callbacks
 //!
 //! A C function calling back into managed code arrives on this M's g0 stack,
-//! below asmcgocall's frame. The callback (`cgocallback`) must: save
-//! `M::g0_sp` on the g0 stack and lower it below the C frames; switch to the
-//! task stack below its syscall SP; run `exitsyscall` (reacquire a P) and
-//! later `entersyscall` again; refuse the call if `M::nocallback` is set;
-//! and restore `g0_sp` on return and while unwinding (the saved-SP rule of
-//! `shared/seeds/004`). `M::ncgo` counts the depth; `G::syscall_sp` must be
-//! saved and restored around the nested part as well.
+//! below asmcgocall's frame; `crate::callback` lowers `M::g0_sp` below the
+//! C frames, runs the managed function on the task stack below its syscall
+//! SP with the P taken back, and returns to C. Managed code never runs on
+//! g0, so a C call made from a callback takes the path above like any
+//! other (`M::ncgo` counts the depth). A callback that panics abandons the
+//! C frames and makes `asmcgocall` return the panic's payload
+//! (`arch::cgocall_resume`); `cgocall` then finishes its exitsyscall and
+//! resumes the unwinding in its caller.
 
 use crate::sched::m::current_m_inline;
 use crate::sched::schedule::exitsyscall_slow;
@@ -82,12 +83,13 @@ fn not_in_task() -> ! {
 /// in the syscall state: entersyscall, asmcgocall, exitsyscall. `f` is the
 /// call layer's trampoline that unpacks the C arguments from `frame`, calls the
 /// C function and stores its result there. `nocallback` is recorded on the M
-/// for the duration of the call so the callback path (a later issue) can
+/// for the duration of the call so the callback path can
 /// refuse callbacks from such a function.
 ///
 /// # Panics
 /// If `f` is null, or when called outside a task (start the runtime with
-/// `cgocheck::run`).
+/// `cgocheck::run`). A panic in a callback the C function made continues
+/// here, after the C frames were discarded (`crate::callback`).
 ///
 /// # Safety
 /// `f` must be safe to call with `frame` on a thread stack, and must not
@@ -103,10 +105,6 @@ pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c
     // SAFETY: Ms are never freed; a non-null current M is this thread's.
     let Some(m) = (unsafe { current_m_inline().as_ref() }) else { not_in_task() };
     let Some(g) = m.curg() else { not_in_task() };
-    if m.incgo.load(Ordering::Relaxed) {
-        // SAFETY: the caller's contract.
-        return unsafe { call_on_g0(m, f, frame, nocallback) };
-    }
     // A running task always holds a P.
     let Some(p) = m.p() else { not_in_task() };
 
@@ -125,7 +123,7 @@ pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c
     // SAFETY: we run on `g`'s stack on M `m`, whose g0 area below `g0_sp` is
     // unused while a task runs managed code; `syscall_sp` is the task's own
     // field; the caller vouches for `f(frame)`.
-    unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr()) };
+    let panicked = unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr()) };
 
     // exitsyscall.
     g.syscall_sp.store(0, Ordering::Relaxed);
@@ -135,24 +133,9 @@ pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c
     if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_err() {
         exitsyscall_slow(m, g);
     }
-}
-
-/// A C call made while this M is already on its g0 stack inside a C call
-/// (managed code called from C without leaving g0): call `f` right here,
-/// below the C frames, as Go's `asmcgocall` does when it finds itself on g0.
-/// The P is already given up to the outer call (`SYSCALL`), so there is
-/// nothing to enter or exit; the counters still count.
-///
-/// # Safety
-/// As [`cgocall`].
-#[cold]
-unsafe fn call_on_g0(m: &crate::sched::m::M, f: unsafe extern "C" fn(*mut c_void), frame: *mut c_void, nocallback: bool) {
-    m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    let depth = m.ncgo.load(Ordering::Relaxed);
-    m.ncgo.store(depth + 1, Ordering::Relaxed);
-    let outer_nocallback = m.nocallback.swap(nocallback, Ordering::Relaxed);
-    // SAFETY: the caller vouches for `f(frame)`; we are on a thread stack.
-    unsafe { f(frame) };
-    m.nocallback.store(outer_nocallback, Ordering::Relaxed);
-    m.ncgo.store(depth, Ordering::Relaxed);
+    if panicked != 0 {
+        // SAFETY: a non-zero result is the payload a callback of this call
+        // boxed before `cgocall_resume` (callback.rs).
+        unsafe { crate::callback::resume_panic(panicked) }
+    }
 }

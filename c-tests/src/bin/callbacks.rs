@@ -8,8 +8,11 @@
 //! `CGOCHECK` level, like the `cases` binary (see `c_tests::harness`). A case
 //! reports success by returning; it fails by panicking, or by what the
 //! runtime does to a violating program: a failed result check is a panic in
-//! the callback, and a panic in a callback that C made is fatal (exit
-//! status 2) as long as the callback path cannot unwind through C frames.
+//! the callback, which continues in the managed caller of the C call (the
+//! case's main task, where it is unrecovered: exit status 2), and a panic in
+//! a callback on a thread C created, with no managed caller, is fatal.
+//! The `nested`, `work` and `block` cases exercise the callback path itself
+//! (panics across C frames, allocation, spawning, blocking in callbacks).
 
 // The C archive built from csrc/ is attached to the c_tests library; naming
 // the crate links it into this binary.
@@ -17,8 +20,9 @@ use c_tests as _;
 use cgocheck::{elem, new, new_slice, Gc, GcMap, Handle, Pinner};
 use core::ffi::{c_int, c_long, c_void};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Mutex;
+use cgocheck::Chan;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// Every case, by name.
 const CASES: &[(&str, fn())] = &[
@@ -32,6 +36,9 @@ const CASES: &[(&str, fn())] = &[
     ("qsort", qsort_managed_comparator),
     ("panic_on_c_thread", panic_on_c_thread),
     ("nocallback", nocallback),
+    ("nested", nested),
+    ("work", work),
+    ("block", block),
 ];
 
 fn main() {
@@ -59,6 +66,12 @@ cgocheck::c_functions! {
         fn ct_cb_use_kept_handle() -> i64;
         fn ct_cb_threads(nthreads: c_int, ncalls: c_long) -> i64;
         fn ct_cb_panic_on_c_thread();
+        /// Row nested: calls GoNest(depth), then counts a return.
+        fn ct_nest(depth: i64) -> i64;
+        /// How many times a GoNest call returned to ct_nest.
+        fn ct_nest_after() -> c_long;
+        fn ct_cb_work(n: i64) -> i64;
+        fn ct_cb_block() -> i64;
         /// Row nocallback: a broken promise.
         #[nocallback]
         fn ct_nocallback_calls_go() -> c_int;
@@ -82,6 +95,14 @@ static COUNT_THREADS: Mutex<Option<HashMap<i64, libc::pthread_t>>> = Mutex::new(
 
 /// Comparisons made by `GoCompareInt64`.
 static COMPARISONS: AtomicU64 = AtomicU64::new(0);
+
+/// Row nested: the innermost `GoNest` panics while this is set.
+static NEST_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// The channel `GoBlock` receives from, and the steps the other task made
+/// meanwhile.
+static BLOCK_CHAN: OnceLock<Chan<i64>> = OnceLock::new();
+static OTHER_STEPS: AtomicU64 = AtomicU64::new(0);
 
 cgocheck::export! {
     /// Row export1: returns a new, unpinned managed byte to C.
@@ -139,6 +160,48 @@ cgocheck::export! {
     /// Panics, with no managed caller: C created the thread that calls it.
     fn GoPanic() {
         panic!("boom from a C thread");
+    }
+
+    /// Row nested: `depth` managed levels below this one, each through C
+    /// (`ct_nest`); the innermost panics when `NEST_PANIC` is set. Returns
+    /// 1 at depth 1, and 1000 + 1 more per level above.
+    fn GoNest(depth: i64) -> i64 {
+        if depth <= 1 {
+            if NEST_PANIC.load(Ordering::Relaxed) {
+                panic!("boom in the innermost callback");
+            }
+            return 1;
+        }
+        // SAFETY: integer argument and result; ct_nest calls back into GoNest.
+        let r = unsafe { ct_nest(depth - 1) };
+        r + 1
+    }
+
+    /// Works while its C caller waits: allocates `n` managed objects, spawns
+    /// four tasks that allocate too, joins them; returns the sum of every
+    /// value allocated.
+    fn GoWork(n: i64) -> i64 {
+        let objs: Vec<Gc<i64>> = (0..n).map(new).collect();
+        let mine: i64 = objs.iter().map(|g| **g).sum();
+        let handles: Vec<_> = (0..4i64)
+            .map(|k| {
+                cgocheck::spawn(move || {
+                    let v: Vec<Gc<i64>> = (0..10_000i64).map(|i| new(i * k)).collect();
+                    cgocheck::yield_now();
+                    v.iter().map(|g| **g).sum::<i64>()
+                })
+            })
+            .collect();
+        let spawned: i64 = handles.into_iter().map(|h| h.join()).sum();
+        mine + spawned
+    }
+
+    /// Blocks on a channel until another task sends, then sleeps; returns
+    /// the value received.
+    fn GoBlock() -> i64 {
+        let v = BLOCK_CHAN.get().expect("the block case made the channel").recv().expect("a value");
+        cgocheck::sleep(std::time::Duration::from_millis(2));
+        v
     }
 
     /// Called by a C function declared `#[nocallback]`: never runs.
@@ -222,6 +285,19 @@ fn cthread() {
     assert_eq!(threads.len(), THREADS, "each C thread is its own OS thread");
     // SAFETY: pthread_self has no preconditions.
     assert!(!threads.contains(&unsafe { libc::pthread_self() }), "no callback ran on the main thread");
+    // Each C thread had an extra M bound; the threads have exited (C joined
+    // them), so their destructors released those Ms, for reuse.
+    let st = cgocheck::sched::stats();
+    assert_eq!(st.extra_ms_bound, 0, "extra Ms still bound after the C threads exited");
+    assert!(st.extra_ms() <= THREADS, "{} extra Ms for {THREADS} threads", st.extra_ms());
+    // A second round of threads reuses them: no M is leaked.
+    COUNT.store(0, Ordering::Relaxed);
+    // SAFETY: as above.
+    let sum = unsafe { ct_cb_threads(THREADS as c_int, 100) };
+    assert_eq!(sum, (THREADS * 100) as i64);
+    let again = cgocheck::sched::stats();
+    assert_eq!(again.extra_ms_bound, 0, "extra Ms still bound after the second round");
+    assert_eq!(again.extra_ms(), st.extra_ms(), "the second round made new extra Ms instead of reusing them");
 }
 
 /// libc's qsort sorts 10000 managed int64s with a managed comparator.
@@ -260,4 +336,82 @@ fn nocallback() {
     // SAFETY: plain call; the callback it makes is refused.
     let r = unsafe { ct_nocallback_calls_go() };
     panic!("the nocallback C function's callback ran and returned {r}");
+}
+
+/// The C-call state of the calling task's M must be at rest: no C call in
+/// progress, not in C, the g0 SP where it was before the callbacks, no
+/// extra M bound (no C thread has called in).
+fn assert_at_rest(rest: &cgocheck::sched::MStats) {
+    let now = cgocheck::sched::current_m_stats().expect("the main task runs on an M");
+    assert_eq!(now.id, rest.id, "the main task stays on its M");
+    assert_eq!(now.ncgo, 0, "no C call in progress");
+    assert!(!now.incgo, "not in C");
+    assert_eq!(now.g0_sp, rest.g0_sp, "the g0 SP is back at its resting value");
+    assert_eq!(cgocheck::sched::stats().extra_ms_bound, 0, "no extra M bound");
+}
+
+/// Row nested: managed → C → managed → C → managed. A panic in the
+/// innermost managed frame skips both C frames (their code after the
+/// callback never runs), passes through the middle managed level, and is
+/// caught by the outermost managed caller; the M's state is back at rest,
+/// and 10000 more nested calls (and a deeper one) run normally on it.
+fn nested() {
+    let rest = cgocheck::sched::current_m_stats().expect("the main task runs on an M");
+    NEST_PANIC.store(true, Ordering::Relaxed);
+    // SAFETY: integer argument and result; the innermost callback panics.
+    let caught = std::panic::catch_unwind(|| unsafe { ct_nest(2) }).expect_err("the innermost panic reaches us");
+    let msg = caught.downcast_ref::<&str>().copied().unwrap_or("");
+    assert_eq!(msg, "boom in the innermost callback");
+    // SAFETY: plain call.
+    assert_eq!(unsafe { ct_nest_after() }, 0, "a C frame ran after the panic");
+    assert_at_rest(&rest);
+    // A deeper one, caught too.
+    // SAFETY: as above.
+    assert!(std::panic::catch_unwind(|| unsafe { ct_nest(8) }).is_err());
+    // SAFETY: plain call.
+    assert_eq!(unsafe { ct_nest_after() }, 0, "a C frame ran after the panic");
+    assert_at_rest(&rest);
+    NEST_PANIC.store(false, Ordering::Relaxed);
+    for _ in 0..10_000 {
+        // SAFETY: as above; nothing panics now.
+        assert_eq!(unsafe { ct_nest(2) }, 2002);
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { ct_nest(8) }, 8 * 1001);
+    // SAFETY: plain call.
+    assert_eq!(unsafe { ct_nest_after() }, 2 * 10_000 + 8);
+    assert_at_rest(&rest);
+}
+
+/// A callback that allocates 100000 objects and spawns and joins four tasks
+/// while its C caller waits.
+fn work() {
+    const N: i64 = 100_000;
+    let rest = cgocheck::sched::current_m_stats().expect("the main task runs on an M");
+    // SAFETY: integer argument and result.
+    let r = unsafe { ct_cb_work(N) };
+    let per_task = (0..10_000i64).sum::<i64>();
+    assert_eq!(r, (0..N).sum::<i64>() + (0..4).map(|k| k * per_task).sum::<i64>());
+    assert_at_rest(&rest);
+}
+
+/// With GOMAXPROCS=1, a callback blocks on a channel and sleeps while
+/// another task runs on the one P and sends to it.
+fn block() {
+    cgocheck::set_gomaxprocs(1);
+    let rest = cgocheck::sched::current_m_stats().expect("the main task runs on an M");
+    let ch = BLOCK_CHAN.get_or_init(|| Chan::new(0)).clone();
+    let other = cgocheck::spawn(move || {
+        for _ in 0..100 {
+            OTHER_STEPS.fetch_add(1, Ordering::Relaxed);
+            cgocheck::yield_now();
+        }
+        ch.send(77);
+    });
+    // SAFETY: integer result; GoBlock blocks until `other` sends.
+    assert_eq!(unsafe { ct_cb_block() }, 77);
+    assert_eq!(OTHER_STEPS.load(Ordering::Relaxed), 100, "the other task ran while the callback waited");
+    other.join();
+    assert_eq!(cgocheck::gomaxprocs(), 1);
+    assert_at_rest(&rest);
 }

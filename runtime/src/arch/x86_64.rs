@@ -18,7 +18,7 @@
 //! This is the rule of Go's 2011 `mcall` change (see `shared/seeds/004`):
 //! the scheduler is never *resumed* in an old frame, it is *called* afresh,
 //! so it cannot overwrite frames that live below an old frame. The callback
-//! path (C → managed on this M, a later issue) relies on it: it lowers
+//! path (C → managed on this M, `callback.rs`) relies on it: it lowers
 //! `g0_sp` below the C frames for the duration of the callback and restores
 //! it afterwards, and every g0 use in between lands below those C frames.
 //!
@@ -57,7 +57,11 @@
 //! - `asmcgocall` runs C on g0 and tells the unwinder, with a DWARF
 //!   expression, where the task's stack pointer was saved, so a walk from C
 //!   continues into the managed caller on the task stack (diagram at
-//!   [`asmcgocall`]).
+//!   [`asmcgocall`]);
+//! - `cgocallback_switch` does the reverse for a callback from C: managed
+//!   frames on the task stack unwind into the C frames on g0 (diagram
+//!   there); `cgocall_resume` ends a panicking callback by returning from
+//!   the enclosing `asmcgocall` without running the C frames between.
 
 use core::arch::naked_asm;
 use core::ffi::c_void;
@@ -366,8 +370,14 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 ///   | return to cgocall   |<---.              | task sp  ---------------> rbp chain and
 ///   | saved rbp           |    |  *save_sp    +---------------------+  / CFA slot
 ///   +---------------------+ <--+--- task sp   | f's frame (C)       | <- rbp points at the
-///                                             | ... C frames ...    |    record above
+///   | rbx r12 r13 r14 r15 |  the resume point | ... C frames ...    |    record above
+///   +---------------------+  of a callback panic (cgocall_resume)
 /// ```
+///
+/// Returns 0 when `f` returns. A callback (`crate::callback`) that panics
+/// while this call is in progress abandons the C frames and returns here
+/// through [`cgocall_resume`] instead, with the panic's payload (non-zero),
+/// and the five callee-saved registers it restores from below the task sp.
 ///
 /// Unwinding from C: the C frames' CFI leads to the return address `2:` in
 /// this function, with rsp pointing at the record. The CFI there is
@@ -396,7 +406,7 @@ pub(crate) unsafe extern "C" fn asmcgocall(
     frame: *mut c_void,
     g0_sp: usize,
     save_sp: *mut usize,
-) {
+) -> usize {
     // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp.
     naked_asm!(
         ".cfi_startproc",
@@ -409,8 +419,17 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // rbp = the task sp; the CFA is now rbp + 16 while rsp moves.
         "mov rbp, rsp",
         ".cfi_def_cfa_register rbp",
-        // *save_sp = task sp: the task's syscall SP.
-        "mov [rcx], rsp",
+        // The resume point of a callback panic (`cgocall_resume`): the
+        // caller's callee-saved registers, below the record. The normal
+        // return never reads them back (C preserves them); a resume does.
+        "push rbx",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        // *save_sp = task sp (the record, not the saved registers): the
+        // task's syscall SP.
+        "mov [rcx], rbp",
         // Move f out of rdi and the frame into the first argument register.
         "mov rax, rdi",
         "mov rdi, rsi",
@@ -446,7 +465,155 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         "pop rbp",
         ".cfi_adjust_cfa_offset -8",
         ".cfi_restore rbp",
+        // Result 0: C returned (a resumed panic returns its payload here).
+        "xor eax, eax",
         // Back to cgocall.
+        "ret",
+        ".cfi_endproc",
+    )
+}
+
+/// Bytes `asmcgocall` keeps on the task stack below the task's syscall SP:
+/// the caller's five callee-saved registers, the resume point of a
+/// callback panic. A callback's frames start below them.
+pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
+
+/// Ends a callback that panicked: abandons every frame on both stacks below
+/// the C call whose task syscall SP is `task_sp` (the callback's managed
+/// frames on the task stack, the C frames and the callback's entry on g0)
+/// and returns from that call's [`asmcgocall`] into `cgocall` with result
+/// `payload` (non-zero), as if the C function had returned.
+///
+/// ```text
+///   task stack at a C call's syscall SP (what asmcgocall pushed)
+///   | return into cgocall  |  task_sp + 8
+///   | cgocall's rbp        |  task_sp        <- syscall SP
+///   | rbx                  |  task_sp - 8
+///   | r12 r13 r14          |
+///   | r15                  |  task_sp - 40   <- rsp after the switch
+/// ```
+///
+/// Popping the five callee-saved registers and rbp gives `cgocall` exactly
+/// the registers it had when it called `asmcgocall`, which is what a normal
+/// return gives it (C preserves them). No C code runs: C frames have no
+/// destructors, and the C function's state is abandoned, as in Go.
+///
+/// # Safety
+/// `task_sp` must be the syscall SP of a C call of the current task still in
+/// progress on this thread, with everything below it on the task stack
+/// finished with (nothing left to drop), and the M's state (g0 SP, counters,
+/// P) already that of a C call returning.
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize) -> ! {
+    // Arguments: rdi = task_sp, rsi = payload.
+    naked_asm!(
+        ".cfi_startproc",
+        // Nothing to unwind into from here: the stack is being replaced.
+        ".cfi_undefined rip",
+        // The result asmcgocall returns: the payload.
+        "mov rax, rsi",
+        // Switch to the saved registers below the syscall SP.
+        "lea rsp, [rdi - 40]",
+        // Restore them in reverse order of asmcgocall's pushes.
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        // rsp = task_sp: the record {rbp, return address}.
+        "pop rbp",
+        // Return into cgocall, after its call to asmcgocall.
+        "ret",
+        ".cfi_endproc",
+    )
+}
+
+/// Runs `f(arg)` on a task stack at `task_sp`, called on the g0 stack by the
+/// callback path (Go's `cgocallback`): lowers the M's g0 SP (`*g0_sp`) to
+/// just below this function's own frame, so that g0 work during the
+/// callback (the scheduler through `mcall`, nested C calls through
+/// `asmcgocall`) lands below the C frames, switches to the task stack, calls
+/// `f(arg)`, and switches back. The caller saves and restores the old g0 SP
+/// (it is in its frame, above).
+///
+/// ```text
+///   g0 stack (the thread's)                  task stack
+///   | C frames (the C call)    |             | managed caller, cgocall        |
+///   | export shim, cgocallback |             | asmcgocall {rbp, ret}          | <- syscall SP
+///   | return into cgocallback  |             | 5 callee-saved regs (resume)   |
+///   | caller's rbp             | <- record --+----------------------------+   |
+///   +--------------------------+ <- new g0_sp | return address (2:)     | \  | <- task_sp
+///   | g0 scratch: mcall,       |    (16-byte  | g0 record address  -----+-+-'   (aligned)
+///   | nested asmcgocall, ...   |     aligned) +-------------------------+
+///                                             | f's frames: callbackg, the |
+///                                             | managed function, nested   |
+///                                             | cgocalls ...               |
+/// ```
+///
+/// Unwinding from the managed frames: `f`'s CFI leads to `2:` here with rsp
+/// at the task-stack record, whose first word is the g0 frame record's
+/// address; the CFI there is `CFA = *(rsp) + 16`, so the walk continues in
+/// `cgocallback` on g0, through the export shim and the C frames, into
+/// `asmcgocall` (whose CFI leads back to the task stack, into `cgocall`).
+/// The rbp chain follows the same path. Marked a signal frame as
+/// [`asmcgocall`] is, for the same reason.
+///
+/// # Safety
+/// Must run on the current M's g0 stack with `task_sp` free memory of the
+/// task stack (below anything live there) and `g0_sp` that M's g0 SP; `f`
+/// must be safe to call with `arg` there, and must either return or leave by
+/// [`cgocall_resume`].
+#[unsafe(naked)]
+pub(crate) unsafe extern "C" fn cgocallback_switch(
+    arg: *mut c_void,
+    f: unsafe extern "C" fn(*mut c_void),
+    task_sp: usize,
+    g0_sp: *mut usize,
+) {
+    // Arguments: rdi = arg, rsi = f, rdx = task_sp, rcx = g0_sp.
+    naked_asm!(
+        ".cfi_startproc",
+        // The stacks cross here (see asmcgocall).
+        ".cfi_signal_frame",
+        // A frame record on g0: {caller's rbp, return address}.
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbp, -16",
+        // rbp = the record; the CFA is rbp + 16 while rsp moves.
+        "mov rbp, rsp",
+        ".cfi_def_cfa_register rbp",
+        // The new g0 SP: the record, rounded down to 16 bytes. g0 users
+        // write only below it, so the record and the C frames stay intact.
+        "mov rax, rsp",
+        "and rax, -16",
+        "mov [rcx], rax",
+        // Switch to the task stack, 16-byte aligned.
+        "and rdx, -16",
+        "mov rsp, rdx",
+        // A frame record on the task stack, upper word first: the address f
+        // returns to, so FP walkers name this function...
+        "lea rcx, [rip + 2f]",
+        "push rcx",
+        // ...then the g0 record's address: the rbp link and the slot the
+        // unwinder reads.
+        "push rbp",
+        // From here until we leave the task stack: CFA = *(rsp + 0) + 16
+        // (the same DWARF expression as asmcgocall's).
+        ".cfi_escape 0x0f, 5, 0x77, 0x00, 0x06, 0x23, 0x10",
+        // rbp points at the task-stack record: managed frames chain into g0.
+        "mov rbp, rsp",
+        // rsp is 16-byte aligned (rdx was, two pushes): f(arg).
+        "call rsi",
+        "2:",
+        // rsp is at the task-stack record; its first word is the g0 record:
+        // switch back.
+        "mov rsp, [rsp]",
+        ".cfi_def_cfa rsp, 16",
+        // The caller's rbp.
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbp",
+        // Back to cgocallback on g0.
         "ret",
         ".cfi_endproc",
     )

@@ -28,7 +28,8 @@
 //! when it crossed into C. The result is checked at the process's level
 //! ([`crate::check::level`]) by [`check_result`] inside the trampoline, so a
 //! violation is a managed panic with the checker's message, raised where the
-//! callback path handles panics (today: fatal, exit status 2).
+//! callback path handles panics: it continues in the managed caller of the C
+//! call, or is fatal (exit status 2) when there is none.
 //!
 //! The C ABI of the runtime itself (`cgocheck.h`) is in [`capi`].
 

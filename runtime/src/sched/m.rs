@@ -27,7 +27,7 @@ use super::task::G;
 use crate::signal::AltStack;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::thread::Thread;
 
 /// Usable size of a worker M's thread stack: its g0 stack, where C code
@@ -46,11 +46,10 @@ pub(crate) struct M {
     pub syscall_word: u64,
     /// Top of the g0 scratch area (Go's `m.g0.sched.sp`). `mcall` and
     /// `asmcgocall` start their g0 frames here. A callback from C
-    /// (C → managed on this M, a later issue) must save this value on the g0
-    /// stack, set it below the C frames it arrived on (16-byte aligned), and
-    /// restore it when the callback returns *or unwinds*, so that g0 frames
-    /// pushed during the callback cannot overwrite the C frames
-    /// (`shared/seeds/004`).
+    /// (`callback.rs`) saves this value on the g0 stack, sets it below the C
+    /// frames it arrived on (16-byte aligned), and restores it when the
+    /// callback returns *or unwinds*, so that g0 frames pushed during the
+    /// callback cannot overwrite the C frames (`shared/seeds/004`).
     pub g0_sp: AtomicUsize,
     /// The task running on this M (null on g0 between tasks). It stays set
     /// while that task is in C.
@@ -85,10 +84,15 @@ pub(crate) struct M {
     pub spinning: AtomicBool,
     /// Set by a waker; the M sleeps until it sees it.
     wakeup: AtomicBool,
-    /// This M's thread, to unpark it.
-    thread: OnceLock<Thread>,
+    /// This M's thread, to unpark it. Set once for worker and `run` Ms; an
+    /// extra M (below) gets the thread it is bound to, each time.
+    thread: Mutex<Option<Thread>>,
     /// The M of a `run` call: it returns to `run` when its main task ends.
     pub run_thread: bool,
+    /// An extra M (Go's `needm`): bound to a thread C created while that
+    /// thread calls managed code, its g0 stack being that thread's stack
+    /// (see `callback.rs`).
+    pub extra: bool,
     /// `run`'s main task on this M (null otherwise).
     pub main_g: AtomicPtr<G>,
     /// The thread ended (a task exited while locked to it).
@@ -101,6 +105,9 @@ pub(crate) struct M {
 static ALLM: AtomicPtr<M> = AtomicPtr::new(std::ptr::null_mut());
 /// Ms created so far.
 static NM: AtomicU64 = AtomicU64::new(0);
+/// Extra Ms bound to a thread C created right now (`callback.rs`); back to
+/// its resting value once those threads have exited.
+pub(crate) static EXTRA_BOUND: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// The M running on this thread; read only through [`current_m`].
@@ -142,14 +149,14 @@ pub(crate) fn run_m() -> &'static M {
         // SAFETY: Ms are never freed.
         return unsafe { &*m };
     }
-    let m = new_m(true);
-    m.thread.get_or_init(std::thread::current);
+    let m = new_m(true, false);
+    m.set_thread(Some(std::thread::current()));
     RUN_M.with(|c| c.set(m));
     m
 }
 
 /// A new M, linked into the list of all Ms.
-pub(crate) fn new_m(run_thread: bool) -> &'static M {
+pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
     let id = NM.fetch_add(1, Ordering::Relaxed) + 1;
     let m: &'static M = Box::leak(Box::new(M {
         id,
@@ -167,8 +174,9 @@ pub(crate) fn new_m(run_thread: bool) -> &'static M {
         nocallback: AtomicBool::new(false),
         spinning: AtomicBool::new(false),
         wakeup: AtomicBool::new(false),
-        thread: OnceLock::new(),
+        thread: Mutex::new(None),
         run_thread,
+        extra,
         main_g: AtomicPtr::new(std::ptr::null_mut()),
         dead: AtomicBool::new(false),
         next_all: AtomicPtr::new(std::ptr::null_mut()),
@@ -227,20 +235,27 @@ impl M {
     /// Wakes this M from [`M::sleep`] (or makes its next sleep return).
     pub(crate) fn wake(&self) {
         self.wakeup.store(true, Ordering::Release);
-        if let Some(t) = self.thread.get() {
+        let t = self.thread.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(t) = t {
             t.unpark();
         }
+    }
+
+    /// Records the thread this M runs on (None: no thread, an unbound
+    /// extra M).
+    pub(crate) fn set_thread(&self, t: Option<Thread>) {
+        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 }
 
 /// Starts a worker M that begins by acquiring `p`; `spinning`: it is
 /// counted in the scheduler's `nmspinning`.
 pub(crate) fn start_worker(p: &'static P, spinning: bool) {
-    let m = new_m(false);
+    let m = new_m(false, false);
     m.spinning.store(spinning, Ordering::Relaxed);
     m.nextp.store(p as *const P as *mut P, Ordering::Relaxed);
     let r = std::thread::Builder::new().name(format!("cgocheck-m{}", m.id)).stack_size(M_STACK_SIZE).spawn(move || {
-        m.thread.get_or_init(std::thread::current);
+        m.set_thread(Some(std::thread::current()));
         // A signal stack for this thread's whole life (see ensure_signal_stack).
         let _altstack = AltStack::for_this_thread();
         set_current_m(m);

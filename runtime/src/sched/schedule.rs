@@ -311,9 +311,10 @@ fn mcall(f: arch::G0Fn) {
     let m = this_m();
     let g = m.curg().expect("cgocheck: mcall outside a task");
     if m.incgo.load(Ordering::Relaxed) {
-        // Managed code called from C without a callback that switched back
-        // to the task stack: we are on g0, below live C frames, and g0 work
-        // would start above them, at g0_sp.
+        // A defensive check: the callback path clears `incgo` before
+        // managed code runs (on the task stack), so this means managed code
+        // running on g0 below live C frames, where g0 work would start above
+        // them, at g0_sp.
         blocked_on_g0();
     }
     // SAFETY: we run on `g`'s stack on M `m`; its g0 scratch area is free
@@ -329,7 +330,7 @@ fn blocked_on_g0() -> ! {
     panic!(
         "cgocheck: a task tried to block (yield, park, join, sleep, a channel) in managed code called from C \
          that is still running on the thread's C stack; blocking there needs the callback path to switch back \
-         to the task's stack first"
+         to the task's stack first (cgocheck::callback::cgocallback does)"
     )
 }
 
@@ -342,15 +343,27 @@ fn pin_if_unwinding(m: &'static M, g: &'static G) -> bool {
     if !std::thread::panicking() {
         return false;
     }
-    g.locked_int.fetch_add(1, Ordering::Relaxed);
-    g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
-    m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
+    pin(m, g);
     true
 }
 
-/// Undoes `pin_if_unwinding` (on the same M).
-fn unpin(g: &'static G) {
-    if g.locked_int.fetch_sub(1, Ordering::Relaxed) == 1 && g.locked_ext.load(Ordering::Relaxed) == 0 {
+/// Locks `g` to `m` (one runtime-internal lock): while a callback from C
+/// runs, because C frames of that M's thread are live on its g0 stack, and
+/// while a task unwinds. Undone by [`unpin`].
+pub(crate) fn pin(m: &'static M, g: &'static G) {
+    // Only the task itself changes its lock counts (on its M), so a load
+    // and a store suffice: no read-modify-write on the callback path.
+    g.locked_int.store(g.locked_int.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
+    m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
+}
+
+/// Undoes [`pin`] or `pin_if_unwinding` (on the same M).
+pub(crate) fn unpin(g: &'static G) {
+    // As in `pin`: only the task itself writes the count.
+    let n = g.locked_int.load(Ordering::Relaxed);
+    g.locked_int.store(n - 1, Ordering::Relaxed);
+    if n == 1 && g.locked_ext.load(Ordering::Relaxed) == 0 {
         unlock_task(g);
     }
 }

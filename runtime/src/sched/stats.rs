@@ -24,6 +24,13 @@ pub struct MStats {
     pub ncgo: u32,
     /// The C call in progress was declared `nocallback`.
     pub nocallback: bool,
+    /// Its task is in C right now (Go's `m.incgo`): false while a callback
+    /// from that C call runs managed code.
+    pub incgo: bool,
+    /// The top of its g0 scratch area (Go's `m.g0.sched.sp`): constant for
+    /// the M's life except while callbacks from C run on it, which lower it
+    /// below their C frames and restore it on return or panic.
+    pub g0_sp: usize,
     /// The task running on it, if any.
     pub task: Option<u64>,
     /// It holds a P.
@@ -32,6 +39,8 @@ pub struct MStats {
     pub run_thread: bool,
     /// Its thread has ended.
     pub dead: bool,
+    /// An extra M: one lent to threads C created, for their callbacks.
+    pub extra: bool,
 }
 
 /// The scheduler's counters.
@@ -49,6 +58,9 @@ pub struct Stats {
     pub ps_in_c: usize,
     /// Ps the monitor has taken from Ms in C, ever.
     pub retakes: u64,
+    /// Extra Ms bound to a thread C created right now (one per such thread
+    /// that has called managed code and not yet exited); 0 at rest.
+    pub extra_ms_bound: usize,
     /// Every M, newest first.
     pub ms: Vec<MStats>,
 }
@@ -63,6 +75,13 @@ impl Stats {
     pub fn in_c(&self) -> u32 {
         self.ms.iter().map(|m| m.ncgo).sum()
     }
+
+    /// Extra Ms ever created (bound or waiting in the free list for the
+    /// next thread C creates): at most the number of such threads alive at
+    /// once.
+    pub fn extra_ms(&self) -> usize {
+        self.ms.iter().filter(|m| m.extra).count()
+    }
 }
 
 fn m_stats(m: &super::m::M) -> MStats {
@@ -71,10 +90,13 @@ fn m_stats(m: &super::m::M) -> MStats {
         ncgocall: m.ncgocall.load(Ordering::Relaxed),
         ncgo: m.ncgo.load(Ordering::Relaxed),
         nocallback: m.nocallback.load(Ordering::Relaxed),
+        incgo: m.incgo.load(Ordering::Relaxed),
+        g0_sp: m.g0_sp.load(Ordering::Relaxed),
         task: m.curg().map(|g| g.id()),
         has_p: m.p().is_some(),
         run_thread: m.run_thread,
         dead: m.dead.load(Ordering::Relaxed),
+        extra: m.extra,
     }
 }
 
@@ -95,6 +117,7 @@ pub fn stats() -> Stats {
         idle_ps: SCHED.npidle.load(Ordering::SeqCst),
         ps_in_c,
         retakes: SCHED.retakes.load(Ordering::Relaxed),
+        extra_ms_bound: super::m::EXTRA_BOUND.load(Ordering::SeqCst),
         ms,
     }
 }
