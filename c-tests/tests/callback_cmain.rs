@@ -57,7 +57,16 @@ fn build() -> Programs {
     let above = profile_dir.parent().expect("a profile directory is inside the target directory");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace).args(["build", "--quiet", "-p", "cgocheck", "-p", "cgocheck-cmain", "--profile", profile]);
+    cmd.current_dir(workspace).args([
+        "build",
+        "--quiet",
+        "-p",
+        "cgocheck",
+        "-p",
+        "cgocheck-cmain",
+        "--profile",
+        profile,
+    ]);
     if above.join("CACHEDIR.TAG").exists() {
         cmd.arg("--target-dir").arg(above);
     } else {
@@ -137,7 +146,11 @@ fn result_violation_is_reported_from_a_c_program() {
         let out = scenario(
             "leak",
             level,
-            Outcome::Fail(&["cgo result has Go pointer to unpinned Go pointer", "exported function GoLeak", "fatal error"]),
+            Outcome::Fail(&[
+                "cgo result has Go pointer to unpinned Go pointer",
+                "exported function GoLeak",
+                "fatal error",
+            ]),
         );
         assert_eq!(out.status.code(), Some(2), "a failed check ends the C program with exit status 2");
         assert!(out.stdout.is_empty(), "C never received the pointer");

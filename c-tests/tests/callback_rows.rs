@@ -26,7 +26,8 @@
 use c_tests::case_rows;
 use c_tests::harness::{all, Outcome::*};
 
-const RES: &[&str] = &["cgo result has Go pointer to unpinned Go pointer", "exported function GoFn21, result returned to C"];
+const RES: &[&str] =
+    &["cgo result has Go pointer to unpinned Go pointer", "exported function GoFn21, result returned to C"];
 const RES_MAP: &[&str] = &["cgo result has Go pointer to unpinned Go map", "exported function GoMap47"];
 
 case_rows! {

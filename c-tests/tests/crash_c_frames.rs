@@ -42,7 +42,8 @@ fn crash_c_line(text: &str) -> usize {
 /// The (function, location) line pairs of the section starting with a line
 /// that starts with `header`.
 fn frames<'a>(report: &'a str, header: &str) -> Vec<(&'a str, &'a str)> {
-    let lines: Vec<&str> = report.lines().skip_while(|l| !l.starts_with(header)).skip(1).take_while(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> =
+        report.lines().skip_while(|l| !l.starts_with(header)).skip(1).take_while(|l| !l.is_empty()).collect();
     lines.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect()
 }
 
@@ -86,7 +87,12 @@ fn crash_on_a_c_thread_the_runtime_never_saw() {
     assert!(c.stderr.starts_with("SIGSEGV: segmentation violation\nPC="), "{}", c.stderr);
     assert!(!c.stderr.contains("task "), "no task section:\n{}", c.stderr);
     let f = frames(&c.stderr, "thread ");
-    assert_eq!(&f[..3].iter().map(|(name, _)| *name).collect::<Vec<_>>(), &["deref(...)", "crash_in_c(...)", "crash_thread_main(...)"], "{}", c.stderr);
+    assert_eq!(
+        &f[..3].iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        &["deref(...)", "crash_in_c(...)", "crash_thread_main(...)"],
+        "{}",
+        c.stderr
+    );
     assert!(f[2].1.contains(&format!("csrc/crash.c:{}", crash_c_line("crash_in_c();"))), "{}", c.stderr);
     // C frames only: no managed caller on that thread.
     assert!(f.iter().all(|(name, _)| !name.starts_with("crash::")), "{}", c.stderr);

@@ -59,7 +59,11 @@ fn all_prints_the_crashing_thread_and_every_task() {
 fn crash_prints_the_report_then_dies_of_sigabrt() {
     let out = crash_with(Some("crash"));
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "status {:?}\n{}", out.status, stderr(&out));
-    assert!(stderr(&out).contains("\nderef(...)\n") && stderr(&out).contains("\ncrash_in_c(...)\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\nderef(...)\n") && stderr(&out).contains("\ncrash_in_c(...)\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

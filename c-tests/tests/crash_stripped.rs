@@ -31,15 +31,22 @@ fn a_stripped_binary_reports_module_offsets() {
     assert!(err.starts_with("SIGSEGV: segmentation violation\nPC=0x"), "{err}");
     assert!(!err.contains("crash.c"), "no source lines without DWARF:\n{err}");
 
-    let frames: Vec<&str> = err.lines().skip_while(|l| !l.starts_with("thread ")).skip(1).take_while(|l| !l.is_empty()).collect();
+    let frames: Vec<&str> =
+        err.lines().skip_while(|l| !l.starts_with("thread ")).skip(1).take_while(|l| !l.is_empty()).collect();
     // deref, crash_in_c and the managed callers, all in the executable.
-    let in_exe: Vec<&str> = frames.iter().filter(|l| l.starts_with(&format!("\t{}+0x", exe.display()))).copied().collect();
+    let in_exe: Vec<&str> =
+        frames.iter().filter(|l| l.starts_with(&format!("\t{}+0x", exe.display()))).copied().collect();
     assert!(in_exe.len() >= 4, "{err}");
     assert_eq!(frames[0], "??", "{err}");
 
     // The first frame's module offset is deref's faulting instruction.
     let off = in_exe[0].split_whitespace().next().unwrap().rsplit_once('+').unwrap().1;
-    let a2l = Command::new("addr2line").arg("-e").arg(env!("CARGO_BIN_EXE_crash")).arg(off).output().expect("addr2line (binutils)");
+    let a2l = Command::new("addr2line")
+        .arg("-e")
+        .arg(env!("CARGO_BIN_EXE_crash"))
+        .arg(off)
+        .output()
+        .expect("addr2line (binutils)");
     let line = String::from_utf8_lossy(&a2l.stdout).into_owned();
     let src = include_str!("../csrc/crash.c");
     let deref_line = 1 + src.lines().position(|l| l.contains("return *p;")).unwrap();

@@ -88,7 +88,8 @@ fn all_shows_every_task_from_its_saved_registers() {
     let join = functions(&err, "task 1 [join, locked to thread]:");
     index_of(&join, "cgocheck::sched::task::JoinHandle<R>::join(...)");
     index_of(&join, "crash::c_in_spawned_task::{{closure}}(...)");
-    let sleeper = headers.iter().find(|h| h.ends_with(" [sleep]:")).unwrap_or_else(|| panic!("no sleeping task:\n{err}"));
+    let sleeper =
+        headers.iter().find(|h| h.ends_with(" [sleep]:")).unwrap_or_else(|| panic!("no sleeping task:\n{err}"));
     let sleep = functions(&err, sleeper);
     index_of(&sleep, "cgocheck::sched::monitor::sleep(...)");
 }

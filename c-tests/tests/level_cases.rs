@@ -18,7 +18,12 @@ fn with_cgocheck(value: &str, env: &[(&str, &str)]) -> std::process::Output {
 fn malformed_cgocheck_stops_the_program_at_start() {
     for bad in ["3", "banana", "-1", "1 ", "01x", ""] {
         let out = with_cgocheck(bad, &[]);
-        verify("c_reads_managed_struct", &format!("CGOCHECK={bad:?}"), &out, Outcome::Fail(&["CGOCHECK", "0", "1", "2"]));
+        verify(
+            "c_reads_managed_struct",
+            &format!("CGOCHECK={bad:?}"),
+            &out,
+            Outcome::Fail(&["CGOCHECK", "0", "1", "2"]),
+        );
         assert_eq!(out.status.code(), Some(2), "CGOCHECK={bad:?}: exit status 2, like Go's fatal errors");
     }
 }

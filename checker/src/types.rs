@@ -89,9 +89,14 @@ pub enum Kind {
     Complex64,
     Complex128,
     /// A fixed-length array `[elem; len]`.
-    Array { elem: &'static Type, len: usize },
+    Array {
+        elem: &'static Type,
+        len: usize,
+    },
     /// A managed channel: one pointer word. Always refused at the boundary.
-    Chan { elem: TypeRef },
+    Chan {
+        elem: TypeRef,
+    },
     /// A function value: one pointer word (C function pointers are not Go
     /// pointers; a managed closure would be).
     Func,
@@ -100,21 +105,32 @@ pub enum Kind {
     /// pointer-shaped, see [`Type::is_direct_iface`]).
     Interface,
     /// A managed map: one pointer word. Always refused at the boundary.
-    Map { key: TypeRef, value: TypeRef },
+    Map {
+        key: TypeRef,
+        value: TypeRef,
+    },
     /// A pointer to `elem`: a C raw pointer or the runtime's managed pointer;
     /// which one it is, is decided by where it points, not by its type.
-    Pointer { elem: TypeRef },
+    Pointer {
+        elem: TypeRef,
+    },
     /// A slice header `{ ptr, len, cap }` of `elem`s.
-    Slice { elem: TypeRef },
+    Slice {
+        elem: TypeRef,
+    },
     /// A string header `{ ptr, len }` of bytes.
     String,
     /// A `#[repr(C)]` struct.
-    Struct { fields: &'static [Field] },
+    Struct {
+        fields: &'static [Field],
+    },
     /// `*mut c_void` / `unsafe.Pointer`: a pointer to something unknown.
     UnsafePointer,
     /// A C union. Its pointer mask is the union of its fields' masks: a word
     /// that some field uses as a pointer is a pointer word.
-    Union { fields: &'static [Field] },
+    Union {
+        fields: &'static [Field],
+    },
 }
 
 /// The descriptor of what a pointer, slice, channel or map refers to, named

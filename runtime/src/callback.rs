@@ -173,13 +173,7 @@ struct Callback {
 /// `resume` must be the syscall SP of the C call in progress; `f(frame)` as
 /// for [`cgocallback`].
 #[inline(always)]
-unsafe fn callback_on_m(
-    m: &'static M,
-    g: &'static G,
-    f: unsafe fn(*mut c_void),
-    frame: *mut c_void,
-    resume: usize,
-) {
+unsafe fn callback_on_m(m: &'static M, g: &'static G, f: unsafe fn(*mut c_void), frame: *mut c_void, resume: usize) {
     let mut cb = Callback { m, g, f, frame, old_g0_sp: m.g0_sp.load(Ordering::Relaxed), syscall_sp: resume };
     // Below asmcgocall's resume point, or the top of an unused task stack
     // (16 bytes kept free there, as a new task's null frame record).
@@ -204,7 +198,10 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     // exitsyscall: take the P back (the slow path may wait for one).
     m.incgo.store(false, Ordering::Relaxed);
     match m.p() {
-        Some(p) if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_ok() => {}
+        Some(p)
+            if p.status
+                .compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok() => {}
         _ => exitsyscall_slow(m, g),
     }
     // SAFETY: cgocallback's caller vouches for f(frame).

@@ -45,8 +45,8 @@
 //! }
 //! ```
 
-pub mod callback;
 mod arch;
+pub mod callback;
 pub mod cgocall;
 pub mod check;
 mod conservative;
@@ -60,15 +60,15 @@ pub mod sched;
 pub mod signal;
 pub mod values;
 
-pub use ffi::{elem, extent, field, pointee, slice_data, string_data, CPtr, GcMap};
 pub use cgocheck_checker::{self as checker, CType, Field, Kind, ManagedMemory, Object, PtrMask, Region, Type, WORD};
+pub use ffi::{elem, extent, field, pointee, slice_data, string_data, CPtr, GcMap};
 pub use globals::Global;
 pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
 pub use sched::{
-    current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack, unlock_os_thread,
-    yield_now, Chan, JoinHandle, Task,
+    current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack,
+    unlock_os_thread, yield_now, Chan, JoinHandle, Task,
 };
 pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};
 

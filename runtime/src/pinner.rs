@@ -116,7 +116,10 @@ impl Pinner {
                  allocate the value with cgocheck::new instead"
             ),
             Region::Freed(obj) => {
-                panic!("runtime.Pinner: {addr:#x} points into a freed object (slot at {:#x} of type {})", obj.base, obj.elem)
+                panic!(
+                    "runtime.Pinner: {addr:#x} points into a freed object (slot at {:#x} of type {})",
+                    obj.base, obj.elem
+                )
             }
             Region::SpanTail { span_base, .. } => {
                 panic!("runtime.Pinner: {addr:#x} is not inside any object (unused tail of the span at {span_base:#x})")

@@ -322,14 +322,8 @@ impl fmt::Debug for GcStr {
 // SAFETY: `repr(C)` `{ *const u8, usize }`; the first word is the pointer;
 // all zero is the empty string.
 unsafe impl CType for GcStr {
-    const TYPE: &'static Type = &Type {
-        name: "string",
-        size: 2 * WORD,
-        align: WORD,
-        ptrdata: WORD,
-        kind: Kind::String,
-        ptrmask: ONE_POINTER,
-    };
+    const TYPE: &'static Type =
+        &Type { name: "string", size: 2 * WORD, align: WORD, ptrdata: WORD, kind: Kind::String, ptrmask: ONE_POINTER };
 }
 
 /// Copies `s` into managed memory: Go's `string` of managed bytes.

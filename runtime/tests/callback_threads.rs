@@ -42,9 +42,8 @@ fn threads_bind_extra_ms_and_release_them_at_exit() {
     let _l = lock();
     let f: extern "C" fn(i64) -> i64 = CbCount;
     let run_round = |threads: usize, calls: i64| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| std::thread::spawn(move || (0..calls).map(|x| f(x)).sum::<i64>()))
-            .collect();
+        let hs: Vec<_> =
+            (0..threads).map(|_| std::thread::spawn(move || (0..calls).map(|x| f(x)).sum::<i64>())).collect();
         let total: i64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(total, threads as i64 * (1..=calls).sum::<i64>());
     };

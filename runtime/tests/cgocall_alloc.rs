@@ -9,8 +9,8 @@
 
 use cgocheck::cgocall::cgocall;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::c_void;
 use std::cell::Cell;
+use std::ffi::c_void;
 
 struct Counting;
 

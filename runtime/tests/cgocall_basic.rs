@@ -215,7 +215,21 @@ fn gdb_walks_from_c_into_the_task_stack() {
     }
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new("gdb")
-        .args(["-nx", "-batch", "-ex", "set debuginfod enabled off", "-ex", "break cgocheck_test_gdb_probe", "-ex", "run", "-ex", "bt", "-ex", "kill", "--args"])
+        .args([
+            "-nx",
+            "-batch",
+            "-ex",
+            "set debuginfod enabled off",
+            "-ex",
+            "break cgocheck_test_gdb_probe",
+            "-ex",
+            "run",
+            "-ex",
+            "bt",
+            "-ex",
+            "kill",
+            "--args",
+        ])
         .arg(&exe)
         .args(["gdb_walks_from_c_into_the_task_stack", "--exact", "--nocapture", "--test-threads=1"])
         .env("SCHED_TEST_CHILD", "1")
@@ -225,7 +239,14 @@ fn gdb_walks_from_c_into_the_task_stack() {
     let bt = &text[text.find("#0").unwrap_or_else(|| panic!("no backtrace from gdb:\n{text}"))..];
     // asmcgocall is marked as a signal frame (so that gdb accepts the jump
     // between stacks), which gdb prints as "<signal handler called>".
-    let order = ["cgocheck_test_gdb_probe", "<signal handler called>", "cgocall", "gdb_managed_caller", "task_main", "task_bootstrap"];
+    let order = [
+        "cgocheck_test_gdb_probe",
+        "<signal handler called>",
+        "cgocall",
+        "gdb_managed_caller",
+        "task_main",
+        "task_bootstrap",
+    ];
     let mut at = 0;
     for name in order {
         match bt[at..].find(name) {

@@ -125,7 +125,10 @@ fn preempt_during_call() {
 fn preemptduringcall_100_tasks_100_calls_changing_gomaxprocs() {
     if !sched_util::is_child() {
         for procs in ["1", "4"] {
-            sched_util::child_passes("preemptduringcall_100_tasks_100_calls_changing_gomaxprocs", &[("GOMAXPROCS", procs)]);
+            sched_util::child_passes(
+                "preemptduringcall_100_tasks_100_calls_changing_gomaxprocs",
+                &[("GOMAXPROCS", procs)],
+            );
         }
         return;
     }

@@ -7,9 +7,7 @@
 
 mod sched_util;
 
-use cgocheck::{
-    current_task, heap, park, run, sleep, spawn, spawn_with_stack, yield_now, Chan, ManagedMemory, Region,
-};
+use cgocheck::{current_task, heap, park, run, sleep, spawn, spawn_with_stack, yield_now, Chan, ManagedMemory, Region};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -177,7 +175,10 @@ fn sleep_waits_at_least_the_duration_and_sleepers_overlap() {
         let hs: Vec<_> = (0..200).map(|_| spawn(|| sleep(Duration::from_millis(50)))).collect();
         hs.into_iter().for_each(|h| h.join());
         let took = t0.elapsed();
-        assert!(took >= Duration::from_millis(50) && took < Duration::from_secs(5), "one after another would take 10 s: {took:?}");
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_secs(5),
+            "one after another would take 10 s: {took:?}"
+        );
     });
 }
 

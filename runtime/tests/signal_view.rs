@@ -147,7 +147,11 @@ static VIEW: FakeView = FakeView;
 /// address in the caller, as the view's contract asks.
 fn saved_regs(uc: &libc::ucontext_t) -> SavedRegs {
     let g = &uc.uc_mcontext.gregs;
-    SavedRegs { pc: g[libc::REG_RIP as usize] as usize, sp: g[libc::REG_RSP as usize] as usize, fp: g[libc::REG_RBP as usize] as usize }
+    SavedRegs {
+        pc: g[libc::REG_RIP as usize] as usize,
+        sp: g[libc::REG_RSP as usize] as usize,
+        fp: g[libc::REG_RBP as usize] as usize,
+    }
 }
 
 /// The usable range of the calling thread's stack.

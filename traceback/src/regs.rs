@@ -66,8 +66,14 @@ impl Regs {
         #[cfg(target_arch = "x86_64")]
         {
             let g = &uc.uc_mcontext.gregs;
-            let mut r = Regs::new(g[libc::REG_RIP as usize] as usize, g[libc::REG_RSP as usize] as usize, g[libc::REG_RBP as usize] as usize);
-            for (dwarf, greg) in [(3, libc::REG_RBX), (12, libc::REG_R12), (13, libc::REG_R13), (14, libc::REG_R14), (15, libc::REG_R15)] {
+            let mut r = Regs::new(
+                g[libc::REG_RIP as usize] as usize,
+                g[libc::REG_RSP as usize] as usize,
+                g[libc::REG_RBP as usize] as usize,
+            );
+            for (dwarf, greg) in
+                [(3, libc::REG_RBX), (12, libc::REG_R12), (13, libc::REG_R13), (14, libc::REG_R14), (15, libc::REG_R15)]
+            {
                 r.set(dwarf, g[greg as usize] as usize);
             }
             r

@@ -74,11 +74,17 @@ pub fn render(report: &[u8], out: &mut String, symbolizer: &mut Symbolizer) {
                     continue;
                 }
                 let sym = match f.module {
-                    ModuleRef::Main(p) => symbolizer.symbolize(Path::new(p), Some(Path::new("/proc/self/exe")), f.module_addr() as u64),
+                    ModuleRef::Main(p) => {
+                        symbolizer.symbolize(Path::new(p), Some(Path::new("/proc/self/exe")), f.module_addr() as u64)
+                    }
                     ModuleRef::Shared(p) => symbolizer.symbolize(Path::new(p), None, f.module_addr() as u64),
                     ModuleRef::Unknown => Symbol::default(),
                 };
-                let name = sym.frames.last().and_then(|fr| fr.function.as_deref()).or(sym.symbol.as_ref().map(|s| s.0.as_str()));
+                let name = sym
+                    .frames
+                    .last()
+                    .and_then(|fr| fr.function.as_deref())
+                    .or(sym.symbol.as_ref().map(|s| s.0.as_str()));
                 if name.is_some_and(|n| n.starts_with(BELOW_MAIN)) {
                     below_main = true;
                     continue;
@@ -231,7 +237,10 @@ mod tests {
         // A frame of std's panicking code, then ours.
         let std_frame = std::panic::take_hook as fn() -> _ as usize;
         let ours = a_frame_in_this_file as *const () as usize + 4;
-        w.frames(&[Frame { pc: std_frame + 1, sp: 0, fp: 0, exact: true }, Frame { pc: ours, sp: 0, fp: 0, exact: true }]);
+        w.frames(&[
+            Frame { pc: std_frame + 1, sp: 0, fp: 0, exact: true },
+            Frame { pc: ours, sp: 0, fp: 0, exact: true },
+        ]);
         let bytes = w.finish().to_vec();
         let mut out = String::new();
         render(&bytes, &mut out, &mut Symbolizer::new());

@@ -246,8 +246,11 @@ fn restore(rule: Option<RegisterRule<usize>>, reg: u16, regs: &Regs, cfa: usize,
 /// through `read_word`; a register rule's expression starts with the CFA
 /// on the stack (`initial`). Returns the address (or value) it computes.
 fn evaluate(expr: Expression<Bytes>, regs: &Regs, initial: Option<usize>) -> Option<usize> {
-    let encoding =
-        gimli::Encoding { address_size: core::mem::size_of::<usize>() as u8, format: gimli::Format::Dwarf32, version: 4 };
+    let encoding = gimli::Encoding {
+        address_size: core::mem::size_of::<usize>() as u8,
+        format: gimli::Format::Dwarf32,
+        version: 4,
+    };
     let mut eval = Evaluation::<Bytes, FixedEval>::new_in(expr.0, encoding);
     eval.set_max_iterations(64);
     if let Some(v) = initial {
@@ -260,7 +263,9 @@ fn evaluate(expr: Expression<Bytes>, regs: &Regs, initial: Option<usize>) -> Opt
             EvaluationResult::RequiresRegister { register, .. } => {
                 eval.resume_with_register(Value::Generic(regs.get(register.0)? as u64)).ok()?
             }
-            EvaluationResult::RequiresMemory { address, size, .. } if size as usize == core::mem::size_of::<usize>() => {
+            EvaluationResult::RequiresMemory { address, size, .. }
+                if size as usize == core::mem::size_of::<usize>() =>
+            {
                 eval.resume_with_memory(Value::Generic(read_word(address as usize)? as u64)).ok()?
             }
             _ => return None,

@@ -78,7 +78,16 @@ impl<'a> Writer<'a> {
                 Some(m) => ("l", m.bias, m.name()),
                 None => ("-", 0, b""),
             };
-            let _ = write!(RawText(self), "F {} {:x} {:x} {:x} {:x} {} ", if f.exact { "e" } else { "r" }, f.pc, f.sp, f.fp, bias, kind);
+            let _ = write!(
+                RawText(self),
+                "F {} {:x} {:x} {:x} {:x} {} ",
+                if f.exact { "e" } else { "r" },
+                f.pc,
+                f.sp,
+                f.fp,
+                bias,
+                kind
+            );
             // Newlines would split the record; a path with one is printed
             // with `?` in its place.
             let mut path_buf = [0u8; 512];
@@ -299,6 +308,8 @@ mod tests {
         }
         let text = String::from_utf8(w.finish().to_vec()).unwrap();
         assert!(text.ends_with("L ...report cut: it did not fit the crash buffer...\n"), "{text}");
-        assert!(records(text.as_bytes()).all(|r| !matches!(r, Record::Line(l) if l.starts_with("line ") && l.len() < 6)));
+        assert!(
+            records(text.as_bytes()).all(|r| !matches!(r, Record::Line(l) if l.starts_with("line ") && l.len() < 6))
+        );
     }
 }

@@ -200,7 +200,8 @@ fn check_512kib_ptr_array() -> Body {
     let site = CallSite::new("takebig", 1);
     Box::new(move |n| {
         for _ in 0..n {
-            let hint = Hint::Whole { ty: <GcSlice<*mut std::ffi::c_void>>::TYPE, value: (&big as *const GcSlice<_>).cast() };
+            let hint =
+                Hint::Whole { ty: <GcSlice<*mut std::ffi::c_void>>::TYPE, value: (&big as *const GcSlice<_>).cast() };
             // SAFETY: `hint.value` points to the live slice header `big`.
             let r = unsafe { cgocheck::check::pointer(site, black_box(big.elem_ptr(0)), hint) };
             black_box(r).expect("check_512KiB_ptr_array");

@@ -17,10 +17,10 @@
 // The C archive built from csrc/ is attached to the c_tests library; naming
 // the crate links it into this binary.
 use c_tests as _;
+use cgocheck::Chan;
 use cgocheck::{elem, new, new_slice, Gc, GcMap, Handle, Pinner};
 use core::ffi::{c_int, c_long, c_void};
 use std::collections::HashMap;
-use cgocheck::Chan;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 

@@ -339,15 +339,15 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
     debug_assert!(hi.is_multiple_of(16));
     let sp = hi - 72;
     let words: [usize; 9] = [
-        0,                           // r15
-        0,                           // r14
-        entry as usize,              // r13
-        task as usize,               // r12
-        0,                           // rbx
-        0,                           // rbp
+        0,                                    // r15
+        0,                                    // r14
+        entry as usize,                       // r13
+        task as usize,                        // r12
+        0,                                    // rbx
+        0,                                    // rbp
         task_bootstrap as *const () as usize, // return address
-        0,                           // null frame record: saved rbp
-        0,                           // null frame record: return address
+        0,                                    // null frame record: saved rbp
+        0,                                    // null frame record: return address
     ];
     // SAFETY: the caller promises hi - 72 .. hi is writable and unused;
     // `sp` is 8-byte aligned.

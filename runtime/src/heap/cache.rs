@@ -57,7 +57,8 @@ impl Entry {
     /// Points the entry at `span` for the key, cursor at the first word.
     pub fn fill(&mut self, elem: &'static Type, class: usize, single: bool, span: &'static Span) {
         let free = span.claim_word(0).unwrap_or(0);
-        *self = Entry { elem: elem as *const Type as usize, class: class as u8, single, span: Some(span), word: 0, free };
+        *self =
+            Entry { elem: elem as *const Type as usize, class: class as u8, single, span: Some(span), word: 0, free };
     }
 
     /// Takes a free slot for `count` elements and returns its address, or

@@ -91,7 +91,13 @@ impl Central {
 
     /// A span of class `class` for `layout` with a free slot, owned by the
     /// caller (state CACHED) from now on.
-    pub fn take_small(&mut self, arena: &Arena, class_idx: usize, class: &Class, layout: &'static Layout) -> &'static Span {
+    pub fn take_small(
+        &mut self,
+        arena: &Arena,
+        class_idx: usize,
+        class: &Class,
+        layout: &'static Layout,
+    ) -> &'static Span {
         let key = layout as *const Layout as usize;
         if let Some(span) = self.partial.get_mut(&key).and_then(Vec::pop) {
             span.state.store(state::CACHED, SeqCst);

@@ -71,19 +71,18 @@ pub(crate) struct Layout {
 impl Layout {
     /// Builds the layout of slots of `slot_size` bytes holding `count`
     /// elements (0: any count that fits). `zero` is the shared zero region.
-    pub fn new(
-        elem: &'static Type,
-        slot_size: usize,
-        count: usize,
-        zero: &'static BitSlice<u64, Lsb0>,
-    ) -> Layout {
+    pub fn new(elem: &'static Type, slot_size: usize, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
         let slot_words = slot_size.div_ceil(WORD);
         if !elem.has_pointers() {
             return Layout { elem, slot_size, count, bits: &zero[..0], reps: 0, elem_words: 0, slot_words };
         }
         // A type with a pointer word is word aligned, so its size is a
         // whole number of words.
-        assert!(elem.size & (WORD - 1) == 0, "type {elem} holds pointers but its size {} is not a multiple of 8", elem.size);
+        assert!(
+            elem.size & (WORD - 1) == 0,
+            "type {elem} holds pointers but its size {} is not a multiple of 8",
+            elem.size
+        );
         let elem_words = elem.size / WORD;
         let reps = if count == 0 { slot_size / elem.size } else { count };
         let mut bits = bitvec![u64, Lsb0; 0; reps * elem_words + slot_words];
@@ -170,7 +169,8 @@ impl Span {
     /// A span of slots of size class `class` (index `class_idx`), all free.
     /// `per_slot_counts`: the slots hold arrays of varying length.
     pub fn small(base: usize, class_idx: usize, class: &Class, layout: &'static Layout, per_slot_counts: bool) -> Span {
-        let counts = if per_slot_counts { (0..class.nslots).map(|_| AtomicU16::new(0)).collect() } else { Box::default() };
+        let counts =
+            if per_slot_counts { (0..class.nslots).map(|_| AtomicU16::new(0)).collect() } else { Box::default() };
         Span {
             slot_size: class.size,
             div_magic: class.div_magic,

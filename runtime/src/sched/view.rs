@@ -42,7 +42,8 @@ fn info(g: &G) -> Option<TaskInfo> {
         status::RUNNING => {
             // SAFETY: Ms are never freed.
             let m = unsafe { g.m.load(Ordering::Acquire).as_ref() };
-            let in_c = m.is_some_and(|m| m.incgo.load(Ordering::Acquire) && std::ptr::eq(m.curg.load(Ordering::Relaxed), g));
+            let in_c =
+                m.is_some_and(|m| m.incgo.load(Ordering::Acquire) && std::ptr::eq(m.curg.load(Ordering::Relaxed), g));
             if in_c {
                 // 0 while the task is between entering C and the stack
                 // switch (it is still running on its own stack).

@@ -33,14 +33,23 @@ pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
 
 /// The child's stdout and stderr, for messages.
 pub fn text(out: &Output) -> String {
-    format!("status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Runs test `name` in a child and asserts that it passed.
 #[track_caller]
 pub fn child_passes(name: &str, env: &[(&str, &str)]) {
     let out = child(name, env);
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"), "child {name} failed:\n{}", text(&out));
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "child {name} failed:\n{}",
+        text(&out)
+    );
 }
 
 /// Runs test `name` in a child and asserts that it exited with `code` and
