@@ -41,7 +41,7 @@ case_rows! {
     cthread => all(Ok),
     qsort => all(Ok),
     panic_on_c_thread => all(Fail(&["boom from a C thread", "fatal error"])),
-    nocallback => all(Fail(&["function marked nocallback called back", "exported function GoNoCallback"])),
+    nocallback => all(Fail(&["function marked nocallback called back", "C function ct_nocallback_calls_go", "exported function GoNoCallback"])),
     nested => all(Ok),
     work => all(Ok),
     block => all(Ok),

@@ -79,12 +79,20 @@ fn not_in_task() -> ! {
     )
 }
 
+/// A C function declared `nocallback` (Go's `#cgo nocallback`), by name:
+/// what `cgocall` records on the M so that a callback from it is refused with
+/// a message naming it. The call layer passes a promoted constant
+/// (`Some(&NoCallback("f"))`), so recording it is one pointer store.
+#[derive(Debug)]
+pub struct NoCallback(pub &'static str);
+
 /// Calls `f(frame)` on the current M's g0 (system) stack with the calling task
 /// in the syscall state: entersyscall, asmcgocall, exitsyscall. `f` is the
 /// call layer's trampoline that unpacks the C arguments from `frame`, calls the
-/// C function and stores its result there. `nocallback` is recorded on the M
-/// for the duration of the call so the callback path can
-/// refuse callbacks from such a function.
+/// C function and stores its result there. `nocallback` names the C
+/// function when it is declared `nocallback`: it is recorded on the M for
+/// the duration of the call so the callback path can refuse a callback from
+/// it and say which function made it.
 ///
 /// # Panics
 /// If `f` is null, or when called outside a task (start the runtime with
@@ -95,7 +103,11 @@ fn not_in_task() -> ! {
 /// `f` must be safe to call with `frame` on a thread stack, and must not
 /// unwind.
 #[inline(never)]
-pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c_void, nocallback: bool) {
+pub unsafe fn cgocall(
+    f: unsafe extern "C" fn(frame: *mut c_void),
+    frame: *mut c_void,
+    nocallback: Option<&'static NoCallback>,
+) {
     if opaque(f as usize) == 0 {
         null_function();
     }
@@ -113,7 +125,8 @@ pub unsafe fn cgocall(f: unsafe extern "C" fn(frame: *mut c_void), frame: *mut c
     let depth = m.ncgo.load(Ordering::Relaxed);
     m.ncgo.store(depth + 1, Ordering::Relaxed);
     let outer_nocallback = m.nocallback.load(Ordering::Relaxed);
-    m.nocallback.store(nocallback, Ordering::Relaxed);
+    m.nocallback
+        .store(nocallback.map_or(std::ptr::null_mut(), |n| (n as *const NoCallback).cast_mut()), Ordering::Relaxed);
     p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     m.incgo.store(true, Ordering::Relaxed);
     // Release: whoever sees SYSCALL (the monitor, a crash report) also sees

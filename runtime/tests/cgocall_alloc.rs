@@ -62,12 +62,12 @@ fn ten_thousand_c_calls_allocate_nothing() {
         // Warm up: first use of anything lazily allocated.
         for _ in 0..100 {
             // SAFETY: `add` takes this frame.
-            unsafe { cgocall(add, p, false) };
+            unsafe { cgocall(add, p, None) };
         }
         let before = ALLOCS.with(Cell::get);
         for _ in 0..10_000 {
             // SAFETY: as above.
-            unsafe { cgocall(add, p, false) };
+            unsafe { cgocall(add, p, None) };
         }
         let after = ALLOCS.with(Cell::get);
         (after - before, frame[0])

@@ -7,16 +7,18 @@
 
 mod sched_util;
 
-use cgocheck::cgocall::cgocall;
+use cgocheck::cgocall::{cgocall, NoCallback};
 use cgocheck::sched::{current_m_stats, stats};
 use cgocheck::{current_task, heap, lock_os_thread, run, spawn, unlock_os_thread, ManagedMemory, Region};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Calls `tramp` with `frame` through cgocall.
+/// Calls `tramp` with `frame` through cgocall, as if the C function were
+/// declared `#[nocallback]` when `nocallback` is true.
 fn call<T>(tramp: unsafe extern "C" fn(*mut c_void), frame: &mut T, nocallback: bool) {
+    static NAMED: NoCallback = NoCallback("probe");
     // SAFETY: each trampoline below takes a frame of the type it is given.
-    unsafe { cgocall(tramp, frame as *mut T as *mut c_void, nocallback) }
+    unsafe { cgocall(tramp, frame as *mut T as *mut c_void, nocallback.then_some(&NAMED)) }
 }
 
 /// What a trampoline saw from inside the C call.

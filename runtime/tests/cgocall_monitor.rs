@@ -41,7 +41,7 @@ fn a_200ms_c_call_does_not_stop_other_tasks_with_one_p() {
             in_c2.store(true, Ordering::SeqCst);
             let mut us = 200_000u32;
             // SAFETY: usleep_tramp takes a u32.
-            unsafe { cgocall(usleep_tramp, &mut us as *mut u32 as *mut c_void, false) };
+            unsafe { cgocall(usleep_tramp, &mut us as *mut u32 as *mut c_void, None) };
             done2.store(true, Ordering::SeqCst);
         });
         let worker = spawn(move || {
@@ -75,7 +75,7 @@ fn without_waiting_tasks_a_long_c_call_keeps_its_p() {
         let before = stats().retakes;
         let mut us = 50_000u32;
         // SAFETY: usleep_tramp takes a u32.
-        unsafe { cgocall(usleep_tramp, &mut us as *mut u32 as *mut c_void, false) };
+        unsafe { cgocall(usleep_tramp, &mut us as *mut u32 as *mut c_void, None) };
         assert_eq!(stats().retakes, before, "the P was retaken though nothing waited for it");
     });
 }
@@ -91,7 +91,7 @@ fn preempt_during_call() {
                 spawn(move || {
                     for _ in 0..100 {
                         // SAFETY: `nothing` ignores its frame.
-                        unsafe { cgocall(nothing, std::ptr::null_mut(), false) };
+                        unsafe { cgocall(nothing, std::ptr::null_mut(), None) };
                         calls.fetch_add(1, Ordering::Relaxed);
                         // Go's runtime.GOMAXPROCS(i): 0 reads it.
                         set_gomaxprocs(i);

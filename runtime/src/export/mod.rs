@@ -99,7 +99,8 @@ pub unsafe fn enter(f: unsafe fn(frame: *mut c_void), frame: *mut c_void) {
 }
 
 /// Refuses a callback from a C function declared `nocallback` (Go's
-/// `#cgo nocallback`): panics naming the exported function. The first act of
+/// `#cgo nocallback`): panics naming that C function and the exported
+/// function it called. The first act of
 /// every export trampoline, so it runs as managed code inside the callback
 /// and the panic takes the callback path's panic route. On a thread that is
 /// not an M (a thread C created) there is no C call of a task in progress,
@@ -109,8 +110,10 @@ pub unsafe fn enter(f: unsafe fn(frame: *mut c_void), frame: *mut c_void) {
 pub fn refuse_if_nocallback(func: &'static str) {
     // SAFETY: Ms are never freed; a non-null current M is this thread's.
     if let Some(m) = unsafe { current_m().as_ref() } {
-        if m.nocallback.load(Ordering::Relaxed) {
-            nocallback_panic(func);
+        // SAFETY: a non-null pointer is the `&'static NoCallback` that the
+        // current C call of this M recorded (cgocall.rs).
+        if let Some(c) = unsafe { m.nocallback.load(Ordering::Relaxed).as_ref() } {
+            nocallback_panic(c.0, func);
         }
     }
 }
@@ -118,9 +121,9 @@ pub fn refuse_if_nocallback(func: &'static str) {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn nocallback_panic(func: &'static str) -> ! {
+fn nocallback_panic(c_function: &'static str, func: &'static str) -> ! {
     panic!(
-        "runtime: function marked nocallback called back into managed code: the C function being called was \
+        "runtime: function marked nocallback called back into managed code: the C function {c_function} was \
          declared #[nocallback] in c_functions!, and it called the exported function {func}"
     )
 }

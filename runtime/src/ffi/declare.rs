@@ -133,6 +133,19 @@ macro_rules! __c_items {
     };
 }
 
+/// What a wrapper passes as `cgocall`'s `nocallback`: the C function's name
+/// when it is declared `#[nocallback]` (a promoted constant), else `None`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_nocallback {
+    (true $name:ident) => {
+        ::core::option::Option::Some(&$crate::cgocall::NoCallback(::core::stringify!($name)))
+    };
+    (false $name:ident) => {
+        ::core::option::Option::None
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_item {
@@ -252,7 +265,7 @@ macro_rules! __c_fn {
             };
             // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
             // lives until `cgocall` returns.
-            unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $nc) };
+            unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $crate::__c_nocallback!($nc $name)) };
             // SAFETY: `cgocall` returned normally, so the trampoline ran and
             // wrote the result.
             unsafe { frame.__cgocheck_result.assume_init() }
@@ -337,7 +350,7 @@ macro_rules! __c_fn_type {
                 };
                 // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
                 // lives until `cgocall` returns.
-                unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $nc) };
+                unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $crate::__c_nocallback!($nc $name)) };
                 // SAFETY: `cgocall` returned normally, so the trampoline ran
                 // and wrote the result.
                 unsafe { frame.__cgocheck_result.assume_init() }

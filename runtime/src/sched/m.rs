@@ -24,6 +24,7 @@
 
 use super::p::{self, P};
 use super::task::G;
+use crate::cgocall::NoCallback;
 use crate::signal::AltStack;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -67,9 +68,11 @@ pub(crate) struct M {
     /// callback clears it while managed code runs and sets it again before
     /// returning to C.
     pub incgo: AtomicBool,
-    /// The C function being called was declared `nocallback`: a callback
-    /// arriving on this M must be refused.
-    pub nocallback: AtomicBool,
+    /// The C function being called, when it was declared `nocallback`
+    /// (null otherwise): a callback arriving on this M must be refused, and
+    /// the refusal names it. Written and read by this M's thread only;
+    /// atomic so that statistics may read it from elsewhere.
+    pub nocallback: AtomicPtr<NoCallback>,
     /// 1-based, in creation order.
     pub id: u64,
     /// The context `g0_enter` saved: resuming it makes the M leave.
@@ -171,7 +174,7 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         ncgocall: AtomicU64::new(0),
         ncgo: AtomicU32::new(0),
         incgo: AtomicBool::new(false),
-        nocallback: AtomicBool::new(false),
+        nocallback: AtomicPtr::new(std::ptr::null_mut()),
         spinning: AtomicBool::new(false),
         wakeup: AtomicBool::new(false),
         thread: Mutex::new(None),

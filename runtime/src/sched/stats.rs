@@ -89,7 +89,7 @@ fn m_stats(m: &super::m::M) -> MStats {
         id: m.id,
         ncgocall: m.ncgocall.load(Ordering::Relaxed),
         ncgo: m.ncgo.load(Ordering::Relaxed),
-        nocallback: m.nocallback.load(Ordering::Relaxed),
+        nocallback: !m.nocallback.load(Ordering::Relaxed).is_null(),
         incgo: m.incgo.load(Ordering::Relaxed),
         g0_sp: m.g0_sp.load(Ordering::Relaxed),
         task: m.curg().map(|g| g.id()),
