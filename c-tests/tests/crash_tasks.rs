@@ -1,5 +1,7 @@
 //! Crash reports with the scheduler running: the crash binary's task cases.
 //!
+//! - Go's nested anchor crash (task → C → exported `goBack` → C crash): both
+//!   C calls' frames and the managed frames between them, in call order;
 //! - Go's anchor crash from a task, through the checked call layer
 //!   (`cgocall`: the C frames run on the M's g0 stack): `signal arrived
 //!   during cgo execution`, the task's section `[syscall]`, the C frames
@@ -67,6 +69,28 @@ fn null_dereference_in_c_from_a_task() {
     assert!(1 < cgocall && cgocall < caller && caller < body, "{fns:#?}");
     // Walked once: the C walk and the task's own walk do not overlap.
     assert_eq!(fns.iter().filter(|f| **f == "crash::task_calls_c(...)").count(), 1, "{fns:#?}");
+}
+
+#[test]
+fn nested_crash_shows_both_c_calls_in_call_order() {
+    let (code, err) = crash("nested", "single");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.starts_with("SIGSEGV: segmentation violation\n"), "{err}");
+    assert!(err.contains("\nsignal arrived during cgo execution\n"), "{err}");
+    let fns = functions(&err, "task 1 ");
+    assert_eq!(&fns[..2], ["deref(...)", "crash_in_c(...)"], "{err}");
+    // Innermost first: the crashing C call, its managed caller, the export
+    // path from C, the outer C function with its file:line, the outer call
+    // layer, and the task's body.
+    let inner_caller = index_of(&fns, "crash::task_calls_c(...)");
+    let go_back =
+        fns.iter().position(|f| f.contains("goBack")).unwrap_or_else(|| panic!("no goBack frame in {fns:#?}"));
+    let outer_c = index_of(&fns, "callback_then_crash(...)");
+    let body = index_of(&fns, "crash::nested::{{closure}}(...)");
+    assert!(1 < inner_caller && inner_caller < go_back && go_back < outer_c && outer_c < body, "{fns:#?}");
+    let line = 1 + include_str!("../csrc/crash_nested.c").lines().position(|l| l.contains("goBack();")).unwrap();
+    assert!(err.contains(&format!("csrc/crash_nested.c:{line} +0x")), "{err}");
+    assert_eq!(fns.iter().filter(|f| f.starts_with("deref")).count(), 1, "walked once: {fns:#?}");
 }
 
 #[test]

@@ -91,6 +91,7 @@ const CASES: &[(&str, fn())] = &[
     ("alloc_in_handler", alloc_in_handler),
     ("c_in_task", c_in_task),
     ("c_in_spawned_task", c_in_spawned_task),
+    ("nested", nested),
     ("panic_in_task", panic_in_task),
     ("task_overflow", task_overflow),
 ];
@@ -222,8 +223,25 @@ mod checked {
     cgocheck::c_functions! {
         extern "C" {
             pub fn crash_in_c() -> c_int;
+            pub fn callback_then_crash();
         }
     }
+}
+
+cgocheck::export! {
+    /// Go's `goBack`: called by C (`callback_then_crash`), calls the
+    /// crashing C function.
+    fn goBack() {
+        task_calls_c();
+    }
+}
+
+/// Go's `./crash nested`: task → C → exported `goBack` → C crash.
+fn nested() {
+    cgocheck::run(|| {
+        // SAFETY: callback_then_crash takes nothing; it calls goBack.
+        unsafe { checked::callback_then_crash() };
+    });
 }
 
 /// A task's managed caller of the crashing C function.
