@@ -9,7 +9,9 @@
 //! struct, walks a pinned managed list, keeps a Handle. Then one violation
 //! of each class — an argument, a map, a result, a store — each in a child
 //! process (the tour runs itself again with the demo's name), so that the
-//! panic ends the child and the tour goes on to print what it said.
+//! panic ends the child and the tour goes on to print what it said. Last, a
+//! child crashes inside C, and the tour prints its crash report: the C
+//! frames with file:line, then the managed callers.
 
 use c_tests::ffi::{Node, Point3};
 use cgocheck::{check, extent, field, new, CType, Gc, GcMap, Handle, Pinner};
@@ -31,6 +33,8 @@ cgocheck::c_functions! {
         fn f14b(p: *mut *mut u8);
         // csrc/tour.c
         fn ct_tour_read_exported() -> c_int;
+        // csrc/crash.c: a NULL dereference two C frames deep
+        fn crash_in_c() -> c_int;
     }
 }
 
@@ -85,6 +89,8 @@ fn main() {
     for (name, what, level) in DEMOS {
         show(name, what, *level);
     }
+    section("3. A crash inside C, reported with the C frames and the managed callers");
+    show("crash", "C dereferences NULL two frames deep (Go's `./crash c`, where Go shows no C frame)", None);
 }
 
 fn section(title: &str) {
@@ -160,8 +166,16 @@ fn child(demo: &str) {
             p.write(new(1u8).as_ptr());
             f14b(p);
         },
+        "crash" => println!("{}", tour_calls_crashing_c()),
         other => panic!("the tour has no demo {other:?}"),
     }
+}
+
+/// The managed caller the crash report shows below the C frames.
+#[inline(never)]
+fn tour_calls_crashing_c() -> c_int {
+    // SAFETY: crash_in_c takes nothing; it crashes by design.
+    std::hint::black_box(unsafe { crash_in_c() })
 }
 
 /// Runs `demo` in a child and prints what happened: "ok", or the panic's
@@ -186,7 +200,13 @@ fn show(demo: &str, what: &str, level: Option<&str>) {
         None => stderr.lines().collect(),
     };
     println!("caught (the child exited with {}):", out.status);
-    for line in message {
+    // A crash report goes on through the runtime's own frames below the
+    // tour's `main`; its head is what matters here.
+    const SHOWN: usize = 26;
+    for line in message.iter().take(SHOWN) {
         println!("  {line}");
+    }
+    if message.len() > SHOWN {
+        println!("  ... ({} more lines: the frames below, down to the task's start)", message.len() - SHOWN);
     }
 }
