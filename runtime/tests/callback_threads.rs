@@ -51,14 +51,20 @@ fn threads_bind_extra_ms_and_release_them_at_exit() {
     run_round(4, 1000);
     let after = stats();
     assert_eq!(after.extra_ms_bound, before.extra_ms_bound, "extra Ms released when their threads exit");
-    let made = after.extra_ms();
-    assert!(made <= before.extra_ms() + 4, "at most one extra M per concurrent thread");
+    assert!(after.extra_ms() <= before.extra_ms() + 4, "at most one extra M per concurrent thread");
     for _ in 0..5 {
         run_round(4, 100);
     }
     let again = stats();
     assert_eq!(again.extra_ms_bound, before.extra_ms_bound);
-    assert_eq!(again.extra_ms(), made, "threads coming and going reuse the extra Ms");
+    // 24 threads in all, never more than 4 at once: without reuse there
+    // would be up to 24 extra Ms. (How many of the 4 a round needs depends
+    // on how its threads overlap, so the count may grow up to 4, not past.)
+    assert!(
+        again.extra_ms() <= before.extra_ms() + 4,
+        "threads coming and going reuse the extra Ms: {} made for 24 threads",
+        again.extra_ms() - before.extra_ms()
+    );
 }
 
 #[test]

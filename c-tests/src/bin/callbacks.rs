@@ -297,7 +297,16 @@ fn cthread() {
     assert_eq!(sum, (THREADS * 100) as i64);
     let again = cgocheck::sched::stats();
     assert_eq!(again.extra_ms_bound, 0, "extra Ms still bound after the second round");
-    assert_eq!(again.extra_ms(), st.extra_ms(), "the second round made new extra Ms instead of reusing them");
+    // Twice THREADS threads in all, never more than THREADS at once: without
+    // reuse the second round would add up to THREADS more. (The first round
+    // may have overlapped less and needed fewer, so the count may grow up to
+    // THREADS, not past it.)
+    assert!(
+        again.extra_ms() <= THREADS,
+        "the second round made new extra Ms instead of reusing them: {} for {} threads",
+        again.extra_ms(),
+        2 * THREADS
+    );
 }
 
 /// libc's qsort sorts 10000 managed int64s with a managed comparator.
