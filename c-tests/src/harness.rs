@@ -123,3 +123,19 @@ macro_rules! case_rows {
         $crate::case_rows! { bin: "cases"; $($rows)* }
     };
 }
+
+/// The case a case binary was asked to run: `bin NAME` picks `NAME` from
+/// `cases`. An unknown or missing name prints the cases and exits with
+/// status 3, which the harness's own test relies on (a table row naming a
+/// case that does not exist must fail, not pass by running nothing).
+pub fn chosen_case(bin: &str, cases: &'static [(&'static str, fn())]) -> (&'static str, fn()) {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    if let Some(&case) = cases.iter().find(|(n, _)| *n == name) {
+        return case;
+    }
+    eprintln!("{bin}: unknown case {name:?}; the cases are:");
+    for (n, _) in cases {
+        eprintln!("  {n}");
+    }
+    std::process::exit(3)
+}

@@ -42,17 +42,8 @@ const CASES: &[(&str, fn())] = &[
 ];
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
-    match CASES.iter().find(|(n, _)| *n == name) {
-        Some((_, case)) => cgocheck::run(*case),
-        None => {
-            eprintln!("callbacks: unknown case {name:?}; the cases are:");
-            for (n, _) in CASES {
-                eprintln!("  {n}");
-            }
-            std::process::exit(3);
-        }
-    }
+    let (_, case) = c_tests::harness::chosen_case("callbacks", CASES);
+    cgocheck::run(case);
 }
 
 cgocheck::c_functions! {

@@ -23,17 +23,8 @@ const CASES: &[(&str, fn())] = &[
 ];
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
-    match CASES.iter().find(|(n, _)| *n == name) {
-        Some((_, case)) => case(),
-        None => {
-            eprintln!("cases: unknown case {name:?}; the cases are:");
-            for (n, _) in CASES {
-                eprintln!("  {n}");
-            }
-            std::process::exit(3);
-        }
-    }
+    let (_, case) = c_tests::harness::chosen_case("cases", CASES);
+    case();
 }
 
 /// Asserts that `addr` is inside a live heap object whose element type is

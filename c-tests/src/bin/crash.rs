@@ -97,17 +97,8 @@ const CASES: &[(&str, fn())] = &[
 ];
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
-    match CASES.iter().find(|(n, _)| *n == name) {
-        Some((_, case)) => case(),
-        None => {
-            eprintln!("crash: unknown case {name:?}; the cases are:");
-            for (n, _) in CASES {
-                eprintln!("  {n}");
-            }
-            std::process::exit(3);
-        }
-    }
+    let (name, case) = c_tests::harness::chosen_case("crash", CASES);
+    case();
     eprintln!("crash: case {name} returned instead of crashing");
     std::process::exit(4);
 }

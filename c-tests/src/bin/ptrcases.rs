@@ -64,17 +64,12 @@ const CASES: &[(&str, fn())] = &[
 ];
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
-    match CASES.iter().find(|(n, _)| *n == name) {
-        Some((_, case)) if name == "before_run" => case(),
-        Some((_, case)) => cgocheck::run(*case),
-        None => {
-            eprintln!("ptrcases: unknown case {name:?}; the cases are:");
-            for (n, _) in CASES {
-                eprintln!("  {n}");
-            }
-            std::process::exit(3);
-        }
+    let (name, case) = c_tests::harness::chosen_case("ptrcases", CASES);
+    // `before_run` shows what calling C outside the runtime does.
+    if name == "before_run" {
+        case();
+    } else {
+        cgocheck::run(case);
     }
 }
 
