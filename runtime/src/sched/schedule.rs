@@ -334,17 +334,21 @@ fn blocked_on_g0() -> ! {
     )
 }
 
-/// The calling task is unwinding a panic: pin it to this thread until it
-/// resumes, because the standard library keeps the panic count in a
-/// thread-local, and a task resuming its unwinding on another thread would
-/// leave one thread believing it is panicking forever. Returns whether it
-/// pinned.
-fn pin_if_unwinding(m: &'static M, g: &'static G) -> bool {
-    if !std::thread::panicking() {
-        return false;
+/// Suspends the running task `g` of `m`: switches to g0 to run `f`, which
+/// parks, queues or hands the task on, and returns when some M resumes it.
+/// A task that is unwinding a panic stays pinned to this thread meanwhile,
+/// because the standard library keeps the panic count in a thread-local,
+/// and a task resuming its unwinding on another thread would leave one
+/// thread believing it is panicking forever.
+fn suspend(m: &'static M, g: &'static G, f: arch::G0Fn) {
+    let unwinding = std::thread::panicking();
+    if unwinding {
+        pin(m, g);
     }
-    pin(m, g);
-    true
+    mcall(f);
+    if unwinding {
+        unpin(g);
+    }
 }
 
 /// Locks `g` to `m` (one runtime-internal lock): while a callback from C
@@ -358,7 +362,7 @@ pub(crate) fn pin(m: &'static M, g: &'static G) {
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
 }
 
-/// Undoes [`pin`] or `pin_if_unwinding` (on the same M).
+/// Undoes [`pin`] (on the same M).
 pub(crate) fn unpin(g: &'static G) {
     // As in `pin`: only the task itself writes the count.
     let n = g.locked_int.load(Ordering::Relaxed);
@@ -380,11 +384,7 @@ fn unlock_task(g: &'static G) {
 pub(crate) fn park_current() {
     let m = this_m();
     let g = m.curg().expect("park outside a task");
-    let pinned = pin_if_unwinding(m, g);
-    mcall(park_m);
-    if pinned {
-        unpin(g);
-    }
+    suspend(m, g, park_m);
 }
 
 unsafe extern "C" fn park_m(arg: *mut c_void) -> ! {
@@ -413,11 +413,7 @@ pub fn yield_now() {
     if SCHED.runq_len.load(Ordering::SeqCst) == 0 && !retired {
         return;
     }
-    let pinned = pin_if_unwinding(m, g);
-    mcall(yield_m);
-    if pinned {
-        unpin(g);
-    }
+    suspend(m, g, yield_m);
 }
 
 unsafe extern "C" fn yield_m(arg: *mut c_void) -> ! {
@@ -485,11 +481,7 @@ pub(crate) fn exitsyscall_slow(m: &'static M, g: &'static G) {
         return;
     }
     drop(inner);
-    let pinned = pin_if_unwinding(m, g);
-    mcall(exitsyscall_nop);
-    if pinned {
-        unpin(g);
-    }
+    suspend(m, g, exitsyscall_nop);
 }
 
 unsafe extern "C" fn exitsyscall_nop(arg: *mut c_void) -> ! {
