@@ -9,6 +9,9 @@
 //! - SIGABRT and SIGFPE from C;
 //! - a real overflow of a task stack: reported as a stack overflow of that
 //!   task, with its size and the knob that raises it;
+//! - a real overflow of a C thread's stack after it called back (so it has
+//!   an extra M and, with it, an alternate signal stack): a stack overflow
+//!   report with the thread's C frames, not a bare SIGSEGV (exit 139);
 //! - the allocator proof: the binary's allocator exits 99 on any
 //!   allocation once crash handling has begun, so each exit status 2 above
 //!   says the handler allocated nothing; and a crash view that allocates
@@ -131,6 +134,19 @@ fn task_stack_overflow_names_the_task_its_size_and_the_knob() {
     let f = frames(&c.stderr, "task 7 [running]:");
     assert!(f.len() >= 31 && f.iter().take(31).all(|(name, _)| *name == "crash::recurse(...)"), "{}", c.stderr);
     assert!(c.stderr.contains("...additional frames elided..."), "{}", c.stderr);
+}
+
+#[test]
+fn stack_overflow_on_a_c_thread_that_called_back_is_reported() {
+    let c = crash("c_thread_overflow", &[]);
+    assert_eq!(c.code, Some(2), "a report, not a bare SIGSEGV:\n{}", c.stderr);
+    let lines: Vec<&str> = c.stderr.lines().collect();
+    assert!(lines[0].starts_with("runtime: thread ") && lines[0].contains(" overflowed its stack"), "{}", c.stderr);
+    assert_eq!(lines[1], "fatal error: stack overflow", "{}", c.stderr);
+    assert!(c.stderr.contains("\nSIGSEGV: segmentation violation\nPC=0x"), "{}", c.stderr);
+    let f = frames(&c.stderr, "thread ");
+    assert!(f.len() >= 31 && f.iter().take(31).all(|(name, _)| *name == "c_recurse(...)"), "{}", c.stderr);
+    assert!(f[0].1.contains("csrc/crash_thread_overflow.c:"), "{}", c.stderr);
 }
 
 #[test]

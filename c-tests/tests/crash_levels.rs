@@ -67,13 +67,26 @@ fn crash_prints_the_report_then_dies_of_sigabrt() {
 }
 
 #[test]
+fn gos_other_values_have_gos_meaning() {
+    // Empty is unset; 0 is none; 1, 2 (and system) print everything.
+    assert_eq!(crash_with(Some("")).status.code(), Some(2));
+    assert!(stderr(&crash_with(Some(""))).contains("\nderef(...)\n"));
+    assert_eq!(stderr(&crash_with(Some("0"))).lines().count(), 3, "{}", stderr(&crash_with(Some("0"))));
+    for all in ["1", "02", "system"] {
+        let out = crash_with(Some(all));
+        assert_eq!(out.status.code(), Some(2), "GOTRACEBACK={all}: {}", stderr(&out));
+        assert!(stderr(&out).contains("\nderef(...)\n"), "GOTRACEBACK={all}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn a_bad_value_stops_the_program_at_start() {
-    for bad in ["bogus", "", "2", "ALL"] {
+    for bad in ["bogus", "-1", "ALL", "wer"] {
         let out = crash_with(Some(bad));
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "GOTRACEBACK={bad:?}: {err}");
-        assert!(err.contains(&format!("GOTRACEBACK={bad:?} is not a traceback level")), "{err}");
-        assert!(err.contains("none, single (the default), all, crash"), "{err}");
+        assert!(err.contains(&format!("GOTRACEBACK: {bad:?} is not a traceback level")), "{err}");
+        assert!(err.contains("none, single (the default), all, system, crash"), "{err}");
         // Stopped before main: no crash, no report.
         assert!(!err.contains("SIGSEGV"), "{err}");
     }

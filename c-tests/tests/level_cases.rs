@@ -16,7 +16,7 @@ fn with_cgocheck(value: &str, env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn malformed_cgocheck_stops_the_program_at_start() {
-    for bad in ["3", "banana", "-1", "1 ", "01x", ""] {
+    for bad in ["3", "banana", "-1", "1 ", "01x", "0x1"] {
         let out = with_cgocheck(bad, &[]);
         verify(
             "c_reads_managed_struct",
@@ -37,8 +37,27 @@ fn malformed_godebug_cgocheck_names_godebug() {
 }
 
 #[test]
+fn godebug_malformed_last_cgocheck_stops_the_program() {
+    // Go would skip `x` and keep 2; here the last word must be a level.
+    let mut cmd = std::process::Command::new(exe());
+    cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=2,cgocheck=x");
+    let out = cmd.output().unwrap();
+    verify(
+        "c_reads_managed_struct",
+        "GODEBUG=cgocheck=2,cgocheck=x",
+        &out,
+        Outcome::Fail(&["GODEBUG=cgocheck", "\"x\""]),
+    );
+    // Go skips the malformed item and honours the later one: so do we.
+    let mut cmd = std::process::Command::new(exe());
+    cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=x,cgocheck=1");
+    verify("c_reads_managed_struct", "GODEBUG=cgocheck=x,cgocheck=1", &cmd.output().unwrap(), Outcome::Ok);
+}
+
+#[test]
 fn good_levels_run() {
-    for good in ["0", "1", "2"] {
+    // Go's number syntax (`01`, `+2`) and empty as unset, as for every variable.
+    for good in ["0", "1", "2", "01", "+2", ""] {
         verify("c_reads_managed_struct", &format!("CGOCHECK={good}"), &with_cgocheck(good, &[]), Outcome::Ok);
     }
 }

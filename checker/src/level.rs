@@ -10,28 +10,32 @@
 //! | `1` ([`Level::Check`], the default) | yes | no |
 //! | `2` ([`Level::Full`]) | yes | yes |
 //!
-//! Rules, decided here and tested below:
+//! Rules, decided here and tested below (how values are read — Go's
+//! number syntax, empty is unset, `GODEBUG`'s list — is `env.rs`'s, with
+//! its table of every variable):
 //! - Neither variable set: level 1.
-//! - Every value that is set is validated, even one that the other variable
-//!   overrides: a bad value is an error naming the variable and the accepted
-//!   values (`0`, `1`, `2`), never a silent default. An empty value is a bad
-//!   value too.
+//! - Each variable is read on its own and must be valid on its own, even
+//!   when the other overrides it: a bad value is an error naming the
+//!   variable and the accepted values (`0`, `1`, `2`), never a silent
+//!   default. `01` and `+1` are 1, as `GODEBUG=cgocheck=01` is in Go.
 //! - Both set to valid levels: `CGOCHECK` wins. It is this project's own,
 //!   more specific knob; `GODEBUG` is a comma list shared with other settings
 //!   that a user may have exported for unrelated reasons.
-//! - Inside `GODEBUG` (comma-separated `key=value` items) the last
-//!   `cgocheck=` item counts, as in Go; other keys and items without `=` are
-//!   ignored.
+//! - Inside `GODEBUG` the last `cgocheck=` item counts, as in Go, and must
+//!   be a level (Go skips a malformed one and keeps the earlier value);
+//!   other keys are Go's settings and are left alone.
 //!
 //! [`Level::runs`] is the one place that says which [`Checks`] a level runs;
 //! the runtime's glue consults it before calling the (ungated) checks.
 
-use thiserror::Error;
+use crate::env::{self, EnvError, Var};
 
-/// Name of this project's variable.
-pub const CGOCHECK: &str = "CGOCHECK";
-/// Name of Go's variable, honoured for its `cgocheck=` item.
-pub const GODEBUG: &str = "GODEBUG";
+/// `CGOCHECK`, this project's variable.
+pub const CGOCHECK: Var = Var { name: "CGOCHECK", expected: "a cgocheck level", accepted: ACCEPTED };
+/// `GODEBUG`, Go's variable, honoured for its `cgocheck=` item.
+pub const GODEBUG: Var = Var { name: "GODEBUG", expected: "a cgocheck level", accepted: ACCEPTED };
+
+const ACCEPTED: &str = "`0` (no checks), `1` (argument and result checks, the default) and `2` (also store checks)";
 
 /// The checking level of a process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,19 +61,6 @@ pub enum Checks {
     Stores,
 }
 
-/// A bad level in the environment.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error(
-    "{var}: {value:?} is not a cgocheck level; accepted values are `0` (no checks), \
-     `1` (argument and result checks, the default) and `2` (also store checks)"
-)]
-pub struct LevelError {
-    /// Where the value came from: `CGOCHECK` or `GODEBUG=cgocheck`.
-    pub var: &'static str,
-    /// The value as found (lossily decoded if it was not UTF-8).
-    pub value: String,
-}
-
 impl Level {
     /// Whether this level runs the given family of checks.
     #[inline]
@@ -80,55 +71,35 @@ impl Level {
         }
     }
 
-    /// Parses one level value (`0`, `1` or `2`, nothing else); `var` names
-    /// its source for the error.
-    pub fn parse(value: &str, var: &'static str) -> Result<Level, LevelError> {
-        match value {
-            "0" => Ok(Level::Off),
-            "1" => Ok(Level::Check),
-            "2" => Ok(Level::Full),
-            _ => Err(LevelError { var, value: value.to_owned() }),
+    fn from_number(n: i32) -> Level {
+        match n {
+            0 => Level::Off,
+            1 => Level::Check,
+            _ => Level::Full,
         }
     }
 
     /// The level given the values of `CGOCHECK` and `GODEBUG` (`None` when
     /// unset), by the rules in this module's documentation.
-    pub fn from_vars(cgocheck: Option<&str>, godebug: Option<&str>) -> Result<Level, LevelError> {
-        let from_godebug = match godebug.and_then(godebug_cgocheck) {
-            Some(v) => Some(Level::parse(v, "GODEBUG=cgocheck")?),
+    pub fn from_vars(cgocheck: Option<&str>, godebug: Option<&str>) -> Result<Level, EnvError> {
+        let from_godebug = match godebug {
+            Some(g) => env::godebug_int(g, "cgocheck", &GODEBUG, 0..=2)?,
             None => None,
         };
-        let from_cgocheck = match cgocheck {
-            Some(v) => Some(Level::parse(v, CGOCHECK)?),
+        let from_cgocheck = match cgocheck.filter(|v| !v.is_empty()) {
+            Some(v) => Some(env::int_in(&CGOCHECK, v, 0..=2)?),
             None => None,
         };
-        Ok(from_cgocheck.or(from_godebug).unwrap_or_default())
+        Ok(from_cgocheck.or(from_godebug).map_or(Level::default(), Level::from_number))
     }
 
     /// The level of this process's environment. A value that is not UTF-8
     /// is a bad value.
-    pub fn from_env() -> Result<Level, LevelError> {
-        let cgocheck = env_string(CGOCHECK);
-        let godebug = env_string(GODEBUG);
-        match (cgocheck, godebug) {
-            (Err(value), _) => Err(LevelError { var: CGOCHECK, value }),
-            (_, Err(value)) => Err(LevelError { var: GODEBUG, value }),
-            (Ok(c), Ok(g)) => Level::from_vars(c.as_deref(), g.as_deref()),
-        }
+    pub fn from_env() -> Result<Level, EnvError> {
+        let cgocheck = env::read(&CGOCHECK)?;
+        let godebug = env::read(&GODEBUG)?;
+        Level::from_vars(cgocheck.as_deref(), godebug.as_deref())
     }
-}
-
-/// `Ok(None)` when unset, `Err(lossy value)` when not UTF-8.
-fn env_string(var: &str) -> Result<Option<String>, String> {
-    match std::env::var_os(var) {
-        None => Ok(None),
-        Some(v) => v.into_string().map(Some).map_err(|v| v.to_string_lossy().into_owned()),
-    }
-}
-
-/// The value of the last `cgocheck=` item of a `GODEBUG` list.
-fn godebug_cgocheck(godebug: &str) -> Option<&str> {
-    godebug.split(',').filter_map(|item| item.strip_prefix("cgocheck=")).next_back()
 }
 
 #[cfg(test)]
@@ -143,17 +114,25 @@ mod tests {
     }
 
     #[test]
-    fn accepts_exactly_zero_one_two() {
-        for (s, l) in [("0", Level::Off), ("1", Level::Check), ("2", Level::Full)] {
+    fn accepts_zero_one_two_in_gos_number_syntax() {
+        for (s, l) in
+            [("0", Level::Off), ("1", Level::Check), ("2", Level::Full), ("01", Level::Check), ("+2", Level::Full)]
+        {
             assert_eq!(Level::from_vars(Some(s), None), Ok(l));
             assert_eq!(Level::from_vars(None, Some(&format!("cgocheck={s}"))), Ok(l));
         }
-        for bad in ["", "3", "-1", " 1", "1 ", "01", "on", "true", "２"] {
+        for bad in ["3", "-1", " 1", "1 ", "0x1", "on", "true", "２"] {
             let e = Level::from_vars(Some(bad), None).unwrap_err();
-            assert_eq!(e, LevelError { var: "CGOCHECK", value: bad.into() });
+            assert_eq!((e.var.as_str(), e.value.as_str()), ("CGOCHECK", bad));
             let e = Level::from_vars(None, Some(&format!("x=y,cgocheck={bad}"))).unwrap_err();
             assert_eq!(e.var, "GODEBUG=cgocheck");
         }
+    }
+
+    #[test]
+    fn empty_is_unset() {
+        assert_eq!(Level::from_vars(Some(""), Some("cgocheck=2")), Ok(Level::Full));
+        assert_eq!(Level::from_vars(None, Some("cgocheck=")), Ok(Level::Check));
     }
 
     #[test]
@@ -181,6 +160,10 @@ mod tests {
         assert_eq!(Level::from_vars(None, Some("cgocheck=0,gctrace=1,cgocheck=2")), Ok(Level::Full));
         assert_eq!(Level::from_vars(None, Some("gctrace=1,,junk,xcgocheck=0")), Ok(Level::Check));
         assert_eq!(Level::from_vars(None, Some("")), Ok(Level::Check));
+        // Go skips the malformed item and honours the later one.
+        assert_eq!(Level::from_vars(None, Some("cgocheck=x,cgocheck=1")), Ok(Level::Check));
+        // Go would skip the malformed last item and keep 2: an error here.
+        assert!(Level::from_vars(None, Some("cgocheck=2,cgocheck=x")).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`types`]: type descriptors ([`Type`], [`CType`], `#[derive(CType)]`).
 //! - [`memory`]: the [`ManagedMemory`] trait the runtime's heap implements.
+//! - [`env`]: the one parser of every environment variable, with their table.
 //! - [`level`]: `CGOCHECK` / `GODEBUG=cgocheck` and which checks each level runs.
 //! - The checks, pure functions of a [`ManagedMemory`] (ungated; the
 //!   runtime's glue consults the level): [`check_arg`] (Go's `cgoCheckArg`,
@@ -15,6 +16,7 @@
 extern crate self as cgocheck_checker;
 
 mod arg;
+pub mod env;
 pub mod error;
 pub mod level;
 pub mod memory;
@@ -29,7 +31,8 @@ mod words;
 pub use arg::check_arg;
 pub use cgocheck_derive::CType;
 pub use error::{CallSite, CheckError, Class, GoKind, Place, Report, Site, StoreOp};
-pub use level::{Checks, Level, LevelError};
+pub use env::EnvError;
+pub use level::{Checks, Level};
 pub use memory::{ManagedMemory, Object, Region};
 pub use pointer::{check_pointer, Hint};
 pub use result::check_result;

@@ -61,7 +61,11 @@
 //! callbacks (a thread-local) and is released when the thread exits, by a
 //! pthread key destructor (Go's `dropm`): its P, if it kept one, goes back
 //! to the scheduler and the M to the free list, so threads coming and going
-//! do not leak Ms (`Stats::extra_ms_bound` counts bound ones). The extra
+//! do not leak Ms (`Stats::extra_ms_bound` counts bound ones). Binding
+//! also gives the thread an alternate signal stack unless it has one
+//! (Go's `minitSignalStack`), so that a stack overflow on it later —
+//! in C or in a callback — is reported rather than a bare `SIGSEGV`; the
+//! destructor frees it with the binding. The extra
 //! M's task is always "in C" between callbacks (`incgo` set, no syscall
 //! SP), so a callback there takes the same path as above, with the task
 //! stack starting at its top; between callbacks the task's record reads as
@@ -109,6 +113,7 @@ use crate::sched::config::config;
 use crate::sched::m::{current_m, new_m, set_current_m, EXTRA_BOUND, M};
 use crate::sched::schedule::{exitsyscall_slow, handoffp, pin, unpin};
 use crate::sched::task::{self, new_task, status, Entry, G};
+use crate::signal::AltStack;
 use core::ffi::c_void;
 use std::any::Any;
 use std::cell::Cell;
@@ -275,6 +280,15 @@ thread_local! {
 /// Extra Ms released by exited threads, ready for the next one.
 static EXTRA_FREE: Mutex<Vec<&'static M>> = Mutex::new(Vec::new());
 
+/// What a thread C created holds while bound (the value of
+/// [`EXTRA_KEY`]): its extra M and the alternate signal stack made for it.
+struct Binding {
+    m: &'static M,
+    /// Dropped with the binding, on the thread itself, which turns it off
+    /// and unmaps it (nothing when the thread had its own).
+    _alt_stack: AltStack,
+}
+
 /// The pthread key whose destructor releases a thread's extra M.
 static EXTRA_KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
 
@@ -318,8 +332,10 @@ fn needm() -> *const M {
     m.set_thread(Some(std::thread::current()));
     EXTRA_M.with(|c| c.set(m));
     EXTRA_BOUND.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: `key` was created above; the value is a never-freed M.
-    let rc = unsafe { libc::pthread_setspecific(key, (m as *const M).cast()) };
+    let binding = Box::new(Binding { m, _alt_stack: AltStack::for_this_thread() });
+    // SAFETY: `key` was created above; the value is a leaked Binding that
+    // `dropm` takes back.
+    let rc = unsafe { libc::pthread_setspecific(key, Box::into_raw(binding).cast()) };
     assert_eq!(rc, 0, "cgocheck: pthread_setspecific failed");
     m
 }
@@ -345,10 +361,13 @@ fn new_extra_m() -> &'static M {
 /// The pthread key destructor of a thread with an extra M (Go's `dropm`):
 /// runs as the thread exits, outside any callback. Gives the M's P back to
 /// the scheduler if it still holds it (in the syscall state after its last
-/// callback) and puts the M on the free list.
+/// callback) and puts the M on the free list; frees the thread's
+/// alternate signal stack.
 unsafe extern "C" fn dropm(arg: *mut c_void) {
-    // SAFETY: needm stored a never-freed M as this key's value.
-    let m: &'static M = unsafe { &*(arg as *const M) };
+    // SAFETY: needm stored a leaked Binding as this key's value; the
+    // destructor runs once per thread, so it is taken back once.
+    let binding = unsafe { Box::from_raw(arg.cast::<Binding>()) };
+    let m = binding.m;
     if let Some(p) = m.p() {
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
         // Unless the monitor retook it meanwhile, it is ours to hand off.

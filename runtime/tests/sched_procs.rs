@@ -19,7 +19,7 @@ fn bad_gomaxprocs_values_stop_the_program_naming_the_accepted_ones() {
         run(|| ());
         unreachable!("started with a bad GOMAXPROCS");
     }
-    for bad in ["0", "-1", "garbage", "", "1025", "2.5"] {
+    for bad in ["garbage", "1025", "2.5", " 2", "4_0"] {
         child_fails(
             "bad_gomaxprocs_values_stop_the_program_naming_the_accepted_ones",
             &[("GOMAXPROCS", bad)],
@@ -35,7 +35,7 @@ fn bad_stack_sizes_stop_the_program_naming_the_accepted_ones() {
         spawn(|| ()).join();
         unreachable!("started with a bad CGOCHECK_STACK_KB");
     }
-    for bad in ["0", "8", "-64", "big", ""] {
+    for bad in ["0", "8", "-64", "big", "64k"] {
         child_fails(
             "bad_stack_sizes_stop_the_program_naming_the_accepted_ones",
             &[("CGOCHECK_STACK_KB", bad)],
@@ -62,6 +62,26 @@ fn good_values_are_used() {
         .join();
         assert_eq!(size, 64 << 10);
     });
+}
+
+#[test]
+fn gos_number_forms_are_accepted() {
+    if !is_child() {
+        return child_passes("gos_number_forms_are_accepted", &[("GOMAXPROCS", "0003"), ("CGOCHECK_STACK_KB", "+64")]);
+    }
+    run(|| {
+        assert_eq!(gomaxprocs(), 3);
+        assert_eq!(stats().gomaxprocs, 3);
+    });
+}
+
+#[test]
+fn below_one_is_the_default_as_in_go() {
+    if !is_child() {
+        return child_passes("below_one_is_the_default_as_in_go", &[("GOMAXPROCS", "-2")]);
+    }
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(gomaxprocs(), cpus.min(1024));
 }
 
 #[test]

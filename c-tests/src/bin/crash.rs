@@ -77,6 +77,8 @@ extern "C" {
     fn crash_in_c() -> c_int;
     fn crash_on_c_thread() -> c_int;
     fn abort_in_c();
+    // csrc/crash_thread_overflow.c
+    fn overflow_on_c_thread_after_callback() -> c_int;
     fn divide_in_c(a: c_int, b: c_int) -> c_int;
 }
 
@@ -84,6 +86,7 @@ extern "C" {
 const CASES: &[(&str, fn())] = &[
     ("c", c),
     ("c_thread", c_thread),
+    ("c_thread_overflow", c_thread_overflow),
     ("abort", abort),
     ("divide", divide),
     ("task_stack_overflow", task_stack_overflow),
@@ -122,6 +125,23 @@ fn c() {
 fn c_thread() {
     // SAFETY: no arguments; crashes by design.
     unsafe { crash_on_c_thread() };
+}
+
+/// A pthread the C code creates calls back into managed code once
+/// (`crashCallbackNoop`, binding it an extra M), then overflows its stack
+/// in C. The report says so, with the thread's C frames, rather than the
+/// process dying of a bare SIGSEGV for want of an alternate signal stack.
+fn c_thread_overflow() {
+    // SAFETY: no arguments; overflows by design.
+    unsafe { overflow_on_c_thread_after_callback() };
+}
+
+cgocheck::export! {
+    /// Called once by the overflowing C thread, so that it has bound an
+    /// extra M before it overflows.
+    fn crashCallbackNoop() {
+        black_box(0);
+    }
 }
 
 /// `abort()` in C: SIGABRT.

@@ -1,16 +1,20 @@
 //! The scheduler's two environment variables, read once when the runtime
-//! starts (the first `run` or `spawn`):
+//! starts (the first `run` or `spawn`), with the project's one parser
+//! (`cgocheck_checker::env`, whose table has every variable's rule next
+//! to Go's):
 //!
 //! | variable | accepted values | default |
 //! |---|---|---|
-//! | `GOMAXPROCS` | an integer from 1 to 1024 | the CPUs this process may use |
-//! | `CGOCHECK_STACK_KB` | an integer from 16 to 1048576 (KiB) | 256 |
+//! | `GOMAXPROCS` | a number from 1 to 1024; a number below 1 means the default, as in Go | the CPUs this process may use |
+//! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 (KiB) | 256 |
 //!
-//! Like `CGOCHECK`, any other value — `0`, a negative number, garbage, an
-//! empty string — stops the program with exit status 2 and a message naming
-//! the variable and the accepted values. Go silently ignores a bad
-//! `GOMAXPROCS`; here a typo does not quietly change how a program runs.
+//! Numbers are Go's (`+4` and `0004` are 4); set but empty is unset. Any
+//! other value stops the program with exit status 2 and a message naming
+//! the variable and the accepted values. Go silently ignores a
+//! `GOMAXPROCS` that is not a number; here a typo does not quietly change
+//! how a program runs.
 
+use cgocheck_checker::env::{self, EnvError, Var};
 use std::sync::OnceLock;
 
 /// The most Ps there can be (Go's `_MaxGomaxprocs`).
@@ -31,34 +35,38 @@ pub(crate) struct Config {
     pub stack_size: usize,
 }
 
-/// Parses `GOMAXPROCS`; `None` (unset) gives `default`.
-pub(crate) fn parse_gomaxprocs(value: Option<&str>, default: usize) -> Result<usize, String> {
-    let Some(v) = value else { return Ok(default.clamp(1, MAX_PROCS)) };
-    match v.parse::<usize>() {
-        Ok(n) if (1..=MAX_PROCS).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "GOMAXPROCS: {v:?} is not a number of processors; accepted values are integers from 1 to {MAX_PROCS} \
-             (unset: the number of CPUs this process may use)"
-        )),
+const GOMAXPROCS: Var = Var {
+    name: "GOMAXPROCS",
+    expected: "a number of processors",
+    accepted: "integers from 1 to 1024, or below 1 for the default (unset: the number of CPUs this process may use)",
+};
+
+const STACK_KB: Var = Var {
+    name: "CGOCHECK_STACK_KB",
+    expected: "a task stack size",
+    accepted: "integers from 16 to 1048576 (KiB; unset: 256)",
+};
+
+/// Parses `GOMAXPROCS`; `None` (unset or empty) or a number below 1 gives
+/// `default`.
+pub(crate) fn parse_gomaxprocs(value: Option<&str>, default: usize) -> Result<usize, EnvError> {
+    let default = default.clamp(1, MAX_PROCS);
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => match env::int_in(&GOMAXPROCS, v, i32::MIN..=MAX_PROCS as i32)? {
+            n if n < 1 => Ok(default),
+            n => Ok(n as usize),
+        },
     }
 }
 
-/// Parses `CGOCHECK_STACK_KB` into bytes; `None` (unset) gives the default.
-pub(crate) fn parse_stack_kb(value: Option<&str>) -> Result<usize, String> {
-    let Some(v) = value else { return Ok(DEFAULT_STACK_KB << 10) };
-    match v.parse::<usize>() {
-        Ok(n) if (MIN_STACK_KB..=MAX_STACK_KB).contains(&n) => Ok(n << 10),
-        _ => Err(format!(
-            "CGOCHECK_STACK_KB: {v:?} is not a task stack size; accepted values are integers from {MIN_STACK_KB} \
-             to {MAX_STACK_KB} (KiB; unset: {DEFAULT_STACK_KB})"
-        )),
+/// Parses `CGOCHECK_STACK_KB` into bytes; `None` (unset or empty) gives the
+/// default.
+pub(crate) fn parse_stack_kb(value: Option<&str>) -> Result<usize, EnvError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_STACK_KB << 10),
+        Some(v) => Ok((env::int_in(&STACK_KB, v, MIN_STACK_KB as i32..=MAX_STACK_KB as i32)? as usize) << 10),
     }
-}
-
-/// Reads a variable; a value that is not UTF-8 reads as a string that no
-/// parser accepts, so it is reported rather than treated as unset.
-fn var(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.into_string().unwrap_or_else(|raw| format!("{raw:?}")))
 }
 
 /// The configuration, read from the environment on first use. A bad value
@@ -67,10 +75,10 @@ pub(crate) fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let read = || -> Result<Config, String> {
+        let read = || -> Result<Config, EnvError> {
             Ok(Config {
-                gomaxprocs: parse_gomaxprocs(var("GOMAXPROCS").as_deref(), cpus)?,
-                stack_size: parse_stack_kb(var("CGOCHECK_STACK_KB").as_deref())?,
+                gomaxprocs: parse_gomaxprocs(env::read(&GOMAXPROCS)?.as_deref(), cpus)?,
+                stack_size: parse_stack_kb(env::read(&STACK_KB)?.as_deref())?,
             })
         };
         read().unwrap_or_else(|e| {
@@ -90,8 +98,12 @@ mod tests {
         assert_eq!(parse_gomaxprocs(None, 5000), Ok(MAX_PROCS));
         assert_eq!(parse_gomaxprocs(Some("3"), 8), Ok(3));
         assert_eq!(parse_gomaxprocs(Some("1024"), 8), Ok(1024));
-        for bad in ["0", "-1", "", "two", " 2", "1025", "1.5"] {
-            let e = parse_gomaxprocs(Some(bad), 8).unwrap_err();
+        // Go's numbers, and Go's "below 1 is the default".
+        for (v, n) in [("+4", 4), ("0004", 4), ("0", 8), ("-1", 8), ("", 8)] {
+            assert_eq!(parse_gomaxprocs(Some(v), 8), Ok(n), "{v:?}");
+        }
+        for bad in ["two", " 2", "1025", "1.5", "4_0", "99999999999"] {
+            let e = parse_gomaxprocs(Some(bad), 8).unwrap_err().to_string();
             assert!(e.starts_with("GOMAXPROCS: ") && e.contains("from 1 to 1024"), "{bad:?}: {e}");
         }
     }
@@ -99,9 +111,11 @@ mod tests {
     #[test]
     fn stack_kb_values() {
         assert_eq!(parse_stack_kb(None), Ok(256 << 10));
+        assert_eq!(parse_stack_kb(Some("")), Ok(256 << 10));
         assert_eq!(parse_stack_kb(Some("64")), Ok(64 << 10));
-        for bad in ["0", "8", "-64", "", "64k", "2000000"] {
-            let e = parse_stack_kb(Some(bad)).unwrap_err();
+        assert_eq!(parse_stack_kb(Some("+064")), Ok(64 << 10));
+        for bad in ["0", "8", "-64", "64k", "2000000"] {
+            let e = parse_stack_kb(Some(bad)).unwrap_err().to_string();
             assert!(e.starts_with("CGOCHECK_STACK_KB: ") && e.contains("from 16 to 1048576"), "{bad:?}: {e}");
         }
     }

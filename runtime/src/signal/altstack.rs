@@ -12,11 +12,13 @@
 //!   is enough for the handler). [`AltStack::for_this_thread`] does the
 //!   same for any thread: call it first thing and keep the value until the
 //!   thread ends; dropping it turns the stack off and unmaps it.
-//! - Threads the runtime never saw (a C library's `pthread_create`) have
-//!   none unless their creator made one: a crash there is still reported,
-//!   on the thread's own stack, but a stack overflow there cannot be — the
-//!   kernel finds no room for the signal frame and the process dies of
-//!   `SIGSEGV` with no report.
+//! - Threads the runtime never saw (a C library's `pthread_create`) get
+//!   one when they first call back into managed code and bind an extra M
+//!   (`callback.rs`, Go's `needm`), kept until the thread exits. One that
+//!   never calls back has none unless its creator made one: a crash there
+//!   is still reported, on the thread's own stack, but a stack overflow
+//!   there cannot be — the kernel finds no room for the signal frame and
+//!   the process dies of `SIGSEGV` with no report.
 //! - Threads made with `std::thread` have none either: Rust's std makes
 //!   them only when it installs its own overflow handler, which it skips
 //!   because ours is installed first. Their overflows end like a foreign

@@ -2,16 +2,23 @@
 //!
 //! | value | report |
 //! |---|---|
-//! | `none` | the signal (or panic) lines only, no frames |
+//! | `none`, `0` | the signal (or panic) lines only, no frames |
 //! | `single` (default) | plus the crashing task's (or thread's) frames |
-//! | `all` | plus every other task |
+//! | `all`, `system`, a number from `1` | plus every other task |
 //! | `crash` | as `all`, then the process kills itself with `SIGABRT` (default action, so the system can write a core file) instead of exiting with status 2 |
 //!
-//! Like `CGOCHECK`, an unknown or empty value is an error at start: the
-//! program prints the accepted values and exits with status 2 before
-//! `main`, rather than crashing later with a report of a level nobody
-//! asked for.
+//! These are Go's values with Go's meaning (`runtime1.go`, `setTraceback`):
+//! Go's numbers 0, 1 and 2 are `none`, `all` and `system`, a larger number
+//! is a level that also shows everything, and `system` differs from `all`
+//! only by showing the runtime's own frames, which our reports never hide.
+//! Numbers are read with the project's one parser (`cgocheck_checker::env`,
+//! Go's `Atoi` syntax: `+1`, `01`), and set but empty is unset, as in Go.
+//! Anything else, which Go would silently turn into "no traceback at all",
+//! is an error at start: the program prints the accepted values and exits
+//! with status 2 before `main`, rather than crashing later with a report
+//! of a level nobody asked for.
 
+use cgocheck_checker::env::{self, EnvError, Var};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A `GOTRACEBACK` level.
@@ -27,30 +34,32 @@ pub enum Traceback {
     Crash = 3,
 }
 
-/// The accepted values, for the error message.
-const ACCEPTED: &str = "none, single (the default), all, crash";
+/// The variable, for its error message.
+const GOTRACEBACK: Var = Var {
+    name: "GOTRACEBACK",
+    expected: "a traceback level",
+    accepted: "none, single (the default), all, system, crash, or a number (0 none, 1 all, 2 and above system)",
+};
 
 impl Traceback {
-    /// Parses a `GOTRACEBACK` value.
-    pub fn parse(value: &str) -> Result<Traceback, String> {
+    /// Parses a `GOTRACEBACK` value; empty is the default, `single`.
+    pub fn parse(value: &str) -> Result<Traceback, EnvError> {
         match value {
             "none" => Ok(Traceback::None),
-            "single" => Ok(Traceback::Single),
-            "all" => Ok(Traceback::All),
+            "single" | "" => Ok(Traceback::Single),
+            "all" | "system" => Ok(Traceback::All),
             "crash" => Ok(Traceback::Crash),
-            other => Err(format!("GOTRACEBACK={other:?} is not a traceback level; accepted values: {ACCEPTED}")),
+            other => match env::atoi_u32(other) {
+                Some(0) => Ok(Traceback::None),
+                Some(_) => Ok(Traceback::All),
+                None => Err(GOTRACEBACK.error(other)),
+            },
         }
     }
 
     /// The level from the environment: `single` when `GOTRACEBACK` is unset.
-    pub fn from_env() -> Result<Traceback, String> {
-        match std::env::var_os("GOTRACEBACK") {
-            None => Ok(Traceback::Single),
-            Some(v) => match v.to_str() {
-                Some(s) => Traceback::parse(s),
-                None => Err(format!("GOTRACEBACK={v:?} is not a traceback level; accepted values: {ACCEPTED}")),
-            },
-        }
+    pub fn from_env() -> Result<Traceback, EnvError> {
+        env::read(&GOTRACEBACK)?.map_or(Ok(Traceback::Single), |v| Traceback::parse(&v))
     }
 }
 
@@ -84,14 +93,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_four_levels_and_nothing_else() {
-        assert_eq!(Traceback::parse("none"), Ok(Traceback::None));
-        assert_eq!(Traceback::parse("single"), Ok(Traceback::Single));
-        assert_eq!(Traceback::parse("all"), Ok(Traceback::All));
-        assert_eq!(Traceback::parse("crash"), Ok(Traceback::Crash));
-        for bad in ["", "1", "system", "ALL", "single "] {
-            let e = Traceback::parse(bad).unwrap_err();
-            assert!(e.contains("GOTRACEBACK") && e.contains("none, single (the default), all, crash"), "{e}");
+    fn gos_values_with_gos_meaning_and_nothing_else() {
+        for (v, level) in [
+            ("none", Traceback::None),
+            ("single", Traceback::Single),
+            ("", Traceback::Single),
+            ("all", Traceback::All),
+            ("system", Traceback::All),
+            ("crash", Traceback::Crash),
+            ("0", Traceback::None),
+            ("1", Traceback::All),
+            ("+02", Traceback::All),
+            ("4294967295", Traceback::All),
+        ] {
+            assert_eq!(Traceback::parse(v), Ok(level), "{v:?}");
+        }
+        for bad in ["bogus", "ALL", "single ", "-1", "4294967296", "wer"] {
+            let e = Traceback::parse(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("GOTRACEBACK: {bad:?} is not a traceback level")), "{e}");
+            assert!(e.contains("none, single (the default), all, system, crash"), "{e}");
         }
     }
 }

@@ -1,0 +1,193 @@
+//! The one parser for every environment variable the project reads.
+//!
+//! Each variable's owner (`level.rs` here, the runtime's `sched/config.rs`
+//! and `signal/level.rs`) says what its values mean; how a value is read —
+//! what counts as a number, what an empty value means, how `GODEBUG` is
+//! split, what an error says — is decided here, once:
+//!
+//! - **Set but empty is unset.** Go cannot tell them apart (`gogetenv`
+//!   returns `""` for both), so `GOMAXPROCS=` is the default there; the
+//!   same rule holds for this project's own variables.
+//! - **A number is Go's number**: `strconv.ParseInt(s, 10, 32)`, the
+//!   function Go's runtime reads `GOMAXPROCS` and every `GODEBUG` setting
+//!   with (`runtime/proc.go` `schedinit`, `runtime/runtime1.go`
+//!   `parsegodebug`). An optional `+` or `-`, then ASCII decimal digits;
+//!   leading zeros are fine (`0004` is 4); no spaces, no `_`, no other
+//!   base; the value must fit in 32 bits. [`int`] is exactly that (Rust's
+//!   integer `from_str` has the same grammar).
+//! - **`GODEBUG`** is a comma list of `key=value` items, read left to
+//!   right; an item without `=` is skipped and keys that are not ours are
+//!   Go's other settings, accepted and left alone. For a key of ours, a
+//!   later item replaces an earlier one, as in Go; Go skips an item whose
+//!   value is not a number, so `cgocheck=x,cgocheck=1` is 1 in Go and
+//!   here. Go would also skip a malformed *last* item and silently keep the
+//!   earlier value or the default; here the last item must be valid
+//!   ([`godebug_int`]).
+//! - **Errors** ([`EnvError`]) name the variable, quote the value, say what
+//!   is accepted; the runtime prints `cgocheck: <error>` and exits with
+//!   status 2 at start, before `main`.
+//!
+//! The rule for what Go tolerates: a value Go accepts is accepted with
+//! Go's meaning; a value Go rejects or silently ignores is an error here
+//! only when ignoring it would change behaviour silently.
+//!
+//! | variable | accepted | Go's rule | our rule, and why |
+//! |---|---|---|---|
+//! | `CGOCHECK` | a number 0, 1 or 2 (`01`, `+2` too) | none (Go's knob is `GODEBUG=cgocheck`) | Go's number syntax, as for `GODEBUG=cgocheck`; any other value is an error |
+//! | `GODEBUG` `cgocheck=` | a number 0, 1 or 2; last valid item wins | number items overwrite left to right, malformed ones are skipped; above 1 is fatal ("use GOEXPERIMENT=cgocheck2") | the last item decides (Go's result whenever it is valid); it must be 0, 1 or 2: malformed is an error (Go would silently keep the earlier value), out of range too (Go fails as well); 2 is level 2 (no build flag here) |
+//! | `GODEBUG`, other keys | anything | Go's settings | accepted and ignored: they are not ours |
+//! | `GOMAXPROCS` | a number; 1–1024 sets the Ps, below 1 means the default | a number above 0 sets the Ps, anything else (below 1, garbage, too big for 32 bits) means the default | below 1 is the default, as in Go (the documented "not set" of `runtime.GOMAXPROCS(0)`); garbage is an error (a typo would quietly change how the program runs); above 1024 is an error (Go has no limit, we have 1024 Ps at most, and quietly using fewer would change behaviour) |
+//! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 | none | Go's number syntax; out of range is an error |
+//! | `GOTRACEBACK` | `none`, `single`, `all`, `system`, `crash`, or a number 0 to 4294967295 (0 = none, 1 = all, 2 and above = system) | the names, `""` = single, numbers by `strconv.Atoi` within 32 unsigned bits as a level with "all"; anything else prints no traceback at all | the names and numbers with Go's meaning (`system` = `all`: our reports hide no runtime frames to begin with); anything else is an error (Go would silently print nothing) |
+//!
+//! Variables to come (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace=1`) fit the
+//! same pieces: [`read`] for the value, [`int`] or a parser of their own
+//! syntax written here, [`godebug_int`] for a `GODEBUG` key, and an
+//! [`EnvError`] with the accepted values.
+
+use std::ops::RangeInclusive;
+use thiserror::Error;
+
+/// A value the project cannot accept.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{var}: {value:?} is not {expected}; accepted values are {accepted}")]
+pub struct EnvError {
+    /// Where the value came from: `GOMAXPROCS`, or `GODEBUG=cgocheck` for
+    /// one key of the list.
+    pub var: String,
+    /// The value as found (lossily decoded if it was not UTF-8).
+    pub value: String,
+    /// What the value should have been: "a cgocheck level".
+    pub expected: &'static str,
+    /// The accepted values, in words.
+    pub accepted: &'static str,
+}
+
+/// What a variable's values are, for its error message.
+#[derive(Clone, Copy, Debug)]
+pub struct Var {
+    /// The variable's name.
+    pub name: &'static str,
+    /// What a value is: "a number of processors".
+    pub expected: &'static str,
+    /// The accepted values, in words.
+    pub accepted: &'static str,
+}
+
+impl Var {
+    /// The error for `value` of this variable.
+    pub fn error(&self, value: &str) -> EnvError {
+        self.error_as(self.name.to_owned(), value)
+    }
+
+    /// The error for `value` found under another label (a `GODEBUG` key).
+    fn error_as(&self, var: String, value: &str) -> EnvError {
+        EnvError { var, value: value.to_owned(), expected: self.expected, accepted: self.accepted }
+    }
+}
+
+/// The value of `var.name` in this process's environment: `None` when it
+/// is unset or empty, an error when it is not UTF-8.
+pub fn read(var: &Var) -> Result<Option<String>, EnvError> {
+    match std::env::var_os(var.name) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v.into_string().map(Some).map_err(|raw| var.error(&raw.to_string_lossy())),
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 10, 32)`: `None` when `s` is not a decimal
+/// number that fits in 32 bits.
+pub fn int(s: &str) -> Option<i32> {
+    s.parse::<i32>().ok()
+}
+
+/// Go's `GOTRACEBACK` number: `strconv.Atoi(s)` (the same syntax, 64
+/// bits) kept only when it fits in 32 unsigned bits.
+pub fn atoi_u32(s: &str) -> Option<u32> {
+    s.parse::<i64>().ok().and_then(|n| u32::try_from(n).ok())
+}
+
+/// `value` as a number in `range` (Go's syntax, [`int`]), or `var`'s error.
+pub fn int_in(var: &Var, value: &str, range: RangeInclusive<i32>) -> Result<i32, EnvError> {
+    int(value).filter(|n| range.contains(n)).ok_or_else(|| var.error(value))
+}
+
+/// The `key=value` items of a `GODEBUG` list, in order, as Go splits them
+/// (items without `=` are skipped).
+pub fn godebug_items(godebug: &str) -> impl Iterator<Item = (&str, &str)> {
+    godebug.split(',').filter_map(|item| item.split_once('='))
+}
+
+/// The number a `GODEBUG` list sets for `key` (`None` when no item sets
+/// it). The last item with the key and a non-empty value decides, and it
+/// must be a number in `range` (else an error labelled `GODEBUG=<key>`).
+/// Where that item is valid this is Go's result: Go reads left to right, a
+/// later number replacing an earlier one, skipping malformed values — so
+/// earlier items, whatever they hold, never count. Where it is not, Go
+/// would silently keep an earlier value (or fail, above its range); here
+/// it is an error.
+pub fn godebug_int(godebug: &str, key: &str, var: &Var, range: RangeInclusive<i32>) -> Result<Option<i32>, EnvError> {
+    let Some((_, last)) = godebug_items(godebug).filter(|(k, v)| *k == key && !v.is_empty()).last() else {
+        return Ok(None);
+    };
+    match int(last) {
+        Some(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(var.error_as(format!("GODEBUG={key}"), last)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: Var = Var { name: "V", expected: "a v", accepted: "0 to 9" };
+
+    #[test]
+    fn numbers_are_gos_parseint_base_10_bits_32() {
+        for (s, n) in [("4", 4), ("+4", 4), ("0004", 4), ("-0", 0), ("-12", -12), ("2147483647", i32::MAX)] {
+            assert_eq!(int(s), Some(n), "{s:?}");
+        }
+        for s in ["", "+", "-", " 4", "4 ", "4_0", "0x10", "1e3", "2147483648", "+-1", "٣", "4.0"] {
+            assert_eq!(int(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn traceback_numbers_are_atoi_within_u32() {
+        assert_eq!(atoi_u32("+02"), Some(2));
+        assert_eq!(atoi_u32("4294967295"), Some(u32::MAX));
+        for s in ["-1", "4294967296", "", "two"] {
+            assert_eq!(atoi_u32(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn int_in_checks_the_range_and_names_the_variable() {
+        assert_eq!(int_in(&V, "+09", 0..=9), Ok(9));
+        let e = int_in(&V, "10", 0..=9).unwrap_err();
+        assert_eq!(e.to_string(), "V: \"10\" is not a v; accepted values are 0 to 9");
+    }
+
+    #[test]
+    fn godebug_last_valid_item_wins_other_keys_are_left_alone() {
+        let g = |s| godebug_int(s, "k", &V, 0..=9);
+        assert_eq!(g(""), Ok(None));
+        assert_eq!(g("gctrace=1,madvdontneed=x,junk,,xk=3"), Ok(None));
+        assert_eq!(g("k=1,other=2,k=3"), Ok(Some(3)));
+        assert_eq!(g("k=x,k=1"), Ok(Some(1)), "Go skips the malformed item, a later one counts");
+        assert_eq!(g("k=1,k="), Ok(Some(1)), "an empty value is no value");
+        assert_eq!(g("k=01"), Ok(Some(1)));
+        assert_eq!(g("k=10,k=1"), Ok(Some(1)), "Go too: only the final value counts");
+    }
+
+    #[test]
+    fn godebug_errors_out_of_range_and_a_malformed_last_word() {
+        let g = |s| godebug_int(s, "k", &V, 0..=9);
+        let e = g("k=1,k=x").unwrap_err();
+        assert_eq!((e.var.as_str(), e.value.as_str()), ("GODEBUG=k", "x"));
+        let e = g("k=1,k=10").unwrap_err();
+        assert_eq!((e.var.as_str(), e.value.as_str()), ("GODEBUG=k", "10"));
+        assert!(g("k= 1").is_err());
+    }
+}
