@@ -15,6 +15,12 @@
 //! filled front to back, and one fault per 2 MiB instead of per 4 KiB is
 //! most of the cost of allocating from fresh memory.
 //!
+//! The range is in fact aligned to [`MAX_ALIGN`], 2^29, the largest
+//! alignment Rust allows (`#[repr(align(N))]`): the zero-sized address (its
+//! base) is then aligned for every type, and a span is aligned to any
+//! alignment its page index is (central.rs). The slack this costs is
+//! reserved address space, never memory.
+//!
 //! Beside the range live two more `MAP_NORESERVE` mappings:
 //!
 //! - the page table: one `AtomicPtr<Span>` per 8 KiB page of the range
@@ -35,6 +41,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Transparent huge page size (x86_64 and aarch64 with 4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
+
+/// The largest alignment the heap serves: Rust's largest (2^29). The
+/// range's base is aligned to it.
+pub const MAX_ALIGN: usize = 1 << 29;
+const _: () = assert!(MAX_ALIGN >= HUGE_PAGE && MAX_ALIGN.is_power_of_two());
 
 /// Sizes tried for the reservation, largest first.
 const RESERVE_SIZES: [usize; 4] = [64 << 30, 16 << 30, 4 << 30, 1 << 30];
@@ -75,12 +86,13 @@ impl Arena {
     pub fn reserve() -> Arena {
         let (raw, len) = RESERVE_SIZES
             .iter()
-            .find_map(|&len| map(len + HUGE_PAGE, libc::PROT_NONE).map(|p| (p, len)))
+            .find_map(|&len| map(len + MAX_ALIGN, libc::PROT_NONE).map(|p| (p, len)))
             .expect("cgocheck: cannot reserve address space for the managed heap (tried 64 GiB down to 1 GiB)");
-        // mmap aligns to the OS page (4 KiB); round up to a huge page so
-        // that committed chunks can be backed by huge pages (and heap pages,
-        // 8 KiB, are aligned). The slack below `base` stays reserved, unused.
-        let base = (raw + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+        // mmap aligns to the OS page (4 KiB); round up to MAX_ALIGN, which
+        // is also a multiple of the huge page (so that committed chunks can
+        // be backed by huge pages) and of the heap page. The slack below
+        // `base` stays reserved, unused.
+        let base = raw.next_multiple_of(MAX_ALIGN);
         let npages = len >> PAGE_SHIFT;
         let table = map(npages * std::mem::size_of::<AtomicPtr<Span>>(), libc::PROT_READ | libc::PROT_WRITE)
             .expect("cgocheck: cannot map the heap page table");

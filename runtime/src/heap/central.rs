@@ -5,7 +5,10 @@
 //! need a span, when they give one back, for every large object, for stacks,
 //! and when a free makes a full span usable again:
 //!
-//! - `layouts` interns [`Layout`]s by (element type, slot size, count mode).
+//! - `layouts` interns the [`Layout`]s of small spans by (element type,
+//!   slot size, count mode); `large_layouts` holds the one layout of large
+//!   objects per element type, replaced by one with at least twice the
+//!   repetitions when a longer array comes (see span.rs for the bound).
 //! - `partial` lists, per layout, the spans that have free slots and no
 //!   owner. A span leaves the list when a thread cache takes it and comes
 //!   back when the cache gives it back with free slots, or when a `free` hits
@@ -16,6 +19,14 @@
 //!   span.rs) and is reused for a request of at most its size and at least
 //!   half of it; the pages past the new object answer `SpanTail`. Splitting
 //!   and merging free runs comes with the collector's sweeper.
+//! - alignment above the 8 KiB page (a `#[repr(align(N))]` type, up to
+//!   Rust's 2^29): the range is aligned to 2^29 (arena.rs), so a run is
+//!   aligned when its page index is. A fresh run moves the bump pointer up
+//!   to the next aligned page index, leaving the pages skipped unused
+//!   (address space only, never touched: less than the alignment per such
+//!   object); a freed run is reused only if its base is aligned.
+//! - Running out of pages changes nothing and answers `None`: the caller
+//!   panics naming its request.
 //!
 //! Small spans are never returned to the page allocator yet: a span whose
 //! slots are all free stays on its partial list for its layout.
@@ -36,6 +47,8 @@ type LayoutKey = (usize, usize, usize);
 /// State behind the heap lock.
 pub(crate) struct Central {
     layouts: BTreeMap<LayoutKey, &'static Layout>,
+    /// The layout of large objects, by element type address.
+    large_layouts: BTreeMap<usize, &'static Layout>,
     /// Spans with free slots and no owner, by layout address.
     partial: BTreeMap<usize, Vec<&'static Span>>,
     /// Freed large-object runs, by page count.
@@ -52,6 +65,7 @@ impl Central {
     pub const fn new() -> Central {
         Central {
             layouts: BTreeMap::new(),
+            large_layouts: BTreeMap::new(),
             partial: BTreeMap::new(),
             free_large: BTreeMap::new(),
             free_stacks: BTreeMap::new(),
@@ -68,25 +82,46 @@ impl Central {
             .or_insert_with(|| Box::leak(Box::new(Layout::new(elem, slot_size, count, arena.zero))))
     }
 
-    /// `npages` fresh committed pages; returns their address.
-    fn fresh_pages(&mut self, arena: &Arena, npages: usize) -> usize {
-        let total = arena.len >> PAGE_SHIFT;
-        let first = self.next_page;
-        if npages > total - first {
-            panic!(
-                "cgocheck: managed heap exhausted: {} more bytes requested, {} of {} bytes in use",
-                npages * PAGE,
-                first * PAGE,
-                arena.len
-            );
+    /// The layout of large objects of `elem` holding `count` elements: the
+    /// current one if it holds that many, else a new one with at least
+    /// twice the repetitions (capped at what fits in the heap). The one it
+    /// replaces stays valid for the objects that use it.
+    fn large_layout(&mut self, arena: &Arena, elem: &'static Type, count: usize) -> &'static Layout {
+        let key = elem as *const Type as usize;
+        let old = self.large_layouts.get(&key).copied();
+        if let Some(l) = old.filter(|l| l.holds(count)) {
+            return l;
         }
-        self.next_page += npages;
+        let most = arena.len / elem.size.max(1);
+        let reps = count.max(old.map_or(0, |l| l.reps().saturating_mul(2).min(most)));
+        let layout: &'static Layout = Box::leak(Box::new(Layout::large(elem, reps, arena.zero)));
+        self.large_layouts.insert(key, layout);
+        layout
+    }
+
+    /// Bytes of the range handed out so far (the bump pointer).
+    pub fn in_use(&self) -> usize {
+        self.next_page * PAGE
+    }
+
+    /// `npages` fresh committed pages whose address is a multiple of
+    /// `align` (a power of two); returns their address, or None, changing
+    /// nothing, when the range has no room left.
+    fn fresh_pages(&mut self, arena: &Arena, npages: usize, align: usize) -> Option<usize> {
+        let total = arena.len >> PAGE_SHIFT;
+        // The range's base is aligned to any alignment (arena.rs): aligning
+        // the page index aligns the address.
+        let first = self.next_page.next_multiple_of((align / PAGE).max(1));
+        if first > total || npages > total - first {
+            return None;
+        }
+        self.next_page = first + npages;
         if self.next_page > self.committed {
             let upto = self.next_page.next_multiple_of(COMMIT_PAGES).min(total);
             arena.commit(arena.base + self.committed * PAGE, (upto - self.committed) * PAGE);
             self.committed = upto;
         }
-        arena.base + first * PAGE
+        Some(arena.base + first * PAGE)
     }
 
     /// A span of class `class` for `layout` with a free slot, owned by the
@@ -103,7 +138,15 @@ impl Central {
             span.state.store(state::CACHED, SeqCst);
             return span;
         }
-        let base = self.fresh_pages(arena, class.npages);
+        let Some(base) = self.fresh_pages(arena, class.npages, PAGE) else {
+            panic!(
+                "cgocheck: managed heap exhausted: a span of {} bytes for objects of {} does not fit, {} of {} bytes in use",
+                class.npages * PAGE,
+                layout.elem,
+                self.in_use(),
+                arena.len
+            );
+        };
         let span: &'static Span = Box::leak(Box::new(Span::small(base, class_idx, class, layout, layout.count == 0)));
         arena.publish(span);
         span
@@ -138,30 +181,43 @@ impl Central {
     }
 
     /// A freed run of at least `npages` pages from `list`, if one is at most
-    /// twice that size.
-    fn reuse(list: &mut BTreeMap<usize, Vec<&'static Span>>, npages: usize) -> Option<&'static Span> {
-        let (&n, runs) = list.range_mut(npages..=npages.saturating_mul(2)).next()?;
-        let span = runs.pop();
+    /// twice that size and its base is a multiple of `align`.
+    fn reuse(list: &mut BTreeMap<usize, Vec<&'static Span>>, npages: usize, align: usize) -> Option<&'static Span> {
+        let (n, i) = list
+            .range(npages..=npages.saturating_mul(2))
+            .find_map(|(&n, runs)| Some((n, runs.iter().rposition(|s| s.base & (align - 1) == 0)?)))?;
+        let runs = list.get_mut(&n).expect("the run just found");
+        let span = runs.swap_remove(i);
         if runs.is_empty() {
             list.remove(&n);
         }
-        span
+        Some(span)
     }
 
-    /// A span for a large object of `layout.slot_size` bytes, with its
-    /// layout set, its pages zero and its slot claimed (the heap lock makes
-    /// the caller the owner); the caller takes the slot.
-    pub fn take_large(&mut self, arena: &Arena, layout: &'static Layout) -> &'static Span {
-        let npages = layout.slot_size.div_ceil(PAGE);
-        if let Some(span) = Central::reuse(&mut self.free_large, npages) {
-            span.set_layout(layout);
+    /// A span for a large object of `count` elements of `elem` in `npages`
+    /// pages at an address aligned to `align`, with its layout set, its
+    /// pages zero and its slot claimed (the heap lock makes the caller the
+    /// owner); the caller takes the slot. None, changing nothing, when no
+    /// freed run fits and the range has no room left. Pages come before the
+    /// layout, so a request that cannot fit builds no bitmap.
+    pub fn take_large(
+        &mut self,
+        arena: &Arena,
+        elem: &'static Type,
+        count: usize,
+        npages: usize,
+        align: usize,
+    ) -> Option<&'static Span> {
+        if let Some(span) = Central::reuse(&mut self.free_large, npages, align) {
+            span.set_layout(self.large_layout(arena, elem, count));
             span.claim_word(0);
-            return span;
+            return Some(span);
         }
-        let base = self.fresh_pages(arena, npages);
+        let base = self.fresh_pages(arena, npages, align)?;
+        let layout = self.large_layout(arena, elem, count);
         let span: &'static Span = Box::leak(Box::new(Span::large(base, npages, layout)));
         arena.publish(span);
-        span
+        Some(span)
     }
 
     /// Files a freed large span (already discarded) for reuse.
@@ -171,17 +227,18 @@ impl Central {
     }
 
     /// A stack span of `npages` pages (guard page first, protected), its
-    /// slot claimed; the caller takes it.
-    pub fn take_stack(&mut self, arena: &Arena, npages: usize) -> &'static Span {
-        if let Some(span) = Central::reuse(&mut self.free_stacks, npages) {
+    /// slot claimed; the caller takes it. None, changing nothing, when the
+    /// range has no room left.
+    pub fn take_stack(&mut self, arena: &Arena, npages: usize) -> Option<&'static Span> {
+        if let Some(span) = Central::reuse(&mut self.free_stacks, npages, PAGE) {
             span.claim_word(0);
-            return span;
+            return Some(span);
         }
-        let base = self.fresh_pages(arena, npages);
+        let base = self.fresh_pages(arena, npages, PAGE)?;
         arena.guard(base);
         let span: &'static Span = Box::leak(Box::new(Span::stack(base, npages)));
         arena.publish(span);
-        span
+        Some(span)
     }
 
     /// Files a freed stack span (already discarded) for reuse.

@@ -67,7 +67,7 @@ impl Heap {
                 }
             }
             SpanKind::Large => {
-                if addr - span.base < span.layout().slot_size {
+                if addr - span.base < span.large_size() {
                     Place::Slot(arena, span, 0)
                 } else {
                     Place::Tail(span)
@@ -101,12 +101,13 @@ impl ManagedMemory for Heap {
                 let live = span.is_allocated(slot);
                 let layout = span.layout();
                 let count = span.count(layout, slot);
+                let size = span.object_size(layout, count);
                 let obj = Object {
                     base: span.base + slot * span.slot_size,
-                    size: layout.slot_size,
+                    size,
                     elem: layout.elem,
                     count,
-                    ptr_bits: layout.ptr_bits(count, arena.zero),
+                    ptr_bits: layout.ptr_bits(count, size, arena.zero),
                 };
                 if live {
                     Region::Heap(obj)

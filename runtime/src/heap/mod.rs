@@ -12,7 +12,13 @@
 //!   layout, so the span carries one pointer bitmap for its slots and the
 //!   type for messages, allocation writes no bitmap and objects have no
 //!   header.
-//! - Larger requests get a span of their own, with a bitmap built once.
+//! - Larger requests, and any alignment above the 8 KiB page (up to Rust's
+//!   largest, 2^29), get a span of their own; large objects of one element
+//!   type share one bitmap (span.rs), so the heap's bookkeeping stays
+//!   bounded however many different lengths are allocated.
+//! - Sizes are checked before anything is built: a count whose byte size
+//!   overflows, is larger than the heap, or does not fit in what is left is
+//!   a panic naming the request (count, type, bytes), never a wrapped size.
 //! - Threads allocate small objects lock-free from their own cached spans
 //!   (`cache.rs`); getting and returning spans, large objects and stacks go
 //!   through one lock (`central.rs`).
@@ -38,9 +44,9 @@ mod stack;
 
 pub use stack::{GuardHit, StackRange};
 
-use arena::Arena;
+use arena::{Arena, MAX_ALIGN};
 use central::Central;
-use cgocheck_checker::{ManagedMemory, Type, WORD};
+use cgocheck_checker::{ManagedMemory, Type};
 use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
 use span::{Span, SpanKind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -86,24 +92,32 @@ impl Heap {
     }
 
     /// Allocates zeroed memory for `count` values of type `elem` (an array
-    /// when `count > 1`) and returns its address, aligned to `elem.align`.
-    /// Zero bytes (a zero-sized type or `count == 0`) return the one
-    /// zero-sized address.
+    /// when `count > 1`) and returns its address, aligned to `elem.align`
+    /// (any power of two up to 2^29, Rust's largest). Zero bytes (a
+    /// zero-sized type or `count == 0`) return the one zero-sized address,
+    /// which is aligned for every type.
     ///
     /// `elem` must describe the values that will be stored there (its
     /// pointer words are what the checker and the collector will read).
-    /// Panics when `elem.size * count` overflows or the heap is exhausted.
+    /// Panics, naming the request, when `elem.size * count` overflows, is
+    /// larger than the heap or does not fit in what is left of it, or when
+    /// `elem` is impossible (an alignment that is not a power of two or is
+    /// above 2^29; pointers in a size that is not whole words).
     #[inline]
     pub fn alloc(&self, elem: &'static Type, count: usize) -> *mut u8 {
         let Some(size) = elem.size.checked_mul(count) else {
             panic!("cgocheck: allocation of {count} values of {elem} ({} bytes each) overflows", elem.size);
         };
+        let align = elem.align.max(1);
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            bad_align(elem);
+        }
         if size == 0 {
             return self.zero_sized_addr() as *mut u8;
         }
-        let align = elem.align.max(1);
-        debug_assert!(align.is_power_of_two(), "type {elem} has alignment {align}, not a power of two");
-        if size <= MAX_SMALL {
+        // Small spans are page-aligned: slots of a class that is a multiple
+        // of `align` are aligned only up to the page.
+        if size <= MAX_SMALL && align <= PAGE {
             if let Some(class) = class_for(size, align) {
                 return self.alloc_small(elem, count, class) as *mut u8;
             }
@@ -166,14 +180,30 @@ impl Heap {
         }
     }
 
+    /// A span of its own for `size` bytes (checked against the heap before
+    /// anything is built: the pages are found before the bitmap).
     #[cold]
     fn alloc_large(&self, elem: &'static Type, count: usize, size: usize, align: usize) -> usize {
-        assert!(align <= PAGE, "cgocheck: type {elem} asks for alignment {align}, more than the heap page ({PAGE})");
-        let slot_size = size.next_multiple_of(WORD);
         let arena = self.arena();
+        // Page 0 is the zero-sized address; every size below is at most
+        // the range, so no page count or rounding can overflow.
+        let usable = arena.len - PAGE;
+        if size > usable {
+            panic!(
+                "cgocheck: allocation of {count} values of {elem} ({} bytes each, {size} bytes) is larger than the managed heap ({usable} bytes)",
+                elem.size
+            );
+        }
+        span::check_elem(elem);
         let mut central = self.central();
-        let layout = central.layout(arena, elem, slot_size, count);
-        let span = central.take_large(arena, layout);
+        let Some(span) = central.take_large(arena, elem, count, size.div_ceil(PAGE), align) else {
+            let used = central.in_use();
+            drop(central);
+            panic!(
+                "cgocheck: managed heap exhausted: allocation of {count} values of {elem} ({size} bytes) does not fit, {used} of {} bytes in use",
+                arena.len
+            );
+        };
         span.take_slot(0, count);
         span.base
     }
@@ -231,4 +261,13 @@ impl Heap {
             SpanKind::Stack => unreachable!("slot_of never answers a stack"),
         }
     }
+}
+
+/// The panic for a descriptor whose alignment no allocation can have.
+#[cold]
+fn bad_align(elem: &Type) -> ! {
+    panic!(
+        "cgocheck: type {elem} has alignment {}: the heap serves alignments that are powers of two, at most {MAX_ALIGN} (Rust's largest)",
+        elem.align
+    )
 }

@@ -19,73 +19,107 @@
 //! - `pinned`: one bit per slot, the fast answer to `is_pinned`; the counts
 //!   behind it live in the pinner (set and cleared under its lock).
 //! - `counts`: for spans of arrays (a slice of `len` elements), the element
-//!   count of each slot, since slots of one class hold different lengths.
+//!   count of each slot, since slots of one class hold different lengths;
+//!   `large_count`: the element count of a large span's object.
 //! - `layout`: the [`Layout`] of the slots. Fixed for small spans; a large
 //!   span's run may be reused for another large object, which publishes a new
 //!   layout pointer.
 //!
-//! A [`Layout`] is immutable and interned (one per element type, slot size
-//! and count mode), so every span of "slots of 32 bytes holding one `Node`"
-//! shares one. It owns the pointer bitmap of a slot, built once when the
-//! layout is first needed: the element's mask repeated `reps` times, then
-//! `slot_words` zero bits. The bitmap of a slot holding `count` elements is
-//! the window of `slot_words` bits starting `reps - count` elements in: the
-//! last `count` repetitions followed by zeros. So lookups hand out a
-//! `&BitSlice` into the layout and nothing is written per allocation.
-//! Pointer-free layouts hand out a window of one shared, never-written
-//! zero region instead of owning bits.
+//! A [`Layout`] is immutable and interned, so every span of "slots of 32
+//! bytes holding one `Node`" shares one. It owns a pointer bitmap: the
+//! element's mask repeated `reps` times, then (small layouts) one slot's
+//! worth of zero bits. The bitmap of an object of `count` elements and
+//! `size` bytes is the window of `size / 8` bits starting `reps - count`
+//! elements in: the last `count` repetitions followed by zeros. So lookups
+//! hand out a `&BitSlice` into the layout and nothing is written per
+//! allocation. Pointer-free layouts hand out a window of one shared,
+//! never-written zero region instead of owning bits.
+//!
+//! Small layouts are keyed by (element type, class size, single value or
+//! array). Large objects of one element type share one layout whatever
+//! their length (their size and count live in the span): it is rebuilt
+//! only when an object has more elements than its `reps`, with `reps` at
+//! least doubled, so the bitmaps ever built for one element type add up to
+//! less than twice the bitmap of its largest large object (which is 1/64 of
+//! that object's bytes), however many different lengths are allocated.
 //!
 //! Span and Layout structs are never freed: a lookup racing with a free may
 //! still hold a reference to them (see the page table in `lookup.rs`).
 //! Spans are bounded by the heap's address range (freed large and stack runs
-//! are reused with their Span), layouts by the number of distinct
-//! (element type, size, count) shapes the program allocates.
+//! are reused with their Span); layouts by the number of element types
+//! times the size classes, plus the doublings above for large objects.
+//!
+//! A lookup racing with the free and reuse of a large span may read the old
+//! layout with the new object's count. Its answer is then wrong for that
+//! instant (as any answer about memory being freed under it), but stays in
+//! bounds: the size is capped at the span's pages and the bitmap window at
+//! the layout's bits.
 
 use super::sizeclass::{Class, PAGE};
 use bitvec::prelude::*;
 use cgocheck_checker::{Type, WORD};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// The pointer layout shared by the slots of spans of one shape.
 pub(crate) struct Layout {
     /// Type of one element.
     pub elem: &'static Type,
-    /// Bytes of a slot: the class size, or a large object's size (whole
-    /// words).
-    pub slot_size: usize,
-    /// Element count of every slot, or 0 when each slot records its own
-    /// count (small spans of arrays).
+    /// Element count of every slot, or 0 when each slot or large object
+    /// records its own count (arrays).
     pub count: usize,
-    /// Element mask repeated `reps` times, then `slot_words` zero bits; the
-    /// shared zero region when the element holds no pointers.
+    /// Element mask repeated `reps` times, then one small slot's worth of
+    /// zero bits; the shared zero region when the element holds no pointers.
     bits: &'static BitSlice<u64, Lsb0>,
     /// Repetitions of the element mask at the start of `bits`.
     reps: usize,
     /// Words per element (0 for pointer-free elements).
     elem_words: usize,
-    /// Words of a slot: the length of every `ptr_bits` window.
-    slot_words: usize,
+}
+
+/// Refuses an element type no layout can describe: one holding pointers
+/// whose size is not a whole number of words (every pointer word is
+/// word-aligned, so a real type with a pointer has a size in whole words).
+pub fn check_elem(elem: &Type) {
+    if elem.has_pointers() && elem.size & (WORD - 1) != 0 {
+        panic!("cgocheck: type {elem} holds pointers but its size {} is not a multiple of 8", elem.size);
+    }
 }
 
 impl Layout {
-    /// Builds the layout of slots of `slot_size` bytes holding `count`
+    /// Builds the layout of small slots of `slot_size` bytes holding `count`
     /// elements (0: any count that fits). `zero` is the shared zero region.
     pub fn new(elem: &'static Type, slot_size: usize, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
-        let slot_words = slot_size.div_ceil(WORD);
+        let reps = if count == 0 { slot_size / elem.size.max(1) } else { count };
+        Layout::build(elem, count, reps, slot_size.div_ceil(WORD), zero)
+    }
+
+    /// Builds the layout shared by large objects of up to `reps` elements of
+    /// `elem` (their count and size are the span's).
+    pub fn large(elem: &'static Type, reps: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
+        Layout::build(elem, 0, reps, 0, zero)
+    }
+
+    /// Whether this large-object layout describes an object of `count`
+    /// elements.
+    pub fn holds(&self, count: usize) -> bool {
+        self.elem_words == 0 || count <= self.reps
+    }
+
+    /// Repetitions of the element mask (the largest count a large-object
+    /// layout holds).
+    pub fn reps(&self) -> usize {
+        self.reps
+    }
+
+    /// The mask repeated `reps` times, then `pad` zero words.
+    fn build(elem: &'static Type, count: usize, reps: usize, pad: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
         if !elem.has_pointers() {
-            return Layout { elem, slot_size, count, bits: &zero[..0], reps: 0, elem_words: 0, slot_words };
+            return Layout { elem, count, bits: &zero[..0], reps: 0, elem_words: 0 };
         }
-        // A type with a pointer word is word aligned, so its size is a
-        // whole number of words.
-        assert!(
-            elem.size & (WORD - 1) == 0,
-            "type {elem} holds pointers but its size {} is not a multiple of 8",
-            elem.size
-        );
+        check_elem(elem);
         let elem_words = elem.size / WORD;
-        let reps = if count == 0 { slot_size / elem.size } else { count };
-        let mut bits = bitvec![u64, Lsb0; 0; reps * elem_words + slot_words];
+        let mut bits = bitvec![u64, Lsb0; 0; reps * elem_words + pad];
         // Write one element's mask, then double the written prefix until
         // `reps` copies are there: O(log reps) copies of growing runs
         // instead of `reps` walks of the element type.
@@ -96,19 +130,27 @@ impl Layout {
             bits.copy_within(..n * elem_words, done * elem_words);
             done += n;
         }
-        Layout { elem, slot_size, count, bits: BitBox::leak(bits.into_boxed_bitslice()), reps, elem_words, slot_words }
+        Layout { elem, count, bits: BitBox::leak(bits.into_boxed_bitslice()), reps, elem_words }
     }
 
-    /// The pointer bitmap of a slot holding `count` elements: `slot_words`
-    /// bits, O(1), nothing allocated. Always inlined into `region()`, for
-    /// the same reason as it.
+    /// The pointer bitmap of an object of `count` elements and `size` bytes
+    /// (a small slot's size, or a large object's): `size / 8` bits, O(1),
+    /// nothing allocated. Always inlined into `region()`, for the same
+    /// reason as it. Clamped to the bits there are (see the file comment on
+    /// racing lookups); for a consistent `count` and `size` it never is.
     #[inline(always)]
-    pub fn ptr_bits(&self, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> &'static BitSlice<u64, Lsb0> {
+    pub fn ptr_bits(
+        &self,
+        count: usize,
+        size: usize,
+        zero: &'static BitSlice<u64, Lsb0>,
+    ) -> &'static BitSlice<u64, Lsb0> {
+        let words = size.div_ceil(WORD);
         if self.elem_words == 0 {
-            return &zero[..self.slot_words];
+            return &zero[..words.min(zero.len())];
         }
         let start = (self.reps - count.min(self.reps)) * self.elem_words;
-        &self.bits[start..start + self.slot_words]
+        &self.bits[start..(start + words).min(self.bits.len())]
     }
 }
 
@@ -154,6 +196,9 @@ pub(crate) struct Span {
     pinned: Box<[AtomicU64]>,
     /// Per-slot element counts (spans of arrays only, else empty).
     counts: Box<[AtomicU16]>,
+    /// Large spans: the element count of the object (with the layout, set
+    /// before its alloc bit).
+    large_count: AtomicUsize,
     /// Small spans: [`state`]. Changed only under the central lock; read
     /// without it by `free`.
     pub state: AtomicU8,
@@ -208,6 +253,7 @@ impl Span {
             freed: bit_words(nslots),
             pinned: bit_words(nslots),
             counts: Box::default(),
+            large_count: AtomicUsize::new(0),
             state: AtomicU8::new(state::CACHED),
             task: AtomicU64::new(0),
         }
@@ -257,9 +303,30 @@ impl Span {
     pub fn count(&self, layout: &Layout, i: usize) -> usize {
         if layout.count != 0 {
             layout.count
+        } else if self.kind == SpanKind::Large {
+            self.large_count.load(Ordering::Relaxed)
         } else {
             self.counts[i].load(Ordering::Relaxed) as usize
         }
+    }
+
+    /// Bytes of the object in a slot holding `count` elements: the class
+    /// size for a small span; for a large span the object's size in whole
+    /// words, capped at the span (see the file comment on racing lookups).
+    #[inline]
+    pub fn object_size(&self, layout: &Layout, count: usize) -> usize {
+        if self.kind == SpanKind::Large {
+            count.saturating_mul(layout.elem.size).min(self.npages * PAGE).next_multiple_of(WORD)
+        } else {
+            self.slot_size
+        }
+    }
+
+    /// Bytes of a large span's current object.
+    #[inline]
+    pub fn large_size(&self) -> usize {
+        let layout = self.layout();
+        self.object_size(layout, self.count(layout, 0))
     }
 
     /// Owner only: makes the freed slots of word `w` plain free slots and
@@ -286,7 +353,9 @@ impl Span {
     /// `alloc` words.
     #[inline]
     pub fn take_slot(&self, i: usize, count: usize) {
-        if !self.counts.is_empty() {
+        if self.kind == SpanKind::Large {
+            self.large_count.store(count, Ordering::Relaxed);
+        } else if !self.counts.is_empty() {
             // Fits: a small slot holds at most 32768 one-byte elements.
             self.counts[i].store(count as u16, Ordering::Relaxed);
         }

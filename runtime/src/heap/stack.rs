@@ -39,10 +39,29 @@ impl Heap {
     /// Allocates a stack of at least `size` usable bytes for task `task`,
     /// zero-filled, with a guard page below. `region()` of its addresses
     /// answers `Region::Stack { task, lo, hi }` until [`Heap::free_stack`].
+    ///
+    /// Panics, naming the request, when `size` is larger than the heap or
+    /// does not fit in what is left of it.
     pub fn alloc_stack(&self, size: usize, task: u64) -> StackRange {
-        let npages = 1 + size.max(1).div_ceil(PAGE);
         let arena = self.arena();
-        let span = self.central().take_stack(arena, npages);
+        // Page 0 is the zero-sized address, one more is the guard page.
+        let usable = arena.len - 2 * PAGE;
+        if size > usable {
+            panic!(
+                "cgocheck: stack of {size} bytes is larger than the managed heap ({usable} bytes usable for a stack)"
+            );
+        }
+        let npages = 1 + size.max(1).div_ceil(PAGE);
+        let mut central = self.central();
+        let Some(span) = central.take_stack(arena, npages) else {
+            let used = central.in_use();
+            drop(central);
+            panic!(
+                "cgocheck: managed heap exhausted: stack of {size} bytes does not fit, {used} of {} bytes in use",
+                arena.len
+            );
+        };
+        drop(central);
         span.task.store(task, Ordering::Relaxed);
         // Release: a reader that sees the stack live sees its task.
         span.take_slot(0, 1);
