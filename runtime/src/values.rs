@@ -144,6 +144,7 @@ unsafe impl<T: CType> CType for Gc<T> {
 }
 
 /// Allocates a managed `T` holding `value`: Go's `&T{...}` / `new(T)`.
+/// Aligned to `T`'s alignment, whatever it is (up to Rust's largest, 2^29).
 #[inline]
 pub fn new<T: CType>(value: T) -> Gc<T> {
     let p = heap().alloc(T::TYPE, 1) as *mut T;
@@ -257,7 +258,9 @@ unsafe impl<T: CType> CType for GcSlice<T> {
 }
 
 /// Allocates a zeroed managed array of `len` `T`s and returns the slice
-/// over it (`len == cap`): Go's `make([]T, len)`.
+/// over it (`len == cap`): Go's `make([]T, len)`. Panics, naming the
+/// request, when `len` elements overflow `usize` bytes or do not fit in the
+/// heap (see [`Heap::alloc`](crate::Heap::alloc)).
 #[inline]
 pub fn new_slice<T: CType>(len: usize) -> GcSlice<T> {
     let ptr = heap().alloc(T::TYPE, len) as *mut T;
