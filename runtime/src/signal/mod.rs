@@ -11,7 +11,9 @@
 //!    process is a symboliser (below), do that and exit; read
 //!    `GOTRACEBACK` (`level.rs`; a bad value is an error naming the
 //!    accepted ones, exit status 2); look up the loader's lock-free module
-//!    finder (`cgocheck_traceback::init`); install [`on_fatal_signal`] for
+//!    finder (`cgocheck_traceback::init`); find the main executable's path
+//!    (`exe.rs`: `/proc/self/exe`, or without `/proc` the loader's
+//!    `AT_EXECFN`); install [`on_fatal_signal`] for
 //!    SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP wherever their
 //!    disposition is still the default, with `SA_ONSTACK`, and give the
 //!    main thread an alternate signal stack (`altstack.rs`; the
@@ -46,6 +48,7 @@
 //! contract says the same).
 
 mod altstack;
+mod exe;
 mod level;
 mod panic;
 mod report;
@@ -92,6 +95,8 @@ static AT_START: extern "C" fn() = {
         symbolizer::run_if_symbolizer();
         level::read_at_start();
         cgocheck_traceback::init();
+        exe::find_at_start();
+        symbolizer::read_wait_at_start();
         install_handlers();
         AltStack::for_this_thread().keep();
     }
@@ -121,18 +126,16 @@ fn install_handlers() {
     }
 }
 
-/// Buffers the crash owner writes the report and the executable's path
-/// into: statics, because the handler may not allocate and the alternate
-/// stack is small.
+/// The buffer the crash owner writes the report into: a static, because
+/// the handler may not allocate and the alternate stack is small.
 struct CrashBuffers {
     report: UnsafeCell<[u8; 1 << 20]>,
-    exe: UnsafeCell<[u8; 4096]>,
 }
 
 // SAFETY: only the thread that won `claim` touches them.
 unsafe impl Sync for CrashBuffers {}
 
-static BUFFERS: CrashBuffers = CrashBuffers { report: UnsafeCell::new([0; 1 << 20]), exe: UnsafeCell::new([0; 4096]) };
+static BUFFERS: CrashBuffers = CrashBuffers { report: UnsafeCell::new([0; 1 << 20]) };
 
 fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
@@ -189,12 +192,9 @@ extern "C" fn on_fatal_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ucon
     let (code, addr, regs) = unsafe { ((*info).si_code, (*info).si_addr() as usize, Regs::from_ucontext(ucontext)) };
     let fault = report::Fault { sig, code, addr, regs, tid: gettid() };
     // SAFETY: this thread owns the crash (`claim_crash`), so it alone
-    // uses the buffers, once.
-    let (report_buf, exe_buf) = unsafe { (&mut *BUFFERS.report.get(), &mut *BUFFERS.exe.get()) };
-    // SAFETY: readlink into our buffer, bounded by its size.
-    let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe_buf.as_mut_ptr().cast(), exe_buf.len()) };
-    let exe = &exe_buf[..n.max(0) as usize];
-    let mut w = Writer::new(report_buf, exe);
+    // uses the buffer, once.
+    let report_buf = unsafe { &mut *BUFFERS.report.get() };
+    let mut w = Writer::new(report_buf, exe::path().to_bytes());
     report::signal_report(&mut w, &fault, traceback());
     symbolizer::print(w.finish());
     die()

@@ -113,8 +113,7 @@ pub fn report_fatal_panic(task: u64, payload: &(dyn Any + Send)) -> ! {
     super::claim_crash();
     let level = traceback();
     let mut buf = vec![0u8; 1 << 20];
-    let exe = std::fs::read_link("/proc/self/exe").map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_default();
-    let mut w = Writer::new(&mut buf, &exe);
+    let mut w = Writer::new(&mut buf, super::exe::path().to_bytes());
     w.line(format_args!("panic: {}", message(payload)));
     w.line(format_args!(""));
     if level > Traceback::None {
