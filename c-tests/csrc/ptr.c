@@ -94,3 +94,32 @@ int ct_read_byte(const unsigned char *p) { return *p; }
  * addresses to buf; returns how many. Proves the unwinder can walk from a
  * C frame back through the call layer into the managed caller. */
 int ct_backtrace(void **buf, int n) { return backtrace(buf, n); }
+
+/* The rows of the checker's own gaps (stack, global, field-of-element,
+ * end-pointer, never-allocated): C really reads what it is given. */
+
+/* Sums n bytes at p: a byte buffer C reads (stack_buffer_hinted). */
+long ct_sum_bytes(const void *p, size_t n) {
+    const unsigned char *b = p;
+    long sum = 0;
+    for (size_t i = 0; i < n; i++) sum += b[i];
+    return sum;
+}
+
+/* zlib's shape: an input cursor that ends one past the input consumed. */
+struct ct_stream { const unsigned char *next_in; unsigned avail_in; unsigned total_in; };
+
+/* Consumes the whole input: reads it, adds it up, leaves next_in at its
+ * end (exactly where zlib leaves it) and returns the sum. */
+long ct_stream_consume(struct ct_stream *s) {
+    long sum = 0;
+    while (s->avail_in > 0) {
+        sum += *s->next_in++;
+        s->avail_in--;
+        s->total_in++;
+    }
+    return sum;
+}
+
+/* Looks at a stream whose input is consumed: the byte before next_in. */
+int ct_stream_last(struct ct_stream *s) { return s->total_in ? s->next_in[-1] : -1; }

@@ -25,6 +25,44 @@ macro_rules! store {
     };
 }
 
+const STACK_EXTENT: Outcome = Fail(&[
+    "cgo argument points into a task stack without saying how much of it C may use",
+    "call:     ct_sum_bytes, argument 1",
+    "field(&x)",
+    "elem(&a, i)",
+    "pointee::<T>(p)",
+    "extent(p, n)",
+]);
+const FIELD_OF_ELEM: Outcome = Fail(&[
+    "cgo argument has Go pointer to unpinned Go pointer",
+    "call:     f8, argument 1",
+    "path:     arg 1 → (its array)[1]",
+]);
+const END_FIELD: Outcome = Fail(&[
+    "cgo argument has Go pointer to unpinned Go pointer",
+    "call:     ct_stream_last, argument 1",
+    "path:     arg 1 → .next_in",
+    "end of:   this pointer (0x",
+    "is the end of object A (Go object 0x",
+    "4096 bytes, [4096]uint8), pinned); the check looked at the object after it, B (Go object 0x",
+    "extent(p, 0)",
+    "one spare byte",
+]);
+const END_ARG: Outcome = Fail(&[
+    "cgo argument has Go pointer to unpinned Go pointer",
+    "call:     ct_sum_bytes, argument 1",
+    "path:     arg 1 → [7]",
+    "end of:   the argument (0x",
+    "is the end of object A (Go object 0x",
+    "extent(p, 0)",
+]);
+const UNALLOCATED: Outcome = Fail(&[
+    "cgo argument points to Go memory that is not an allocated object",
+    "call:     f10, argument 1",
+    "a Go heap slot that was never allocated",
+    "in a span of lonely",
+]);
+
 case_rows! {
     bin: "ptrcases";
     ptr1 => [Ok, arg!("f1, argument 1"), arg!("f1, argument 1")],
@@ -63,6 +101,23 @@ case_rows! {
     // Beyond Go.
     extent_known => all(Ok),
     extent_unknown => [Ok, arg!("f10, argument 1"), arg!("f10, argument 1")],
+    // Former silent passes: an unknown pointer into a task stack is refused
+    // (naming the wrappers); into a managed global, the whole global is
+    // checked; `field(&s[i])` checks the whole backing array, as Go's &s[i].
+    stack_unknown => [Ok, STACK_EXTENT, STACK_EXTENT],
+    stack_buffer_hinted => all(Ok),
+    global_unknown => [Ok, arg!("f7, argument 1"), arg!("f7, argument 1")],
+    global_nil => all(Ok),
+    field_of_slice_elem => [Ok, FIELD_OF_ELEM, FIELD_OF_ELEM],
+    field_of_slice_elem_pinned => all(Ok),
+    // Messages: an end pointer names both objects; a never-allocated slot
+    // is not called freed.
+    end_pointer_field => [Ok, END_FIELD, END_FIELD],
+    end_pointer_spare_byte => all(Ok),
+    end_pointer_arg => [Ok, END_ARG, END_ARG],
+    end_pointer_extent0 => all(Ok),
+    unallocated_slot => [Ok, UNALLOCATED, UNALLOCATED],
+    allocated_slot => all(Ok),
     // A backtrace taken inside C shows the managed caller.
     backtrace_from_c => all(Ok),
     // Bad input.
@@ -117,4 +172,29 @@ fn unknown_case_fails() {
     let out = run_case(exe(), "no_such_case", "1", &[]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ptr1"));
+}
+
+/// A never-allocated slot is not called freed: "freed" is reserved for
+/// what was freed (the row above checks the words it must say).
+#[test]
+fn unallocated_is_not_called_freed() {
+    let out = run_case(exe(), "unallocated_slot", "1", &[]);
+    verify("unallocated_slot", "CGOCHECK=1", &out, UNALLOCATED);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("freed") && !stderr.contains("dangles"), "{stderr}");
+}
+
+/// A Pinner dropped while a panic unwinds unpins silently: no "forgot to
+/// call Unpin()" warning burying the panic (the case asserts the unpin).
+/// Its twin, a Pinner dropped without a panic, warns: `heap_cases.rs`'s
+/// `pinner_dropped_while_pinning`.
+#[test]
+fn pinner_dropped_while_panicking() {
+    for level in ["0", "1", "2"] {
+        let out = run_case(exe(), "pinner_dropped_while_panicking", level, &[]);
+        verify("pinner_dropped_while_panicking", &format!("CGOCHECK={level}"), &out, Outcome::Ok);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("a panic while pinning"), "the panic was raised: {stderr}");
+        assert!(!stderr.contains("forgot to call Unpin"), "no leak warning while unwinding: {stderr}");
+    }
 }

@@ -9,7 +9,8 @@
 //!
 //! - pointer / unsafe pointer: below the top level it must be pinned; then
 //!   what it points to is checked as an unknown pointer (`unknown.rs`: the
-//!   whole heap object, or the pointee type in a stack or managed global);
+//!   whole heap object or managed global; a task stack is refused, its
+//!   extent unknown);
 //! - array: each element, at the same level (pointer elements as one fast
 //!   run, see `words.rs`);
 //! - struct: each field with pointers, at the same level;
@@ -33,6 +34,7 @@ use crate::error::{CallSite, CheckError, Fault, GoKind, Site, Walk, What};
 use crate::memory::{ManagedMemory, Region};
 use crate::path::{steps_to, Step};
 use crate::types::{Kind, Type, WORD};
+use crate::unknown::NOTE_GLOBAL_PADDING;
 use crate::words::{scan_run, type_runs, word};
 
 pub(crate) const NOTE_STACK: &str =
@@ -59,9 +61,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         // which has pointers and so is word-aligned and at least a word long.
         match ty.kind {
             // SAFETY: one aligned, readable pointer word at `addr`.
-            Kind::Pointer { elem } => unsafe { self.pointer(word(addr), Some(elem.get()), top, Some(addr)) },
-            // SAFETY: as above.
-            Kind::UnsafePointer => unsafe { self.pointer(word(addr), None, top, Some(addr)) },
+            Kind::Pointer { .. } | Kind::UnsafePointer => unsafe { self.pointer(word(addr), top, Some(addr)) },
             // SAFETY: as above.
             Kind::Map { .. } => refuse_non_nil(GoKind::Map, unsafe { word(addr) }, addr),
             // SAFETY: as above.
@@ -111,15 +111,16 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         }
     }
 
-    /// Checks a pointer `v` (stored at `at`, if anywhere) whose pointee type
-    /// is `elem` (`None` for an unsafe pointer): below the top level it must
-    /// be pinned; then its target is checked as an unknown pointer.
+    /// Checks a pointer `v` (stored at `at`, if anywhere), typed or not:
+    /// below the top level it must be pinned; then its target is checked as
+    /// an unknown pointer (its type does not bound what C may reach, as in
+    /// Go).
     ///
     /// # Safety
     /// None beyond `mem` answering truthfully: what is read is found
     /// through `mem` and bounded by it.
     #[inline]
-    pub(crate) unsafe fn pointer(&self, v: usize, elem: Option<&Type>, top: bool, at: Option<usize>) -> Walk {
+    pub(crate) unsafe fn pointer(&self, v: usize, top: bool, at: Option<usize>) -> Walk {
         if v == 0 {
             return Ok(());
         }
@@ -139,7 +140,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
                 return Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, at, NOTE_STACK));
             }
             // SAFETY: `region` is `mem`'s answer for `v`.
-            _ => unsafe { self.unknown(region, v, elem, at) },
+            _ => unsafe { self.unknown(region, v, at) },
         };
         walk.map_err(|f| f.step(Step::Deref))
     }
@@ -149,19 +150,14 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     /// # Safety
     /// `addr` must hold `n` valid values of `elem`.
     pub(crate) unsafe fn elements(&self, elem: &Type, addr: usize, n: usize, top: bool) -> Walk {
-        let pointee = match elem.kind {
-            Kind::Pointer { elem } => Some(Some(elem.get())),
-            Kind::UnsafePointer => Some(None),
-            _ => None,
-        };
-        match pointee {
+        match elem.kind {
             // SAFETY: `n` pointer elements are `n` aligned, readable words.
-            Some(pointee) => unsafe {
+            Kind::Pointer { .. } | Kind::UnsafePointer => unsafe {
                 scan_run(addr, n, |i, v| {
-                    self.pointer(v, pointee, top, Some(addr + i * WORD)).map_err(|f| f.step(Step::Index(i)))
+                    self.pointer(v, top, Some(addr + i * WORD)).map_err(|f| f.step(Step::Index(i)))
                 })
             },
-            None => {
+            _ => {
                 for i in 0..n {
                     // SAFETY: element `i` lies inside the `n` elements.
                     unsafe { self.value(elem, addr + i * elem.size, top) }.map_err(|f| f.step(Step::Index(i)))?;
@@ -181,7 +177,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
             unsafe {
                 scan_run(addr + off, n, |i, v| {
                     let at = addr + off + i * WORD;
-                    self.pointer(v, None, top, Some(at)).map_err(|f| f.steps(steps_to(ty, off + i * WORD)))
+                    self.pointer(v, top, Some(at)).map_err(|f| f.steps(steps_to(ty, off + i * WORD)))
                 })
             }
         })
@@ -241,6 +237,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
                 return Err(Fault::noted(What::Unpinned(GoKind::Interface), t, Some(addr), NOTE_RUNTIME_TYPE));
             }
             Region::Freed(_) => return Err(Fault::new(What::Freed, t, Some(addr))),
+            Region::Unallocated(_) => return Err(Fault::new(What::Unallocated, t, Some(addr))),
             Region::SpanTail { .. } => return Err(Fault::new(What::SpanTail, t, Some(addr))),
             _ => {}
         }
@@ -266,8 +263,9 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     /// Classifies `v` as something to read `size` bytes of, aligned to
     /// `align`: `None` when there is nothing to check (null, C memory, the
     /// zero-sized allocation); the managed region when it is readable;
-    /// a fault for freed memory, a span tail, misalignment, or memory
-    /// smaller than `size`.
+    /// a fault for freed or never-allocated memory, a span tail,
+    /// misalignment, or memory smaller than `size` (for a managed global:
+    /// than the rest of the variable).
     pub(crate) fn target(
         &self,
         v: usize,
@@ -282,9 +280,15 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         let end = match region {
             Region::NotManaged | Region::ZeroSized => return Ok(None),
             Region::Freed(_) => return Err(Fault::new(What::Freed, v, at)),
+            Region::Unallocated(_) => return Err(Fault::new(What::Unallocated, v, at)),
             Region::SpanTail { .. } => return Err(Fault::new(What::SpanTail, v, at)),
             Region::Heap(o) => o.base + o.size,
-            Region::Stack { hi, .. } | Region::Global { hi, .. } => hi,
+            Region::Stack { hi, .. } => hi,
+            Region::Global { hi, .. } if size == 0 => hi,
+            Region::Global { .. } => match self.mem.global(v) {
+                Some(g) => g.base + g.ty.size,
+                None => return Err(Fault::noted(What::Unallocated, v, at, NOTE_GLOBAL_PADDING)),
+            },
         };
         if align > 1 && v & (align - 1) != 0 {
             return Err(Fault::new(What::Misaligned(align), v, at));

@@ -17,9 +17,21 @@
 //!     fix:      pin it with a Pinner, or pass a Handle
 //! ```
 //!
-//! Bad input gets its own variants: a pointer into a freed object, into the
+//! Bad input gets its own variants: a pointer into a freed object, into a
+//! heap slot that never held one or padding between managed globals ("not
+//! an allocated object": "freed" means only what was freed), into the
 //! unused tail of a span, misaligned for its type, or to memory smaller than
-//! its type.
+//! its type; and a pointer into a task stack whose extent the call site did
+//! not state (`unknown.rs` says why that is refused).
+//!
+//! One past the end: an address one past the end of object A is also the
+//! first address of whatever follows A (object B). The checks look at B (as
+//! Go does; no sound rule tells the two apart, see `pointer.rs`), so when a
+//! check fails on such an address, and it is likelier A's end than B's
+//! start (B is no object, or A is pinned: see `end_pointer`), the message
+//! says both, in an `end of:` line — "this pointer is the end of object A
+//! (…); the check looked at the object after it, B (…)" — and its fix names
+//! `extent(p, 0)` and a spare byte ([`EndPointer`]).
 //!
 //! Zero cost on success: the walks carry only a `Fault` box on the error
 //! path (see `path.rs`), and `Fault::into_error` describes addresses and
@@ -88,13 +100,40 @@ pub enum GoKind {
 /// What memory an address is in, for messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {
+    /// C memory (or null).
     NotManaged,
+    /// A live heap object: its base, size and type.
     Object { base: usize, size: usize, ty: String },
+    /// A heap slot whose object was freed.
     Freed { base: usize, size: usize, ty: String },
+    /// A heap slot that never held an object (`ty`: what the span's slots
+    /// are for).
+    Unallocated { base: usize, size: usize, ty: String },
+    /// The unused tail of a heap span.
     SpanTail { span_base: usize, span_end: usize },
+    /// The zero-sized allocation.
     ZeroSized,
+    /// A task stack.
     Stack { task: u64, lo: usize, hi: usize },
-    Global { lo: usize, hi: usize },
+    /// The managed globals section, and the variable there when the address
+    /// is inside one (`var`: its base, size and type).
+    Global { lo: usize, hi: usize, var: Option<(usize, usize, String)> },
+}
+
+/// An address that is one past the end of one object and the start of
+/// what follows it, where a check failed: the message says both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndPointer {
+    /// The address (the offending pointer, or the argument).
+    pub addr: usize,
+    /// Whether it is the argument itself (else a pointer found in memory).
+    pub is_argument: bool,
+    /// The object it is the end of (A).
+    pub ends: Place,
+    /// Whether A is pinned (heap objects; `None` for globals).
+    pub ends_pinned: Option<bool>,
+    /// What the check looked at instead (B).
+    pub next: Place,
 }
 
 /// Everything a message says after its first line.
@@ -119,6 +158,9 @@ pub struct Report {
     pub argument: Option<(usize, Place)>,
     /// Why, when the first line does not say it all.
     pub note: Option<&'static str>,
+    /// When the failing address is one past the end of an object: which
+    /// object it ends, and what the check looked at instead.
+    pub end_pointer: Option<EndPointer>,
     /// What to do about it.
     pub fix: &'static str,
 }
@@ -135,9 +177,17 @@ pub enum CheckError {
     /// Class `store`.
     #[error("unpinned Go pointer stored into non-Go memory\n{report}")]
     Store { report: Box<Report> },
-    /// A pointer into a heap slot that holds no live object.
+    /// A pointer into a heap slot whose object was freed.
     #[error("{} points to freed Go memory\n{report}", subject(&report.site))]
     Freed { report: Box<Report> },
+    /// A pointer into managed memory that is not an allocated object: a
+    /// heap slot that never held one, or padding between managed globals.
+    #[error("{} points to Go memory that is not an allocated object\n{report}", subject(&report.site))]
+    Unallocated { report: Box<Report> },
+    /// A pointer into a task stack passed with nothing saying how much of
+    /// the stack C may use.
+    #[error("{} points into a task stack without saying how much of it C may use\n{report}", subject(&report.site))]
+    UnknownExtent { report: Box<Report> },
     /// A pointer into the part of a heap span that no object uses.
     #[error("{} points into the unused tail of a Go heap span\n{report}", subject(&report.site))]
     SpanTail { report: Box<Report> },
@@ -154,12 +204,23 @@ pub enum CheckError {
 /// and in the call layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
+    /// [`CheckError::Arg`].
     Arg,
+    /// [`CheckError::Result`].
     Result,
+    /// [`CheckError::Store`].
     Store,
+    /// [`CheckError::Freed`].
     Freed,
+    /// [`CheckError::Unallocated`].
+    Unallocated,
+    /// [`CheckError::UnknownExtent`].
+    UnknownExtent,
+    /// [`CheckError::SpanTail`].
     SpanTail,
+    /// [`CheckError::Misaligned`].
     Misaligned,
+    /// [`CheckError::PastEnd`].
     PastEnd,
 }
 
@@ -170,6 +231,8 @@ impl CheckError {
             CheckError::Result { .. } => Class::Result,
             CheckError::Store { .. } => Class::Store,
             CheckError::Freed { .. } => Class::Freed,
+            CheckError::Unallocated { .. } => Class::Unallocated,
+            CheckError::UnknownExtent { .. } => Class::UnknownExtent,
             CheckError::SpanTail { .. } => Class::SpanTail,
             CheckError::Misaligned { .. } => Class::Misaligned,
             CheckError::PastEnd { .. } => Class::PastEnd,
@@ -190,6 +253,8 @@ impl CheckError {
             | CheckError::Result { report, .. }
             | CheckError::Store { report }
             | CheckError::Freed { report }
+            | CheckError::Unallocated { report }
+            | CheckError::UnknownExtent { report }
             | CheckError::SpanTail { report }
             | CheckError::Misaligned { report, .. }
             | CheckError::PastEnd { report, .. } => report,
@@ -225,12 +290,18 @@ impl fmt::Display for Place {
             Place::Freed { base, size, ty } => {
                 write!(f, "freed Go memory (slot {base:#x}, {size} bytes, last typed {ty})")
             }
+            Place::Unallocated { base, size, ty } => {
+                write!(f, "a Go heap slot that was never allocated (slot {base:#x}, {size} bytes, in a span of {ty})")
+            }
             Place::SpanTail { span_base, span_end } => {
                 write!(f, "the unused tail of Go heap span {span_base:#x}..{span_end:#x}")
             }
             Place::ZeroSized => f.write_str("the zero-sized allocation"),
             Place::Stack { task, lo, hi } => write!(f, "the stack of task {task} ({lo:#x}..{hi:#x})"),
-            Place::Global { lo, hi } => write!(f, "managed globals ({lo:#x}..{hi:#x})"),
+            Place::Global { var: Some((base, size, ty)), .. } => {
+                write!(f, "managed global {base:#x} ({size} bytes, {ty})")
+            }
+            Place::Global { lo, hi, var: None } => write!(f, "managed globals ({lo:#x}..{hi:#x}), in no variable"),
         }
     }
 }
@@ -275,7 +346,27 @@ impl fmt::Display for Report {
         if let Some(note) = self.note {
             writeln!(f, "    note:     {note}")?;
         }
+        if let Some(e) = &self.end_pointer {
+            writeln!(f, "    end of:   {e}")?;
+        }
         write!(f, "    fix:      {}", self.fix)
+    }
+}
+
+impl fmt::Display for EndPointer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let which = if self.is_argument { "the argument" } else { "this pointer" };
+        let pinned = match self.ends_pinned {
+            Some(true) => ", pinned",
+            Some(false) => ", not pinned",
+            None => "",
+        };
+        write!(
+            f,
+            "{which} ({:#x}) is the end of object A ({}{pinned}); the check looked at the object after it, B ({}), \
+             which starts at the same address",
+            self.addr, self.ends, self.next
+        )
     }
 }
 
@@ -285,11 +376,49 @@ pub(crate) fn place<M: ManagedMemory + ?Sized>(mem: &M, addr: usize) -> Place {
         Region::NotManaged => Place::NotManaged,
         Region::Heap(o) => Place::Object { base: o.base, size: o.size, ty: object_type(&o) },
         Region::Freed(o) => Place::Freed { base: o.base, size: o.size, ty: object_type(&o) },
+        Region::Unallocated(o) => Place::Unallocated { base: o.base, size: o.size, ty: o.elem.to_string() },
         Region::SpanTail { span_base, span_end } => Place::SpanTail { span_base, span_end },
         Region::ZeroSized => Place::ZeroSized,
         Region::Stack { task, lo, hi } => Place::Stack { task, lo, hi },
-        Region::Global { lo, hi } => Place::Global { lo, hi },
+        Region::Global { lo, hi } => {
+            Place::Global { lo, hi, var: mem.global(addr).map(|g| (g.base, g.ty.size, g.ty.to_string())) }
+        }
     }
+}
+
+/// The end-pointer story for `addr` if it is one past the end of a live
+/// heap object or managed global A, and so also the first byte of whatever
+/// follows A (heap slots and globals are laid end to end, so nothing else
+/// can start between them) — when that reading is the likelier one.
+///
+/// Every pointer to an object's base is also the end of the slot before
+/// it, so saying so on every failure would bury the message; the story is
+/// told when the address is more likely A's end than B's start: B is no
+/// object (`bad_memory`: a freed or never-allocated slot, a span tail, the
+/// padding after a global), or A is a pinned heap object (pinned because
+/// it was handed to C, whose end pointer C then keeps: zlib's `next_in`).
+fn end_pointer<M: ManagedMemory + ?Sized>(
+    mem: &M,
+    addr: usize,
+    is_argument: bool,
+    bad_memory: bool,
+) -> Option<EndPointer> {
+    if addr == 0 {
+        return None;
+    }
+    let before = addr - 1;
+    let (ends_pinned, ends_here) = match mem.region(before) {
+        Region::Heap(o) => (Some(mem.is_pinned(before)), o.base + o.size == addr),
+        Region::Global { .. } => (None, mem.global(before).is_some_and(|g| g.base + g.ty.size == addr)),
+        _ => return None,
+    };
+    (ends_here && (bad_memory || ends_pinned == Some(true))).then(|| EndPointer {
+        addr,
+        is_argument,
+        ends: place(mem, before),
+        ends_pinned,
+        next: place(mem, addr),
+    })
 }
 
 /// `s1` for one value, `[8]s1` for an array object.
@@ -311,6 +440,11 @@ pub(crate) enum What {
     /// channels, closures, run-time types, stacks).
     Unpinned(GoKind),
     Freed,
+    /// Managed memory that is no allocated object (a never-used heap slot,
+    /// padding between globals).
+    Unallocated,
+    /// A task-stack pointer with no stated extent.
+    UnknownExtent,
     SpanTail,
     Misaligned(usize),
     PastEnd(usize),
@@ -372,7 +506,17 @@ impl Fault {
         let pointer_place = place(mem, pointer);
         let pinned = matches!(pointer_place, Place::Object { .. }).then(|| mem.is_pinned(pointer));
         let store = matches!(site, Site::Store { .. });
+        // An address one past the end of an object: the offending pointer
+        // itself, or else the argument whose target was checked.
+        let bad_memory = matches!(what, What::Freed | What::Unallocated | What::SpanTail);
+        let end_pointer = end_pointer(mem, pointer, argument == Some(pointer), bad_memory)
+            .or_else(|| argument.and_then(|a| end_pointer(mem, a, true, bad_memory && a == pointer)));
         let fix = match what {
+            _ if end_pointer.is_some() => {
+                "if the pointer is meant as the end of A, pass it with extent(p, 0) (nothing is checked), or \
+                 give A one spare byte so that its end stays inside it; if it is meant to point at B, fix B \
+                 as the first line says"
+            }
             What::Unpinned(GoKind::Map | GoKind::Chan | GoKind::Func | GoKind::Interface) => {
                 "maps, channels, closures and run-time types cannot be shared with C; pass a Handle instead"
             }
@@ -383,6 +527,15 @@ impl Fault {
             What::Unpinned(GoKind::Pointer) => "pin it with a Pinner, or pass a Handle",
             What::Freed => {
                 "the pointer dangles; keep the object alive (reachable, pinned or in a Handle) while C uses it"
+            }
+            What::Unallocated => {
+                "the pointer does not point into any object: no allocation returned it; check the pointer \
+                 arithmetic that made it"
+            }
+            What::UnknownExtent => {
+                "say what C gets: field(&x) for one value of its type, elem(&a, i) for a whole array, \
+                 pointee::<T>(p) for a void* to one T, extent(p, n) for n bytes; or allocate the value with \
+                 cgocheck::new"
             }
             What::SpanTail => "the pointer does not point into any object; check the pointer arithmetic that made it",
             What::Misaligned(_) | What::PastEnd(_) => {
@@ -397,6 +550,7 @@ impl Fault {
             found_at: at.map(|at| (at, place(mem, at))),
             argument: argument.map(|a| (a, place(mem, a))),
             note,
+            end_pointer,
             fix,
             site,
         });
@@ -405,6 +559,8 @@ impl Fault {
             (What::Unpinned(kind), Site::Result { .. }) => CheckError::Result { kind, report },
             (What::Unpinned(_), Site::Store { .. }) => CheckError::Store { report },
             (What::Freed, _) => CheckError::Freed { report },
+            (What::Unallocated, _) => CheckError::Unallocated { report },
+            (What::UnknownExtent, _) => CheckError::UnknownExtent { report },
             (What::SpanTail, _) => CheckError::SpanTail { report },
             (What::Misaligned(align), _) => CheckError::Misaligned { align, report },
             (What::PastEnd(need), _) => CheckError::PastEnd { need, report },

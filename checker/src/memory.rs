@@ -47,9 +47,15 @@ pub enum Region<'m> {
     NotManaged,
     /// Inside a live heap object (interior pointers included).
     Heap(Object<'m>),
-    /// Inside a heap span slot that is not allocated: a dangling pointer to
-    /// an object that was freed (or never allocated). The checker reports it.
+    /// Inside a heap span slot that held an object which was freed: a
+    /// dangling pointer. The checker reports it. (`count` is the freed
+    /// object's; the slot may be handed out again later.)
     Freed(Object<'m>),
+    /// Inside a heap span slot that has never held an object: not a pointer
+    /// any allocation returned (bad arithmetic, a stale guess). Kept apart
+    /// from [`Region::Freed`] so that "freed" means exactly that. `count` is
+    /// 0; `elem` is the type the span's slots are for.
+    Unallocated(Object<'m>),
     /// In the address range of a heap span but past the last object slot
     /// (the span's tail that no object uses).
     SpanTail { span_base: usize, span_end: usize },
@@ -57,9 +63,27 @@ pub enum Region<'m> {
     ZeroSized,
     /// Inside a task stack (`lo..hi`, `lo` is the lowest usable address).
     Stack { task: u64, lo: usize, hi: usize },
-    /// Inside the managed globals section (`lo..hi`). The extent of one
-    /// global is not known, as Go does not know it for data/bss.
+    /// Inside the managed globals section (`lo..hi`). Which global, with
+    /// its bounds and type, is [`ManagedMemory::global`]'s answer (Go knows
+    /// only the data/bss range and refuses any unknown pointer into it).
     Global { lo: usize, hi: usize },
+}
+
+/// One managed global variable: where it is and what it holds. It is
+/// checked like a heap object of type `ty`.
+#[derive(Debug, Clone, Copy)]
+pub struct GlobalVar<'m> {
+    /// Address of the variable's first byte.
+    pub base: usize,
+    /// Its type; its size is `ty.size`.
+    pub ty: &'m Type,
+}
+
+impl GlobalVar<'_> {
+    /// Whether `addr` lies inside the variable.
+    pub fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.ty.size
+    }
 }
 
 impl Region<'_> {
@@ -77,6 +101,13 @@ impl Region<'_> {
 pub trait ManagedMemory {
     /// Classifies `addr`.
     fn region(&self, addr: usize) -> Region<'_>;
+
+    /// The managed global variable that `addr` lies in (`None` when `addr`
+    /// is not inside one: outside the globals section, or in padding
+    /// between two variables). Asked only for addresses whose region is
+    /// [`Region::Global`], so it may cost more than `region` (a binary
+    /// search), but it must not allocate after its first call.
+    fn global(&self, addr: usize) -> Option<GlobalVar<'_>>;
 
     /// Whether the managed memory at `addr` is pinned: a heap object with a
     /// positive pin count (a Pinner holds it). A Handle keeps its value alive

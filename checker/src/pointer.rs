@@ -6,7 +6,7 @@
 //!
 //! | expression | Go's 2nd argument | [`Hint`] | checked |
 //! |---|---|---|---|
-//! | `&x`, `&x.f` | `true` | [`Hint::Element`] | the pointee type only |
+//! | `&x`, `&x.f` | `true` | [`Hint::Element`] | the pointee type only (an array element: the array, below) |
 //! | `&a[i]`, `&s[i]` | the array / slice | [`Hint::Whole`] | the whole array or backing array |
 //! | anything else | `nil` | [`Hint::Unknown`] | the whole heap object (`unknown.rs`) |
 //! | (beyond Go) `void*` whose type is known | – | [`Hint::Pointee`] | that type only |
@@ -16,6 +16,20 @@
 //! reaches C as `void*` (Go issue 28606: the whole object is checked and an
 //! unrelated pointer field fails the call).
 //!
+//! `&s[i]` said with `field`: Rust cannot tell `field(&s[i])` from
+//! `field(&x.f)` (both are a `&T`), and Go checks the whole backing array
+//! for the first. So an [`Hint::Element`] pointer is checked as Go checks
+//! `&s[i]` whenever the memory says it is an array element: a `T` at an
+//! element boundary of a heap object allocated as an array of `T` (a
+//! managed slice's backing array), or of an array of `T` inside a heap
+//! object or a managed global (`Gc<[T; N]>`, a struct's array field, a
+//! global array). The whole of that array is checked, its path marked
+//! `(its array)`; `field(&x.f)` where `f` is no array element is unchanged.
+//! The innermost such array counts (`&a[i][j]` checks `a[i]`, as Go). To
+//! give C one element only, say so: `pointee::<T>(p)` or `extent(p, n)`.
+//! On a task stack there are no types to tell, so `field(&a[i])` of a stack
+//! array checks one element; `elem(&a, i)` checks the array.
+//!
 //! Where the pointee is read as a type (element, pointee, whole), the
 //! pointer must be aligned for it and the type must fit in the memory it
 //! points into; a pointer into a freed slot or a span tail is reported
@@ -24,10 +38,19 @@
 //! One past the end: an address is classified by the byte it designates.
 //! A pointer one past the end of object A designates the first byte of
 //! whatever follows A (the next object, a free slot, the span tail), and is
-//! checked as pointing there, as Go's `findObject` does; the checker cannot
-//! tell the two apart. A zero-length extent (`Hint::Extent(0)`) gives C no
-//! bytes and is not checked at all, so `as_ptr_range().end` or an empty
-//! slice's pointer is passed with `Extent(0)`.
+//! checked as pointing there, as Go's `findObject` does. No sound rule
+//! tells the two apart: the address is the same, and a real pointer to
+//! the next object (or to a freed slot after A, which C must not touch)
+//! has to be checked as such; preferring A would let that pointer through
+//! unchecked. (Padding every allocation by a byte would separate them, at
+//! the cost of a size class for every power-of-two object; the heap does
+//! not do it.) So when a check fails at such an address, the message says
+//! both objects — "this pointer is the end of object A (…); the check
+//! looked at the object after it, B (…)" — and the fix: a zero-length
+//! extent (`Hint::Extent(0)`) gives C no bytes and is not checked at all,
+//! so `as_ptr_range().end` or an empty slice's pointer is passed with
+//! `Extent(0)`; a pointer stored in memory (zlib's `next_in` after it has
+//! consumed its input) needs A to have one spare byte.
 
 use crate::arg::Walker;
 use crate::error::{CallSite, CheckError, Site, Walk};
@@ -75,8 +98,9 @@ pub unsafe fn check_pointer<M: ManagedMemory + ?Sized>(
     // SAFETY: the caller's contract for `Whole`; the rest is bounded by `mem`.
     let walk = unsafe {
         match (hint, pointee) {
-            (Hint::Element, Some(t)) | (Hint::Pointee(t), _) => w.element(t, p),
-            (Hint::Element, None) | (Hint::Unknown, _) => w.pointer(p, pointee, true, None),
+            (Hint::Element, Some(t)) => w.field(t, p),
+            (Hint::Pointee(t), _) => w.element(t, p),
+            (Hint::Element, None) | (Hint::Unknown, _) => w.pointer(p, true, None),
             (Hint::Whole { ty, value }, _) => w.whole(ty, value as usize, p),
             (Hint::Extent(n), _) => w.extent(p, n),
         }
@@ -85,6 +109,43 @@ pub unsafe fn check_pointer<M: ManagedMemory + ?Sized>(
 }
 
 impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
+    /// `p` is `&x` or `&x.f` of type `t`, or `&s[i]` said the same way: an
+    /// element of an array of `t` in a heap object or managed global gets
+    /// the whole array checked (see the file comment); anything else is one
+    /// `t`.
+    ///
+    /// # Safety
+    /// None beyond `mem` answering truthfully.
+    unsafe fn field(&self, t: &Type, p: usize) -> Walk {
+        let Some(region) = self.target(p, t.size, t.align, None)? else {
+            return Ok(());
+        };
+        let array = match region {
+            Region::Heap(o) if o.count > 1 && t.size > 0 && o.elem.same_as(t) && (p - o.base) % t.size == 0 => {
+                // SAFETY: the live object holds `o.count` values of `t`.
+                return unsafe { self.elements(o.elem, o.base, o.count, false) }
+                    .map_err(|f| f.step(Step::Enclosing("array")).step(Step::Deref));
+            }
+            Region::Heap(o) if o.elem.size > 0 => {
+                let within = (p - o.base) % o.elem.size;
+                array_of(o.elem, within, t).map(|(ty, off)| (ty, p - within + off))
+            }
+            Region::Global { .. } => {
+                self.mem.global(p).and_then(|g| array_of(g.ty, p - g.base, t).map(|(ty, off)| (ty, g.base + off)))
+            }
+            _ => None,
+        };
+        match array {
+            // SAFETY: the array lies inside the live object or global (its
+            // type says so), which holds a valid value of it.
+            Some((ty, at)) => {
+                unsafe { self.value(ty, at, false) }.map_err(|f| f.step(Step::Enclosing("array")).step(Step::Deref))
+            }
+            // SAFETY: `target` proved `t.size` aligned bytes at `p`.
+            None => unsafe { self.value(t, p, false) }.map_err(|f| f.step(Step::Deref)),
+        }
+    }
+
     /// `p` designates one value of type `t`.
     ///
     /// # Safety
@@ -143,5 +204,32 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
             _ => unsafe { self.conservative(p, n) },
         };
         walk.map_err(|f| f.step(Step::Deref))
+    }
+}
+
+/// The innermost array of `t`s inside a value of type `ty` that has an
+/// element starting at byte `offset`: the array's type and its offset in
+/// the value. Structs descend into the field covering the offset, arrays
+/// into the element; unions and everything else stop.
+fn array_of<'t>(mut ty: &'t Type, mut offset: usize, t: &Type) -> Option<(&'t Type, usize)> {
+    let mut at = 0;
+    loop {
+        match ty.kind {
+            Kind::Array { elem, len } if elem.size > 0 && offset < elem.size * len => {
+                if elem.same_as(t) {
+                    return (offset % elem.size == 0).then_some((ty, at));
+                }
+                at += offset / elem.size * elem.size;
+                offset %= elem.size;
+                ty = elem;
+            }
+            Kind::Struct { fields } => {
+                let f = fields.iter().find(|f| f.offset <= offset && offset < f.offset + f.ty.size)?;
+                at += f.offset;
+                offset -= f.offset;
+                ty = f.ty;
+            }
+            _ => return None,
+        }
     }
 }

@@ -277,6 +277,44 @@ impl Type {
         }
     }
 
+    /// Whether `self` and `other` describe the same type. Descriptors of
+    /// one type need not be one address (a primitive's or an array's
+    /// `TYPE` is a promoted constant, which each crate may copy), so
+    /// besides identity this compares name, size, alignment, kind, array
+    /// length and element, and fields (names, offsets, types); what a
+    /// pointer, slice, channel or map refers to is compared by its
+    /// descriptor's address, or name, size and kind only, so recursive
+    /// types end.
+    pub fn same_as(&self, other: &Type) -> bool {
+        if core::ptr::eq(self, other) {
+            return true;
+        }
+        if self.name != other.name || self.size != other.size || self.align != other.align {
+            return false;
+        }
+        let same_ref = |a: TypeRef, b: TypeRef| {
+            let (a, b) = (a.get(), b.get());
+            core::ptr::eq(a, b)
+                || (a.name == b.name
+                    && a.size == b.size
+                    && core::mem::discriminant(&a.kind) == core::mem::discriminant(&b.kind))
+        };
+        let same_fields = |a: &[Field], b: &[Field]| {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| x.name == y.name && x.offset == y.offset && x.ty.same_as(y.ty))
+        };
+        match (&self.kind, &other.kind) {
+            (Kind::Array { elem: a, len: n }, Kind::Array { elem: b, len: m }) => n == m && a.same_as(b),
+            (Kind::Struct { fields: a }, Kind::Struct { fields: b })
+            | (Kind::Union { fields: a }, Kind::Union { fields: b }) => same_fields(a, b),
+            (Kind::Pointer { elem: a }, Kind::Pointer { elem: b })
+            | (Kind::Slice { elem: a }, Kind::Slice { elem: b })
+            | (Kind::Chan { elem: a }, Kind::Chan { elem: b }) => same_ref(*a, *b),
+            (Kind::Map { key: a, value: x }, Kind::Map { key: b, value: y }) => same_ref(*a, *b) && same_ref(*x, *y),
+            (a, b) => core::mem::discriminant(a) == core::mem::discriminant(b),
+        }
+    }
+
     /// Whether an interface holding this type stores the value itself in its
     /// data word (Go's `KindDirectIface`): pointer-shaped types, and structs
     /// or arrays whose only content is one pointer-shaped value.

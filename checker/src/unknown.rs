@@ -8,19 +8,34 @@
 //!
 //! - into a heap object: the whole object, through its pointer bitmap
 //!   (`words.rs`: runs of set bits, zero words skipped 16 at a time);
-//! - into a managed global: Go cannot know one global's extent and refuses.
-//!   We refuse too when the pointer is `void*`; a typed pointer is checked
-//!   over its pointee type instead (the type says what C sees there);
-//! - into a task stack: Go does not check (its stacks are not in the heap,
-//!   and escape analysis keeps most pointed-to values off them). A typed
-//!   pointer is checked over its pointee type, as for globals; a `void*` is
-//!   let through, as in Go.
+//! - into a managed global: the whole global, as for a heap object. Go
+//!   knows only the data/bss range and refuses any unknown pointer into it;
+//!   the runtime knows each `managed_static!`'s bounds and type
+//!   ([`ManagedMemory::global`]), so a global whose pointer words hold only
+//!   nil, C or pinned pointers passes, and one holding an unpinned pointer
+//!   fails wherever in the global the pointer points (element 0 of a global
+//!   array whose element 1 is unpinned fails). An address in the padding
+//!   between two globals is no variable: refused as not an allocated object;
+//! - into a task stack: refused, typed or `void*`, with an error that names
+//!   the wrappers (`field`, `elem`, `pointee`, `extent`). In Go such a value
+//!   escapes to the heap and its whole object is checked; here it stays on
+//!   the stack, and a stack has no object bounds, so the whole object cannot
+//!   be found. The alternatives were worse: letting it through is the silent
+//!   pass a sanitizer must not have; checking the pointee type alone misses
+//!   the rest of an array (`&a[0] as *mut T`); scanning the words from the
+//!   pointer to the stack top scans the callers' frames too, whose locals
+//!   hold unpinned managed pointers as a rule, so the verdict would depend
+//!   on code far from the call. The call site knows what C gets, and the
+//!   wrappers say it: `field(&x)` (one value of its type), `elem(&a, i)`
+//!   (the whole array), `pointee::<T>(p)`, `extent(p, n)` — a byte buffer
+//!   on a task stack passes with any of them.
 //!
 //! [`Walker::shallow`] is the per-word rule ("managed and not pinned" fails;
 //! Go's `cgoIsGoPointer(p) && !isPinned(p)`), shared with the store checks:
 //! null, C memory, the zero-sized allocation and managed globals pass; heap
 //! objects pass when pinned; stack pointers never (stacks cannot be pinned);
-//! freed slots and span tails are reported as bad pointers.
+//! freed slots, never-allocated slots and span tails are reported as bad
+//! pointers.
 
 use crate::arg::{Walker, NOTE_STACK};
 use crate::error::{Fault, GoKind, Walk, What};
@@ -29,35 +44,45 @@ use crate::path::{steps_in_object, steps_to, Step};
 use crate::types::{Type, WORD};
 use crate::words::{bitmap_runs, bits_u64, scan_run, type_runs, word};
 
-pub(crate) const NOTE_GLOBAL: &str = "it points into managed globals, where the extent of one global is not known; \
-     pass it with its pointee type or an explicit extent";
+pub(crate) const NOTE_STACK_EXTENT: &str = "a task stack has no object bounds, so the checker cannot know how much \
+     of it C sees (Go would have moved the value to the heap and checked its whole object)";
+pub(crate) const NOTE_GLOBAL_PADDING: &str =
+    "it points into the managed globals section, but into no variable (the padding between two)";
 
 impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
-    /// What an unknown pointer `v` (in `region`) lets C see, checked.
-    /// `elem` is its pointee type when the pointer is typed.
+    /// What an unknown pointer `v` (in `region`) lets C see, checked:
+    /// the whole heap object or managed global; refused on a task stack.
     ///
     /// # Safety
     /// `region` must be `mem`'s answer for `v`.
-    pub(crate) unsafe fn unknown(&self, region: Region<'_>, v: usize, elem: Option<&Type>, at: Option<usize>) -> Walk {
+    pub(crate) unsafe fn unknown(&self, region: Region<'_>, v: usize, at: Option<usize>) -> Walk {
         match region {
             Region::NotManaged | Region::ZeroSized => Ok(()),
             Region::Freed(_) => Err(Fault::new(What::Freed, v, at)),
+            Region::Unallocated(_) => Err(Fault::new(What::Unallocated, v, at)),
             Region::SpanTail { .. } => Err(Fault::new(What::SpanTail, v, at)),
             // SAFETY: `o` is the live object `v` points into.
             Region::Heap(o) => unsafe { self.object(&o, v) },
-            Region::Global { .. } | Region::Stack { .. } => match elem {
-                Some(t) => {
-                    self.target(v, t.size, t.align, at)?;
-                    // SAFETY: `target` proved `t.size` aligned bytes at `v`
-                    // inside the stack or globals.
-                    unsafe { self.typed(t, v, 0, t.size) }
-                }
-                None if matches!(region, Region::Global { .. }) => {
-                    Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, at, NOTE_GLOBAL))
-                }
-                None => Ok(()),
-            },
+            Region::Global { .. } => self.global(v, at),
+            Region::Stack { .. } => Err(Fault::noted(What::UnknownExtent, v, at, NOTE_STACK_EXTENT)),
         }
+    }
+
+    /// Every pointer word of the managed global `v` points into, by its
+    /// type (the shallow rule, as for a heap object).
+    pub(crate) fn global(&self, v: usize, at: Option<usize>) -> Walk {
+        let Some(g) = self.mem.global(v) else {
+            return Err(Fault::noted(What::Unallocated, v, at, NOTE_GLOBAL_PADDING));
+        };
+        // SAFETY: a managed global is a live, readable value of its type,
+        // aligned for it (the runtime's contract for `global`).
+        unsafe { self.typed(g.ty, g.base, 0, g.ty.size) }.map_err(|f| {
+            if v == g.base {
+                f
+            } else {
+                f.step(Step::Enclosing("global"))
+            }
+        })
     }
 
     /// The per-word rule: `v`, found at `at`, must not be an unpinned
@@ -70,6 +95,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
             Region::Heap(_) => Err(Fault::new(What::Unpinned(GoKind::Pointer), v, Some(at))),
             Region::Stack { .. } => Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, Some(at), NOTE_STACK)),
             Region::Freed(_) => Err(Fault::new(What::Freed, v, Some(at))),
+            Region::Unallocated(_) => Err(Fault::new(What::Unallocated, v, Some(at))),
             Region::SpanTail { .. } => Err(Fault::new(What::SpanTail, v, Some(at))),
         }
     }

@@ -17,9 +17,23 @@
 //! one global of its own, so the section (and the two symbols) exist even in
 //! a program that declares none. Every value is a [`Global`], which holds an
 //! `UnsafeCell`, so the section is writable (as data/bss is in Go).
+//!
+//! Each global's bounds and type: beside every global, the macro puts a
+//! [`GlobalDesc`] (its address and its `CType` descriptor) in a second
+//! section, `cgocheck_global_descs`, kept and delimited the same way. On
+//! the first question about a managed global ([`var`], the heap's
+//! `ManagedMemory::global`), the descriptors are copied into a table
+//! sorted by address, once; then an address is found with a binary search.
+//! So an unknown pointer into a global is checked over the whole global,
+//! as one into a heap object is over the whole object (Go knows only the
+//! data/bss range, and refuses). The same mechanism as the globals'
+//! section, rather than a distributed-slice crate: one linker technique,
+//! in one file.
 
-use cgocheck_checker::Region;
+use cgocheck_checker::memory::GlobalVar;
+use cgocheck_checker::{CType, Region, Type};
 use std::cell::UnsafeCell;
+use std::sync::OnceLock;
 
 /// A managed global's storage: a value Go-style code and C may both write.
 ///
@@ -82,7 +96,9 @@ impl<T> std::ops::Deref for Global<T> {
 }
 
 /// Declares managed globals: statics placed in the `cgocheck_globals`
-/// section, so a pointer to them answers `Region::Global`.
+/// section, so a pointer to them answers `Region::Global`, each with its
+/// descriptor in `cgocheck_global_descs` (so the type must be a
+/// [`CType`](crate::CType), as everything C may see is).
 ///
 /// ```
 /// cgocheck::managed_static! {
@@ -106,7 +122,32 @@ macro_rules! managed_static {
         #[used]
         #[link_section = "cgocheck_globals"]
         $vis static $name: $crate::Global<$ty> = $crate::Global::new($init);
+        const _: () = {
+            #[used]
+            #[link_section = "cgocheck_global_descs"]
+            static DESC: $crate::globals::GlobalDesc = $crate::globals::GlobalDesc::of(&$name);
+        };
     )*};
+}
+
+/// Where one managed global is and what it holds: what [`managed_static!`]
+/// records for it in the `cgocheck_global_descs` section.
+#[derive(Debug)]
+#[repr(C)]
+pub struct GlobalDesc {
+    addr: *const u8,
+    ty: &'static Type,
+}
+
+// SAFETY: the address is only compared, never dereferenced through the
+// descriptor; the type descriptor is immutable.
+unsafe impl Sync for GlobalDesc {}
+
+impl GlobalDesc {
+    /// The descriptor of `global`. Used by [`managed_static!`].
+    pub const fn of<T: CType>(global: &'static Global<T>) -> GlobalDesc {
+        GlobalDesc { addr: global.as_ptr() as *const u8, ty: T::TYPE }
+    }
 }
 
 managed_static! {
@@ -115,6 +156,12 @@ managed_static! {
 }
 
 extern "C" {
+    /// First descriptor of the `cgocheck_global_descs` section.
+    #[link_name = "__start_cgocheck_global_descs"]
+    static DESCS_START: u8;
+    /// One past the last descriptor.
+    #[link_name = "__stop_cgocheck_global_descs"]
+    static DESCS_STOP: u8;
     /// First byte of the `cgocheck_globals` section (defined by the linker).
     #[link_name = "__start_cgocheck_globals"]
     static SECTION_START: u8;
@@ -141,4 +188,40 @@ pub(crate) fn region(addr: usize) -> Region<'static> {
     } else {
         Region::NotManaged
     }
+}
+
+/// Every managed global as `(base, type)`, sorted by address: built from
+/// the descriptor section on first use.
+fn table() -> &'static [(usize, &'static Type)] {
+    static TABLE: OnceLock<Box<[(usize, &'static Type)]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let start = (&raw const DESCS_START).cast::<GlobalDesc>();
+        let len = (&raw const DESCS_STOP as usize - start as usize) / size_of::<GlobalDesc>();
+        // SAFETY: the linker delimits the section with these two symbols
+        // (the runtime's own global puts one descriptor there, so both
+        // exist); it holds only `GlobalDesc`s, each 16 bytes and 8-aligned,
+        // laid end to end (no padding is needed between them), initialised
+        // statically and never written.
+        let descs = unsafe { std::slice::from_raw_parts(start, len) };
+        let (lo, hi) = range();
+        let mut table: Vec<(usize, &'static Type)> = descs.iter().map(|d| (d.addr as usize, d.ty)).collect();
+        table.sort_unstable_by_key(|&(base, _)| base);
+        for &(base, ty) in &table {
+            assert!(
+                lo <= base && base + ty.size <= hi,
+                "cgocheck: managed global at {base:#x} ({ty}) is outside the globals section {lo:#x}..{hi:#x}"
+            );
+        }
+        table.into_boxed_slice()
+    })
+}
+
+/// The managed global `addr` lies in: its base and type (`None` outside
+/// every global, e.g. in the padding between two).
+pub(crate) fn var(addr: usize) -> Option<GlobalVar<'static>> {
+    let table = table();
+    let i = table.partition_point(|&(base, _)| base <= addr).checked_sub(1)?;
+    let (base, ty) = table[i];
+    let g = GlobalVar { base, ty };
+    g.contains(addr).then_some(g)
 }

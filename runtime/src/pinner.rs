@@ -20,11 +20,14 @@
 //! | a managed global, the zero-sized address | nothing: they never move nor die |
 //! | null | panic: there is nothing to pin |
 //! | a task stack | panic: a stack cannot be pinned; allocate with `new` |
-//! | a freed object, a span tail | panic naming the address |
+//! | a freed object, a never-allocated slot, a span tail | panic naming the address |
 //!
 //! Dropping a Pinner that still pins objects prints Go's leak warning and
 //! unpins them (Go panics from a finalizer; a destructor that panics would
-//! abort during unwinding, so we warn).
+//! abort during unwinding, so we warn). A Pinner dropped while a panic
+//! unwinds its frame unpins silently: the code that would have called
+//! `unpin` is what the panic skipped, so the warning would blame the user
+//! for the panic's doing and bury the panic's own message.
 
 use crate::heap::heap;
 use crate::values::{Gc, GcSlice, GcStr};
@@ -121,6 +124,12 @@ impl Pinner {
                     obj.base, obj.elem
                 )
             }
+            Region::Unallocated(obj) => {
+                panic!(
+                    "runtime.Pinner: {addr:#x} is not an allocated object (slot at {:#x}, never allocated)",
+                    obj.base
+                )
+            }
             Region::SpanTail { span_base, .. } => {
                 panic!("runtime.Pinner: {addr:#x} is not inside any object (unused tail of the span at {span_base:#x})")
             }
@@ -156,6 +165,13 @@ impl Pinner {
 
 impl Drop for Pinner {
     fn drop(&mut self) {
+        if self.pinned.is_empty() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.unpin();
+            return;
+        }
         if let Some(first) = self.pinned.first() {
             eprintln!(
                 "cgocheck: runtime.Pinner: found leaking pinned pointer; forgot to call Unpin()? \

@@ -411,12 +411,20 @@ fn one_past_the_end_designates_what_follows() {
 fn stack_pointers() {
     let mut stack = TaskStack::new(7);
     let local = stack.push(S1 { p: new(0) });
-    // void* with no extent into a stack: let through, as in Go.
-    assert!(unknown(ptr(local)).is_ok());
-    // A typed pointer is checked over its type, shallowly and deeply.
+    // An unknown pointer into a stack, void* or typed: refused, its extent
+    // unknown (Go would have moved the value to the heap), naming the
+    // wrappers that say it.
+    let e = unknown(ptr(local)).unwrap_err();
+    assert_eq!(e.class(), Class::UnknownExtent);
+    assert!(e.to_string().starts_with("cgo argument points into a task stack without saying how much"), "{e}");
+    for wrapper in ["field(&x)", "elem(&a, i)", "pointee::<T>(p)", "extent(p, n)"] {
+        assert!(e.report().fix.contains(wrapper), "{e}");
+    }
     let typed = unsafe { check_pointer(mem(), site("f", 1), ptr(local), Some(S1::TYPE), Hint::Unknown) };
-    assert_eq!(typed.unwrap_err().report().path.to_string(), "arg 1 → .p");
-    assert_eq!(class(element(local)), Some(Class::Arg));
+    assert_eq!(class(typed), Some(Class::UnknownExtent));
+    // With its type stated (`field`), it is checked over the type.
+    let e = element(local).unwrap_err();
+    assert_eq!((e.class(), e.report().path.to_string()), (Class::Arg, "arg 1 → .p".to_string()));
     // A pointer to a stack below the top level: stacks cannot be pinned.
     let holder = new(Outer { q: unsafe { Gc::from_ptr(local) } });
     let e = element(holder.as_ptr()).unwrap_err();
@@ -438,7 +446,7 @@ cgocheck::managed_static! {
 }
 
 #[test]
-fn globals_count_as_pinned_but_their_extent_is_unknown() {
+fn globals_count_as_pinned_and_are_checked_whole() {
     // Go's var1: a global holding an unpinned pointer, reached through a
     // local array of pointers to it.
     unsafe { HELLO13.set([new(0 as c_char)]) };
@@ -447,12 +455,14 @@ fn globals_count_as_pinned_but_their_extent_is_unknown() {
     let hint = Hint::Whole { ty: <[*mut Gc<c_char>; 1]>::TYPE, value: ptr(parg) };
     let e =
         unsafe { check_pointer(mem(), site("f13", 1), ptr(parg), Some(<*mut Gc<c_char>>::TYPE), hint) }.unwrap_err();
-    assert_eq!(e.report().path.to_string(), "arg 1 → (its array)[0] → *");
-    assert!(matches!(e.report().found_at, Some((_, Place::Global { .. }))));
-    // void* into globals: refused, extent unknown (as Go).
-    let e = unknown(ptr(PLAIN.as_ptr())).unwrap_err();
-    assert!(e.report().note.unwrap().contains("extent of one global is not known"), "{e}");
-    // ...unless the extent or the type is given.
+    assert_eq!(e.report().path.to_string(), "arg 1 → (its array)[0] → [0]");
+    assert!(matches!(e.report().found_at, Some((_, Place::Global { var: Some(_), .. }))));
+    // void* into globals: the whole global is checked (Go refuses them all).
+    assert!(unknown(ptr(PLAIN.as_ptr())).is_ok());
+    assert!(unknown((PLAIN.addr() + 5) as *const u8).is_ok());
+    let e = unknown(ptr(HELLO13.as_ptr())).unwrap_err();
+    assert_eq!(e.report().path.to_string(), "arg 1 → [0]");
+    // The type or the extent may be given too.
     let t = <[u8; 16]>::TYPE;
     assert!(unsafe { check_pointer(mem(), site("f", 1), ptr(PLAIN.as_ptr()), None, Hint::Pointee(t)) }.is_ok());
     assert!(unsafe { check_pointer(mem(), site("f", 1), ptr(PLAIN.as_ptr()), None, Hint::Extent(16)) }.is_ok());

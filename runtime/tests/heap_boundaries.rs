@@ -64,10 +64,10 @@ fn first_last_and_one_past_the_end() {
         assert_eq!(obj.ptr_bits.iter().by_vals().collect::<Vec<_>>(), [true, false, true]);
         assert!(obj.contains(addr));
     }
-    // One past the end is the next slot (live or free) or the span's tail,
-    // never this object.
+    // One past the end is the next slot (live, freed or never allocated) or
+    // the span's tail, never this object.
     match heap().region(base + 24) {
-        Region::Heap(o) | Region::Freed(o) => assert_eq!(o.base, base + 24),
+        Region::Heap(o) | Region::Freed(o) | Region::Unallocated(o) => assert_eq!(o.base, base + 24),
         Region::SpanTail { span_base, span_end } => assert!(span_base <= base && base + 24 < span_end),
         other => panic!("one past the end: {other:?}"),
     }

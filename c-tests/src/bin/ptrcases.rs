@@ -18,8 +18,8 @@
 use c_tests::ffi::call::{ct_get_null, BinOp};
 use c_tests::ffi::ptr::*;
 use cgocheck::{
-    elem, extent, field, managed_static, new, new_slice, new_string, slice_data, string_data, CPtr, CType, Gc, GcMap,
-    GcSlice, Pinner,
+    elem, extent, field, heap, managed_static, new, new_slice, new_string, pointee, slice_data, string_data, CPtr,
+    CType, Gc, GcMap, GcSlice, ManagedMemory, Pinner, Region,
 };
 use core::ffi::{c_char, c_int, c_void};
 use std::ptr::null_mut;
@@ -57,6 +57,19 @@ const CASES: &[(&str, fn())] = &[
     ("argmap", argmap),
     ("extent_known", extent_known),
     ("extent_unknown", extent_unknown),
+    ("stack_unknown", stack_unknown),
+    ("stack_buffer_hinted", stack_buffer_hinted),
+    ("global_unknown", global_unknown),
+    ("global_nil", global_nil),
+    ("field_of_slice_elem", field_of_slice_elem),
+    ("field_of_slice_elem_pinned", field_of_slice_elem_pinned),
+    ("end_pointer_field", end_pointer_field),
+    ("end_pointer_spare_byte", end_pointer_spare_byte),
+    ("end_pointer_arg", end_pointer_arg),
+    ("end_pointer_extent0", end_pointer_extent0),
+    ("unallocated_slot", unallocated_slot),
+    ("allocated_slot", allocated_slot),
+    ("pinner_dropped_while_panicking", pinner_dropped_while_panicking),
     ("message", message),
     ("backtrace_from_c", backtrace_from_c),
     ("null_function_pointer", null_function_pointer),
@@ -551,8 +564,9 @@ fn message() {
 #[inline(never)]
 fn backtrace_from_c() {
     let mut pcs = [null_mut::<c_void>(); 64];
-    // SAFETY: `pcs` has room for 64 return addresses.
-    let n = unsafe { ct_backtrace(pcs.as_mut_ptr(), 64) };
+    // SAFETY: `pcs` has room for 64 return addresses. It is on the task
+    // stack, so the call says that C gets the array (`elem`).
+    let n = unsafe { ct_backtrace(elem(&pcs, 0), 64) };
     assert!(n > 0, "backtrace() found no frame");
     let mut names = Vec::new();
     for &pc in &pcs[..n as usize] {
@@ -583,4 +597,216 @@ fn null_function_pointer() {
 fn before_run() {
     // SAFETY: f30 does nothing.
     unsafe { f30() }
+}
+
+// --- The checker's former silent passes and confusing messages -------------
+//
+// Each failing row has a correct twin; the C functions really read what
+// they are given (csrc/ptr.c, the end of the file).
+
+/// `struct ct_stream` of csrc/ptr.c: zlib's input cursor.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "ct_stream")]
+struct CtStream {
+    next_in: *const u8,
+    avail_in: u32,
+    total_in: u32,
+}
+
+cgocheck::c_functions! {
+    extern "C" {
+        /// `long ct_sum_bytes(const void *p, size_t n)`: sums `n` bytes at `p`.
+        fn ct_sum_bytes(p: *const c_void, n: usize) -> core::ffi::c_long;
+        /// Reads the whole input, leaving `next_in` one past its end.
+        fn ct_stream_consume(s: *mut CtStream) -> core::ffi::c_long;
+        /// The byte before `next_in`.
+        fn ct_stream_last(s: *mut CtStream) -> c_int;
+    }
+}
+
+/// A struct on the task stack holding an unpinned managed pointer, passed
+/// as a bare `void*`: Go moves it to the heap and checks the whole object;
+/// here a stack has no object bounds, so the pointer is refused and the
+/// message names the wrappers that say what C gets.
+fn stack_unknown() {
+    let mut s = S1 { p: new_int() };
+    assert!(matches!(heap().region(&raw mut s as usize), Region::Stack { .. }), "s is on the task stack");
+    // SAFETY: C reads the 8 bytes of `s`.
+    unsafe { ct_sum_bytes((&raw mut s).cast(), size_of::<S1>()) };
+}
+
+/// Twin: a byte buffer on the task stack, passed with what C gets —
+/// `extent`, `elem`, `pointee` — is checked and passes.
+fn stack_buffer_hinted() {
+    let mut buf = [1u8; 64];
+    assert!(matches!(heap().region(buf.as_ptr() as usize), Region::Stack { .. }), "buf is on the task stack");
+    let p = buf.as_mut_ptr().cast::<c_void>();
+    // SAFETY: C reads the 64 bytes of `buf`.
+    let sums = unsafe {
+        [
+            ct_sum_bytes(extent(p, 64), 64),
+            ct_sum_bytes(elem(&buf, 0).as_void(), 64),
+            ct_sum_bytes(pointee::<[u8; 64]>(p), 64),
+        ]
+    };
+    assert_eq!(sums, [64; 3]);
+}
+
+managed_static! {
+    /// A managed global array whose element 1 gets an unpinned pointer.
+    static G_PAIR: [Gc<c_int>; 2] = [Gc::null(); 2];
+    /// A managed global holding only nil.
+    static G_NIL: [Gc<c_int>; 2] = [Gc::null(); 2];
+}
+
+/// A typed pointer to element 0 of a managed global array whose element 1
+/// is unpinned: the whole global is checked, as a heap object is.
+fn global_unknown() {
+    // SAFETY: only this task touches G_PAIR.
+    unsafe { G_PAIR.set([Gc::null(), new(0)]) };
+    // SAFETY: f7 ignores its argument.
+    unsafe { f7(G_PAIR.as_ptr().cast::<*mut c_void>()) }
+}
+
+/// Twin: a global holding only nil passes, even as a bare `void*` (Go
+/// refuses every unknown pointer into data/bss).
+fn global_nil() {
+    // SAFETY: C reads the 16 bytes of the global.
+    assert_eq!(unsafe { ct_sum_bytes(G_NIL.as_ptr().cast(), 16) }, 0);
+}
+
+/// `field(&s[0])` on a managed slice: checked as Go checks `&s[0]`, the
+/// whole backing array, whose element 1 is unpinned.
+fn field_of_slice_elem() {
+    let s = pointer_slice(&[null_mut(), new_int().cast()]);
+    // SAFETY: f8 ignores its argument.
+    unsafe { f8(field(&s.as_slice()[0])) }
+}
+
+/// Twin: the same with element 1 pinned.
+fn field_of_slice_elem_pinned() {
+    let i = new_int();
+    let mut pinner = Pinner::new();
+    pinner.pin(i);
+    let s = pointer_slice(&[null_mut(), i.cast()]);
+    // SAFETY: f8 ignores its argument.
+    unsafe { f8(field(&s.as_slice()[0])) };
+    pinner.unpin();
+}
+
+/// Two managed byte arrays of `n` bytes, B right after A in memory.
+fn adjacent_buffers(n: usize) -> (GcSlice<u8>, GcSlice<u8>) {
+    (0..64)
+        .map(|_| (new_slice::<u8>(n), new_slice::<u8>(n)))
+        .find(|(a, b)| a.as_ptr() as usize + n == b.as_ptr() as usize)
+        .expect("two adjacent slots of the size class")
+}
+
+/// zlib's case: C consumes a pinned input buffer A and leaves `next_in`
+/// one past its end, which is the first byte of the next object B
+/// (unpinned). The next call is refused; the message says that the pointer
+/// is the end of A and that the check looked at B, with the fix.
+fn end_pointer_field() {
+    let (a, b) = adjacent_buffers(4096);
+    // SAFETY: `a` is new; nothing else refers to it.
+    unsafe { a.as_mut_slice().fill(1) };
+    let mut pinner = Pinner::new();
+    pinner.pin(a);
+    let strm = new(CtStream { next_in: a.as_ptr(), avail_in: 4096, total_in: 0 });
+    // SAFETY: C reads the 4096 bytes of the pinned `a` and updates `strm`.
+    assert_eq!(unsafe { ct_stream_consume(field(strm)) }, 4096);
+    assert_eq!(strm.next_in as usize, b.as_ptr() as usize, "next_in is A's end, B's start");
+    // SAFETY: C reads the byte before next_in (the last byte of `a`).
+    unsafe { ct_stream_last(field(strm)) };
+    pinner.unpin();
+}
+
+/// Twin: A with one spare byte, so its end pointer stays inside it.
+fn end_pointer_spare_byte() {
+    let a = new_slice::<u8>(4097);
+    // SAFETY: `a` is new; nothing else refers to it.
+    unsafe { a.as_mut_slice()[..4096].fill(1) };
+    let mut pinner = Pinner::new();
+    pinner.pin(a);
+    let strm = new(CtStream { next_in: a.as_ptr(), avail_in: 4096, total_in: 0 });
+    // SAFETY: as above.
+    assert_eq!(unsafe { ct_stream_consume(field(strm)) }, 4096);
+    // SAFETY: as above.
+    assert_eq!(unsafe { ct_stream_last(field(strm)) }, 1);
+    pinner.unpin();
+}
+
+/// Two managed arrays of 512 pointers, B right after A, B holding an
+/// unpinned pointer; A pinned.
+fn end_of_pinned_before_unpinned() -> (GcSlice<*mut c_int>, Pinner) {
+    let (a, b) = (0..64)
+        .map(|_| (new_slice::<*mut c_int>(512), new_slice::<*mut c_int>(512)))
+        .find(|(a, b)| a.as_ptr() as usize + 4096 == b.as_ptr() as usize)
+        .expect("two adjacent slots of the size class");
+    // SAFETY: `b` is new; nothing else refers to it.
+    unsafe { b.as_mut_slice()[7] = new_int() };
+    let mut pinner = Pinner::new();
+    pinner.pin(a);
+    (a, pinner)
+}
+
+/// The end pointer of A as a bare `void*` argument: checked as B, whose
+/// element 7 is unpinned; the message says the argument is A's end.
+fn end_pointer_arg() {
+    let (a, _pinner) = end_of_pinned_before_unpinned();
+    let end = a.as_slice().as_ptr_range().end;
+    // SAFETY: C reads no byte (n = 0).
+    unsafe { ct_sum_bytes(end.cast(), 0) };
+}
+
+/// Twin: the same pointer passed as `extent(end, 0)`: C gets no bytes,
+/// nothing is checked.
+fn end_pointer_extent0() {
+    let (a, mut pinner) = end_of_pinned_before_unpinned();
+    let end = a.as_slice().as_ptr_range().end.cast_mut();
+    // SAFETY: as above.
+    assert_eq!(unsafe { ct_sum_bytes(extent(end.cast::<c_void>(), 0), 0) }, 0);
+    pinner.unpin();
+}
+
+/// A type of its own, so its first allocation starts a fresh span.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "lonely")]
+struct Lonely {
+    p: *mut c_int,
+    pad: [u64; 3],
+}
+
+/// A pointer into a heap slot that no allocation ever returned: "not an
+/// allocated object", not "freed".
+fn unallocated_slot() {
+    let x = new(Lonely { p: null_mut(), pad: [0; 3] });
+    let slot2 = x.addr() + 2 * size_of::<Lonely>();
+    assert!(matches!(heap().region(slot2), Region::Unallocated(_)), "{:?}", heap().region(slot2));
+    // SAFETY: f10 ignores its argument.
+    unsafe { f10(slot2 as *mut c_void) }
+}
+
+/// Twin: the same slot once allocated.
+fn allocated_slot() {
+    let xs: Vec<Gc<Lonely>> = (0..3).map(|_| new(Lonely { p: null_mut(), pad: [0; 3] })).collect();
+    assert_eq!(xs[2].addr(), xs[0].addr() + 2 * size_of::<Lonely>());
+    // SAFETY: f10 ignores its argument.
+    unsafe { f10(xs[2].as_ptr().cast()) }
+}
+
+/// A Pinner dropped while a panic unwinds its frame unpins without Go's
+/// "forgot to call Unpin()" warning (the test checks stderr).
+fn pinner_dropped_while_panicking() {
+    let x = new::<c_int>(0);
+    let caught = std::panic::catch_unwind(|| {
+        let mut pinner = Pinner::new();
+        pinner.pin(x);
+        assert!(cgocheck::pinner::is_pinned(x));
+        panic!("a panic while pinning");
+    });
+    assert!(caught.is_err());
+    assert!(!cgocheck::pinner::is_pinned(x), "the pin was dropped during unwinding");
 }

@@ -11,7 +11,8 @@
 //!    (sizeclass.rs); past the last slot is the span's tail. For a large
 //!    span, slot 0 up to the object's size, tail after. For a stack, the
 //!    stack's bounds (its guard page is not managed memory).
-//! 4. The slot's alloc bit: `Heap` or `Freed`, with the object's base,
+//! 4. The slot's alloc bit: `Heap`, or for a slot not live `Freed` if it
+//!    ever held an object and `Unallocated` if not, with the object's base,
 //!    size, element type, count, and a `&BitSlice` window into the layout's
 //!    bitmap (span.rs): nothing is allocated or computed per word.
 //!
@@ -28,6 +29,7 @@ use super::sizeclass::PAGE;
 use super::span::{Span, SpanKind};
 use super::Heap;
 use crate::globals;
+use cgocheck_checker::memory::GlobalVar;
 use cgocheck_checker::{ManagedMemory, Object, Region};
 
 /// Where an address lands in the reserved range.
@@ -111,8 +113,10 @@ impl ManagedMemory for Heap {
                 };
                 if live {
                     Region::Heap(obj)
-                } else {
+                } else if span.was_allocated(slot) {
                     Region::Freed(obj)
+                } else {
+                    Region::Unallocated(obj)
                 }
             }
             Place::Tail(span) => Region::SpanTail { span_base: span.base, span_end: span.end() },
@@ -125,6 +129,10 @@ impl ManagedMemory for Heap {
                 }
             }
         }
+    }
+
+    fn global(&self, addr: usize) -> Option<GlobalVar<'_>> {
+        globals::var(addr)
     }
 
     #[inline]

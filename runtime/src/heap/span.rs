@@ -16,6 +16,12 @@
 //!   their alloc bit cleared, then their freed bit (one atomic AND per 64
 //!   slots), so reused slots too are handed out with a plain store. Alloc
 //!   bits past the last slot are set at creation so they never look free.
+//! - `reused`: one bit per slot, set by the owner's claim when it turns a
+//!   freed slot back into a free one (before it clears the alloc and freed
+//!   bits). A slot that is not live has held an object exactly when its
+//!   alloc, freed or reused bit is set ([`Span::was_allocated`]), so the
+//!   lookup tells a freed slot from one never allocated at no cost to the
+//!   allocation fast path.
 //! - `pinned`: one bit per slot, the fast answer to `is_pinned`; the counts
 //!   behind it live in the pinner (set and cleared under its lock).
 //! - `counts`: for spans of arrays (a slice of `len` elements), the element
@@ -193,6 +199,8 @@ pub(crate) struct Span {
     alloc: Box<[AtomicU64]>,
     /// Set by `free`, cleared by the owner on reuse.
     freed: Box<[AtomicU64]>,
+    /// Set by the owner when it reclaims a freed slot; never cleared.
+    reused: Box<[AtomicU64]>,
     pinned: Box<[AtomicU64]>,
     /// Per-slot element counts (spans of arrays only, else empty).
     counts: Box<[AtomicU16]>,
@@ -251,6 +259,7 @@ impl Span {
             layout: AtomicPtr::new(layout as *mut Layout),
             alloc,
             freed: bit_words(nslots),
+            reused: bit_words(nslots),
             pinned: bit_words(nslots),
             counts: Box::default(),
             large_count: AtomicUsize::new(0),
@@ -298,6 +307,19 @@ impl Span {
         self.alloc[w].load(Ordering::Acquire) & !freed & bit != 0
     }
 
+    /// Whether slot `i`, not live, has ever held an object (freed) rather
+    /// than never (see the file comment). Read after `is_allocated` said
+    /// not live: a claim sets the reused bit (Release) before it clears the
+    /// alloc bit, so a reader whose Acquire load saw that alloc bit cleared
+    /// sees the reused bit.
+    #[inline]
+    pub fn was_allocated(&self, i: usize) -> bool {
+        let (w, bit) = (i / 64, 1 << (i % 64));
+        let alloc = self.alloc[w].load(Ordering::Acquire);
+        let freed = self.freed[w].load(Ordering::Acquire);
+        (alloc | freed | self.reused[w].load(Ordering::Acquire)) & bit != 0
+    }
+
     /// Element count of slot `i`.
     #[inline]
     pub fn count(&self, layout: &Layout, i: usize) -> usize {
@@ -339,9 +361,11 @@ impl Span {
         let alloc = self.alloc.get(w)?.load(Ordering::Relaxed);
         let freed = self.freed[w].load(Ordering::Acquire);
         if freed != 0 {
-            // Alloc bits first, then freed bits (see `is_allocated`). Only
-            // this thread writes `alloc`; `free` may set other freed bits
+            // Reused bits, then alloc bits, then freed bits (see
+            // `is_allocated`, `was_allocated`). Only this thread writes
+            // `alloc` and `reused`; `free` may set other freed bits
             // meanwhile, which the AND leaves alone.
+            self.reused[w].fetch_or(freed, Ordering::Release);
             self.alloc[w].store(alloc & !freed, Ordering::Release);
             self.freed[w].fetch_and(!freed, Ordering::Release);
         }
