@@ -1,10 +1,10 @@
-/* A C program that links the runtime's own static library, libcgocheck.a,
- * and uses only the C ABI of cgocheck.h: no managed function of its own.
- * It shows the header and the library link and work on their own:
+/* A C program that links the runtime alone, libcgocheck_capi.a (the crate
+ * runtime/capi), and uses only the C ABI of cgocheck.h: no managed function
+ * of its own. It shows the header and the library link and work on their own:
  *
- *     cargo build --release -p cgocheck
+ *     cargo build --release -p cgocheck-capi
  *     cc -std=c11 -Wall -Wextra -Werror -pthread -Iruntime/include \
- *        c-tests/cmain/runtime_only.c target/release/libcgocheck.a \
+ *        c-tests/cmain/runtime_only.c target/release/libcgocheck_capi.a \
  *        -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o /tmp/runtime_only
  *
  * It prints "main" first, then starts the runtime by asking for the level,

@@ -5,13 +5,14 @@
 //!
 //! The first test to need the programs builds them, once per test run:
 //!
-//! 1. `cargo build -p cgocheck -p cgocheck-cmain` into this run's own target
-//!    directory and profile (read from where Cargo put the `callbacks`
-//!    binary), which makes `libcgocheck.a` and `libcgocheck_cmain.a`;
+//! 1. `cargo build -p cgocheck-capi -p cgocheck-cmain` into this run's own
+//!    target directory and profile (read from where Cargo put the
+//!    `callbacks` binary), which makes `libcgocheck_capi.a` (the runtime
+//!    alone) and `libcgocheck_cmain.a`;
 //! 2. `cc -std=c11 -Wall -Wextra -Werror -pthread -I runtime/include main.c
 //!    libcgocheck_cmain.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc`
 //!    (`$CC` if set), into Cargo's scratch directory for tests; the same for
-//!    runtime_only.c with `libcgocheck.a`.
+//!    runtime_only.c with `libcgocheck_capi.a`.
 //!
 //! Then each scenario of main.c runs as its own process (see main.c for
 //! what each one checks): exported functions called from main and from C
@@ -31,7 +32,7 @@ use std::sync::OnceLock;
 struct Programs {
     /// main.c with libcgocheck_cmain.a.
     cmain: PathBuf,
-    /// runtime_only.c with libcgocheck.a.
+    /// runtime_only.c with libcgocheck_capi.a.
     runtime_only: PathBuf,
 }
 
@@ -61,7 +62,7 @@ fn build() -> Programs {
         "build",
         "--quiet",
         "-p",
-        "cgocheck",
+        "cgocheck-capi",
         "-p",
         "cgocheck-cmain",
         "--profile",
@@ -101,7 +102,7 @@ fn build() -> Programs {
     };
     Programs {
         cmain: link("c-tests/cmain/main.c", "libcgocheck_cmain.a", "cmain"),
-        runtime_only: link("c-tests/cmain/runtime_only.c", "libcgocheck.a", "runtime_only"),
+        runtime_only: link("c-tests/cmain/runtime_only.c", "libcgocheck_capi.a", "runtime_only"),
     }
 }
 

@@ -3,8 +3,9 @@
  * A C test binary links one static library that contains the runtime: a
  * Rust crate of crate-type "staticlib" that depends on `cgocheck` and
  * defines the managed functions C calls with `cgocheck::export!` (or the
- * runtime's own libcgocheck.a when there are none). Link only one such
- * library per program: each carries its own copy of Rust's standard library.
+ * runtime alone, libcgocheck_capi.a from the crate runtime/capi, when there
+ * are none). Link only one such library per program: each carries its own
+ * copy of Rust's standard library.
  *
  *     cc -I<cgocheck>/runtime/include main.c libmycrate.a \
  *        -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o main

@@ -1,8 +1,9 @@
 //! The runtime's own C ABI, declared for C in `runtime/include/cgocheck.h`.
 //!
 //! C test binaries link a static library that contains the runtime (the
-//! runtime's `libcgocheck.a`, or a user crate's staticlib that depends on
-//! the runtime and adds its exported functions). What C needs from the
+//! runtime alone, `libcgocheck_capi.a` from `runtime/capi`, or a user
+//! crate's staticlib that depends on the runtime and adds its exported
+//! functions). What C needs from the
 //! runtime itself is small: exported functions start the runtime on their
 //! own, so these are for a C `main` that wants to start it explicitly and to
 //! know the checking level it runs under. The managed string and slice
