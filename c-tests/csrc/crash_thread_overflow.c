@@ -15,6 +15,10 @@
  * loop nor a tail call; `stop_recursion` (never set) gives it an exit, so
  * the compiler does not warn about infinite recursion.
  *
+ * `call_back_on_c_threads` first runs threads that call back once and
+ * exit, one after another: each binds an extra M (and an alternate stack)
+ * and releases it as it exits, which must give the stack back.
+ *
  * In a file of its own: only the crash binary defines
  * `crashCallbackNoop`, and the static library gives a binary this object
  * only when it calls `overflow_on_c_thread_after_callback`.
@@ -40,6 +44,24 @@ static void *overflow_thread_main(void *arg) {
     crashCallbackNoop();
     c_recurse(0);
     return NULL;
+}
+
+static void *call_back_once(void *arg) {
+    (void)arg;
+    crashCallbackNoop();
+    return NULL;
+}
+
+/* Runs `n` threads one after another, each calling back once; returns 0,
+ * or -1 if a thread could not be made. */
+int call_back_on_c_threads(int n) {
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, call_back_once, NULL) != 0 || pthread_join(t, NULL) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Starts the thread and waits for it (forever: the overflow ends the

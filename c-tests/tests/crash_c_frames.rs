@@ -150,6 +150,22 @@ fn stack_overflow_on_a_c_thread_that_called_back_is_reported() {
 }
 
 #[test]
+fn c_threads_give_their_alternate_stacks_back() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crash"))
+        .arg("c_thread_overflow_after_many")
+        .env_remove("GOTRACEBACK")
+        .output()
+        .expect("run the crash binary");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // A reused extra M still comes with an alternate stack.
+    assert!(stderr.starts_with("runtime: thread ") && stderr.contains("fatal error: stack overflow"), "{stderr}");
+    // 100 threads came and went: without the unmapping, 100 or 200 more.
+    let grew: i64 = stdout.trim().strip_prefix("mappings grew by ").and_then(|n| n.parse().ok()).expect(&stdout);
+    assert!(grew < 10, "100 C threads that called back left {grew} more mappings behind");
+}
+
+#[test]
 fn an_allocation_during_crash_handling_is_caught() {
     let c = crash("alloc_in_handler", &[]);
     assert_eq!(c.code, Some(99), "{}", c.stderr);

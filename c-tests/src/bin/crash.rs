@@ -79,6 +79,7 @@ extern "C" {
     fn abort_in_c();
     // csrc/crash_thread_overflow.c
     fn overflow_on_c_thread_after_callback() -> c_int;
+    fn call_back_on_c_threads(n: c_int) -> c_int;
     fn divide_in_c(a: c_int, b: c_int) -> c_int;
 }
 
@@ -87,6 +88,7 @@ const CASES: &[(&str, fn())] = &[
     ("c", c),
     ("c_thread", c_thread),
     ("c_thread_overflow", c_thread_overflow),
+    ("c_thread_overflow_after_many", c_thread_overflow_after_many),
     ("abort", abort),
     ("divide", divide),
     ("task_stack_overflow", task_stack_overflow),
@@ -134,6 +136,22 @@ fn c_thread() {
 fn c_thread_overflow() {
     // SAFETY: no arguments; overflows by design.
     unsafe { overflow_on_c_thread_after_callback() };
+}
+
+/// 100 C threads call back once and exit, one after another; then the
+/// same overflow as `c_thread_overflow`, on a thread that gets a reused
+/// extra M. Prints on stdout how many more mappings the process has after
+/// the 100 than after the first one: each thread's alternate stack is
+/// mapped when it binds its M and must be unmapped when it releases it.
+fn c_thread_overflow_after_many() {
+    let mappings = || std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps").lines().count();
+    // SAFETY: plain integer argument; the threads call crashCallbackNoop.
+    assert_eq!(unsafe { call_back_on_c_threads(1) }, 0, "pthread_create");
+    let before = mappings();
+    // SAFETY: as above.
+    assert_eq!(unsafe { call_back_on_c_threads(100) }, 0, "pthread_create");
+    println!("mappings grew by {}", mappings() as i64 - before as i64);
+    c_thread_overflow();
 }
 
 cgocheck::export! {
