@@ -68,7 +68,7 @@ pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
 pub use sched::{
     current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack,
-    unlock_os_thread, yield_now, Chan, JoinHandle, Task,
+    unlock_os_thread, yield_now, AccessError, Chan, JoinHandle, LocalKey, Task,
 };
 pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};
 

@@ -12,14 +12,15 @@
 //!
 //! ## Finding the current M
 //!
-//! The current M is a thread-local. A task may move to another thread at any
-//! switch (yield, park, a C call whose P was retaken), and the compiler
-//! assumes a thread-local's *address* never changes inside a function: it may
-//! compute it once and keep it in a register across a call that, for a task,
-//! resumes on another thread. So the runtime reads its per-thread state only
-//! through [`current_m`], which is `#[inline(never)]`: each call computes
-//! the address afresh on the thread that is running. The one exception is
-//! `cgocall`, itself never inlined, which reads it inline once on entry
+//! The current M is a thread-local. A started task never changes threads
+//! (`schedule.rs`), so a thread-local address the compiler keeps across a
+//! switch is still right. The runtime nevertheless reads its per-thread
+//! state only through [`current_m`], which is `#[inline(never)]`, so that
+//! nothing in it depends on that rule holding at every switch (the
+//! scheduler's own code runs on g0, and an extra M's task stack serves
+//! whichever C thread the M is bound to): each call computes the address
+//! afresh on the thread that is running. The one exception is `cgocall`,
+//! itself never inlined, which reads it inline once on entry
 //! ([`current_m_inline`]).
 
 use super::p::{self, P};
@@ -82,6 +83,16 @@ pub(crate) struct M {
     pub nextp: AtomicPtr<P>,
     /// The task locked to this M (`lock_os_thread`, or `run`'s main task).
     pub lockedg: AtomicPtr<G>,
+    /// Runnable tasks waiting in this M's own run queue (tasks bound to it,
+    /// `schedule.rs`); written under the scheduler lock, read without it
+    /// by `yield_now`.
+    pub nlocal: AtomicUsize,
+    /// Live tasks bound to this M (started here and not yet ended).
+    pub nbound: AtomicUsize,
+    /// A task ended while locked to this M (it may have changed the
+    /// thread's state): the M starts no new task, and its thread ends once
+    /// the tasks bound to it have ended.
+    pub tainted: AtomicBool,
     /// Looking for work after a wakeup; counted in the scheduler's
     /// `nmspinning`.
     pub spinning: AtomicBool,
@@ -171,6 +182,9 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         p: AtomicPtr::new(std::ptr::null_mut()),
         nextp: AtomicPtr::new(std::ptr::null_mut()),
         lockedg: AtomicPtr::new(std::ptr::null_mut()),
+        nlocal: AtomicUsize::new(0),
+        nbound: AtomicUsize::new(0),
+        tainted: AtomicBool::new(false),
         ncgocall: AtomicU64::new(0),
         ncgo: AtomicU32::new(0),
         incgo: AtomicBool::new(false),

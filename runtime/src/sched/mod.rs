@@ -22,14 +22,19 @@
 //!    is idle, one idle M is woken with it (or a worker thread is created:
 //!    `m.rs`).
 //!
-//! 3. Each M runs `schedule` on g0: take a task from the run queue and
-//!    `gogo` into it. A task leaves the CPU by calling `arch::mcall`, which
-//!    saves its registers on its own stack and calls a function on g0 —
-//!    `yield_m` (back of the queue), `park_m` (wait for `unpark`), `goexit0`
-//!    (free the stack, drop the record) — which then calls `schedule` again.
-//!    g0 frames are never resumed, only started afresh at the M's `g0_sp`
-//!    (the rule that makes callbacks safe later; see `arch/x86_64.rs`). An
-//!    M with nothing to run gives its P back and sleeps.
+//! 3. Each M runs `schedule` on g0: take a task and `gogo` into it — one
+//!    of its own (a task that started on this M stays bound to it for
+//!    life: its **local queue**), or a new one from the **global queue**,
+//!    which is then bound to this M. A task leaves the CPU by calling
+//!    `arch::mcall`, which saves its registers on its own stack and calls a
+//!    function on g0 — `yield_m` (back of its M's queue), `park_m` (wait
+//!    for `unpark`), `goexit0` (free the stack, drop the record) — which
+//!    then calls `schedule` again. g0 frames are never resumed, only
+//!    started afresh at the M's `g0_sp` (the rule that makes callbacks safe
+//!    later; see `arch/x86_64.rs`). An M with nothing to run gives its P
+//!    back and sleeps; when one of its tasks becomes runnable it is woken
+//!    with a P, or queues itself for the next free P (`schedule.rs` says
+//!    how no task is left behind).
 //!
 //! 4. Blocking operations are built on park/unpark: [`JoinHandle::join`],
 //!    [`Chan`] send/receive (`chan.rs`), [`sleep`] (a timer the monitor
@@ -42,24 +47,29 @@
 //!    more than a monitor period while other tasks waited, the monitor took
 //!    the P in between (`monitor.rs`: compare-and-swap `SYSCALL` → `IDLE`,
 //!    handed to another M); the returning task's compare-and-swap fails and
-//!    it takes an idle P or waits in the run queue while its M sleeps.
+//!    it takes an idle P, or its M sleeps until it is handed one.
 //!
-//! 6. `lock_os_thread` pins a task to its M: the M runs nothing else, and
-//!    when the task blocks the M hands its P to another M and sleeps until
-//!    the task is runnable again (Go's `stoplockedm`/`startlockedm`).
+//! 6. `lock_os_thread` makes a task's M its alone: the M runs nothing else
+//!    (it starts no new task, and its other bound tasks wait), and when the
+//!    task blocks the M hands its P on and sleeps until the task is
+//!    runnable again (Go's `stoplockedm`/`startlockedm`).
 //!
 //! Scheduling is cooperative: a task that neither yields, blocks, nor calls
 //! C for longer than a monitor period keeps its P. (Go preempts such a task
 //! with a signal; preemption arrives with the collector.)
 //!
-//! Thread-locals are per OS thread. A task may continue on another thread
-//! after any switch, unless it is locked: it must not keep a thread-local's
-//! address, a `std` lock guard, or anything tied to "this thread" across a
-//! yield, a blocking call or a C call. The runtime itself reads its
-//! per-thread state only through a never-inlined accessor (`m::current_m`)
-//! so that the compiler cannot reuse a thread-local address computed on
-//! another thread. A task unwinding a panic is pinned to its thread while
-//! it blocks, because the standard library's panic count is thread-local.
+//! Thread-locals are per OS thread, and a task never changes threads once
+//! it has started, so safe code cannot see a task move: the compiler may
+//! keep a thread-local's address across a yield, a blocking call or a C
+//! call, and it stays right; an `Rc` cloned from a thread-local, a `std`
+//! lock guard or `std::thread::current()` held across them stay on their
+//! thread too. But a thread-local is shared by every task bound to that
+//! thread, so it is not per-task state: that is `task_local!`
+//! (`task_local.rs`), each task's own values, dropped when it ends. The
+//! runtime itself still reads its per-thread state only through a
+//! never-inlined accessor (`m::current_m`). A task unwinding a panic is
+//! locked to its M while it blocks, because the standard library's panic
+//! count is thread-local and the thread's other tasks must not see it.
 
 mod chan;
 pub(crate) mod config;
@@ -69,6 +79,7 @@ pub(crate) mod p;
 pub(crate) mod schedule;
 mod stats;
 pub(crate) mod task;
+pub(crate) mod task_local;
 mod view;
 
 pub use chan::Chan;
@@ -77,3 +88,4 @@ pub use monitor::sleep;
 pub use schedule::{gomaxprocs, lock_os_thread, run, set_gomaxprocs, unlock_os_thread, yield_now};
 pub use stats::{current_m_stats, stats, MStats, Stats};
 pub use task::{current_task, park, spawn, spawn_with_stack, JoinHandle, Task, WaitReason};
+pub use task_local::{AccessError, LocalKey, DROP_ROUNDS};

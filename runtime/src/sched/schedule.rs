@@ -1,6 +1,7 @@
-//! The scheduler proper: the global run queue, idle Ps and Ms, the loop
-//! every M runs on its g0 stack, and the transitions that lead into it
-//! (yield, park, exit, a C call that lost its P).
+//! The scheduler proper: the global run queue, each M's own run queue,
+//! idle Ps and Ms, the loop every M runs on its g0 stack, and the
+//! transitions that lead into it (yield, park, exit, a C call that lost its
+//! P).
 //!
 //! Everything here that runs on g0 is reached through `arch::mcall` or
 //! `arch::g0_enter` and never returns: it ends by resuming a task with
@@ -9,21 +10,85 @@
 //! needs dropping (a lock guard, a counted reference) across `execute`,
 //! `schedule` or `gogo`: each guard is dropped by hand first.
 //!
-//! One mutex (`SCHED.inner`) guards the run queue and the idle lists; the
+//! One mutex (`SCHED.inner`) guards the run queues and the idle lists; the
 //! counts the fast paths and the monitor read without it (`runq_len`,
-//! `npidle`, `nmspinning`, `gomaxprocs`) are atomics updated under it.
+//! `npidle`, `nmspinning`, `gomaxprocs`, `M::nlocal`) are atomics updated
+//! under it.
 //!
-//! Waking idle Ms follows Go's "spinning" rule: when work appears and a P is
-//! idle, at most one idle M is woken (with that P) unless one is already
-//! looking for work; an M that finds work while spinning wakes the next one
-//! if more work is queued. So a burst of `ready`s costs a few wakeups, not
-//! one per task.
+//! ## A started task stays on its thread
+//!
+//! The compiler may compute a thread-local's address once and keep it
+//! across a call; a task that resumed on another thread after that call
+//! would read and write the first thread's value, from safe code. So a task
+//! is **bound** to the M that first runs it (`G::boundm`, set by
+//! `execute`) and runs only there until it ends. Anything else tied to
+//! "this thread" stays right across a yield, a blocking call or a C call
+//! too: an `Rc` cloned from a thread-local, `std::thread::current()`, a
+//! `std` lock guard (though holding one across a switch blocks the other
+//! tasks of the thread that want it: they share the OS thread).
+//!
+//! Two kinds of runnable work follow:
+//!
+//! - tasks that have not started: the **global queue**; any M that may
+//!   start tasks takes them, and they are then bound to it;
+//! - started tasks: the **local queue** of their M (`Local::runq`), which
+//!   only that M runs.
+//!
+//! An M that may not start tasks is **exclusive**: its locked task is set
+//! (`lock_os_thread`, `run`'s main task, a callback from C, a task
+//! unwinding), and then it runs only that task, or it is tainted (a task
+//! ended while locked to it), and then it runs only the tasks bound to it
+//! and ends its thread after the last one.
+//!
+//! ## Liveness: every runnable task gets its M, and its M gets a P
+//!
+//! Each M is, as far as waking it goes (`Local::state`, under the lock):
+//! `Busy` (it holds a P, or is running, in C, or in this file, and will
+//! look at its local queue before it sleeps), `Idle` (asleep, no P,
+//! nothing to run; on the idle list unless exclusive), or `NeedP` (asleep,
+//! no P, a runnable bound task waiting; a `Work::Wake` entry for it is in
+//! the global queue). The rules:
+//!
+//! 1. `ready` of a started task puts it on its M's local queue. A `Busy` M
+//!    finds it itself. An `Idle` M is woken: with an idle P at once if
+//!    there is one, else it becomes `NeedP` and its `Wake` entry is queued.
+//! 2. An M without a P that finds runnable bound work takes an idle P, or
+//!    becomes `NeedP` (so does an M whose C call returns after its P was
+//!    retaken, and an M whose P was retired by a smaller `GOMAXPROCS`).
+//! 3. A `Wake` entry is served like a task: the M that takes it from the
+//!    global queue gives its P to the waiting M and looks for a P itself
+//!    if it still has work; a P that goes idle or is retaken goes to the
+//!    entry at the head of the queue first (`startm`).
+//! 4. `Wake` entries count in `runq_len`, so the monitor retakes the P of
+//!    a long C call for them as for unstarted tasks, and `yield_now` gives
+//!    the P away to them; growing `GOMAXPROCS` wakes them with the new Ps.
+//! 5. Fairness between the queues: an M runs its local queue first, but
+//!    takes the global queue's head after a yield and every 61st task (Go's
+//!    rule), so neither a busy thread nor a stream of new tasks starves the
+//!    other.
+//!
+//! The price of soundness is written in the README: a task's bound
+//! runnable tasks wait while its M is busy. While the M runs a task that
+//! does not yield, they wait as on a single P; while the M is in a long C
+//! call they wait until the call returns (the monitor may take the P, but
+//! the P is no use to a task bound to the thread stuck in C); while the M
+//! is exclusive they wait until its locked task unlocks or ends, so a
+//! locked task (inside a callback from C too) must not wait for a task
+//! that started on its own thread. Tasks do not spread over the Ms after
+//! they start: a thread with many bound tasks runs them one at a time.
+//!
+//! Waking idle Ms for new tasks follows Go's "spinning" rule: when work
+//! appears and a P is idle, at most one idle M is woken (with that P) unless
+//! one is already looking for work; an M that finds work while spinning
+//! wakes the next one if more work is queued. So a burst of `ready`s costs
+//! a few wakeups, not one per task.
 
 use super::config::{config, MAX_PROCS};
 use super::m::{self, current_m, set_current_m, M};
 use super::monitor;
 use super::p::{self, P};
 use super::task::{self, current_g, new_task, status, Entry, G};
+use super::task_local;
 use crate::arch;
 use std::collections::VecDeque;
 use std::ffi::c_void;
@@ -34,7 +99,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 /// The scheduler's shared state.
 pub(crate) struct Sched {
     inner: Mutex<Inner>,
-    /// `inner.runq.len()`.
+    /// `inner.runq.len()`: unstarted tasks and Ms waiting for a P.
     pub runq_len: AtomicUsize,
     /// `inner.pidle.len()`.
     pub npidle: AtomicUsize,
@@ -47,17 +112,44 @@ pub(crate) struct Sched {
     started: OnceLock<()>,
 }
 
-struct Inner {
-    /// Runnable tasks, oldest first.
+/// An entry of the global run queue.
+#[derive(Clone, Copy)]
+enum Work {
+    /// A task that has not started: any non-exclusive M may run it.
+    Start(&'static G),
+    /// An M with runnable bound tasks and no P (`NeedP`): whoever takes the
+    /// entry gives it a P.
+    Wake(&'static M),
+}
+
+/// An M as far as waking it goes (module comment).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MState {
+    Busy,
+    Idle,
+    NeedP,
+}
+
+/// An M's part of the scheduler state.
+struct Local {
+    /// Runnable tasks bound to the M, oldest first.
     runq: VecDeque<&'static G>,
+    state: MState,
+}
+
+struct Inner {
+    /// Unstarted tasks and Ms waiting for a P, oldest first.
+    runq: VecDeque<Work>,
     /// Idle Ps.
     pidle: Vec<&'static P>,
-    /// Idle Ms (parked, holding no P).
+    /// Idle Ms that may start tasks (parked, holding no P).
     midle: Vec<&'static M>,
+    /// Per M, by `id - 1`.
+    locals: Vec<Local>,
 }
 
 pub(crate) static SCHED: Sched = Sched {
-    inner: Mutex::new(Inner { runq: VecDeque::new(), pidle: Vec::new(), midle: Vec::new() }),
+    inner: Mutex::new(Inner { runq: VecDeque::new(), pidle: Vec::new(), midle: Vec::new(), locals: Vec::new() }),
     runq_len: AtomicUsize::new(0),
     npidle: AtomicUsize::new(0),
     nmspinning: AtomicUsize::new(0),
@@ -65,6 +157,56 @@ pub(crate) static SCHED: Sched = Sched {
     retakes: AtomicU64::new(0),
     started: OnceLock::new(),
 };
+
+impl Inner {
+    /// `m`'s part (made on first use: Ms are created without the lock).
+    fn local(&mut self, m: &M) -> &mut Local {
+        let i = (m.id - 1) as usize;
+        if self.locals.len() <= i {
+            self.locals.resize_with(i + 1, || Local { runq: VecDeque::new(), state: MState::Busy });
+        }
+        &mut self.locals[i]
+    }
+
+    fn push_global(&mut self, w: Work) {
+        self.runq.push_back(w);
+        SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn pop_global(&mut self) -> Option<Work> {
+        let w = self.runq.pop_front()?;
+        SCHED.runq_len.fetch_sub(1, Ordering::SeqCst);
+        Some(w)
+    }
+
+    /// Queues `g`, bound to `m`, on `m`'s local queue.
+    fn push_local(&mut self, m: &M, g: &'static G, front: bool) {
+        let q = &mut self.local(m).runq;
+        if front {
+            q.push_front(g);
+        } else {
+            q.push_back(g);
+        }
+        m.nlocal.store(q.len(), Ordering::SeqCst);
+    }
+
+    /// The position of the first task of `m`'s local queue that `m` may run
+    /// now: any, unless a task is locked to `m`, which then runs alone.
+    fn next_local(&mut self, m: &M) -> Option<usize> {
+        let q = &self.local(m).runq;
+        match m.lockedg() {
+            None => (!q.is_empty()).then_some(0),
+            Some(l) => q.iter().position(|g| std::ptr::eq(*g, l)),
+        }
+    }
+
+    fn take_local(&mut self, m: &M, at: usize) -> &'static G {
+        let q = &mut self.local(m).runq;
+        let g = q.remove(at).expect("a queued position");
+        m.nlocal.store(q.len(), Ordering::SeqCst);
+        g
+    }
+}
 
 /// The scheduler lock. Nothing panics while holding it, but a poisoned lock
 /// (a bug elsewhere) is still consistent state and is taken over.
@@ -94,6 +236,18 @@ pub(crate) fn ensure_started() {
 fn this_m() -> &'static M {
     // SAFETY: Ms are never freed.
     unsafe { current_m().as_ref() }.expect("cgocheck: scheduler code running on a thread that is not an M")
+}
+
+/// The M `g` must run on: the one it is locked to, else the one it is
+/// bound to; `None` for a task that has not started.
+fn home(g: &G) -> Option<&'static M> {
+    // SAFETY: Ms are never freed.
+    g.lockedm().or_else(|| unsafe { g.boundm.load(Ordering::Relaxed).as_ref() })
+}
+
+/// `m` starts no new tasks (module comment).
+fn exclusive(m: &M) -> bool {
+    m.lockedg().is_some() || m.tainted.load(Ordering::Relaxed)
 }
 
 /// Puts `p` on the idle list, or retires it if it is beyond `GOMAXPROCS`.
@@ -130,15 +284,54 @@ fn releasep(m: &'static M) -> Option<&'static P> {
     p
 }
 
-/// Makes `g` runnable (it must be parked or new, its context saved) and
-/// wakes an M for it if a P is idle. Callable from any thread.
+/// Gives `p` to the sleeping M `m` (marked `Busy` by the caller, under the
+/// lock) and wakes it.
+fn hand(m: &'static M, p: &'static P) {
+    p.status.store(p::IDLE, Ordering::Release);
+    m.nextp.store(p as *const P as *mut P, Ordering::Relaxed);
+    m.wake();
+}
+
+/// Makes `g` runnable (it must be parked or new, its context saved): a
+/// started task on its M's local queue (waking that M if it sleeps), a new
+/// one on the global queue (waking an M if a P is idle). Callable from any
+/// thread.
 pub(crate) fn ready(g: &'static G) {
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     let mut inner = lock();
-    inner.runq.push_back(g);
-    SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
-    drop(inner);
-    wakep();
+    match home(g) {
+        None => {
+            inner.push_global(Work::Start(g));
+            drop(inner);
+            wakep();
+        }
+        Some(m) => {
+            inner.push_local(m, g, false);
+            let runnable_now = m.lockedg().is_none_or(|l| std::ptr::eq(l, g));
+            if runnable_now && inner.local(m).state == MState::Idle {
+                wake_idle_m(inner, m);
+            }
+        }
+    }
+}
+
+/// `m` sleeps `Idle` and now has a runnable bound task: give it an idle P,
+/// or queue its `Wake` entry for the next P that frees up.
+fn wake_idle_m(mut inner: MutexGuard<'static, Inner>, m: &'static M) {
+    if let Some(i) = inner.midle.iter().position(|x| std::ptr::eq(*x, m)) {
+        inner.midle.swap_remove(i);
+    }
+    match pidleget(&mut inner) {
+        Some(p) => {
+            inner.local(m).state = MState::Busy;
+            drop(inner);
+            hand(m, p);
+        }
+        None => {
+            inner.local(m).state = MState::NeedP;
+            inner.push_global(Work::Wake(m));
+        }
+    }
 }
 
 /// Wakes an idle M with an idle P, if a P is idle and no M is already
@@ -160,19 +353,34 @@ pub(crate) fn wakep() {
     }
 }
 
-/// Runs `p` on an idle M, or on a new one. `spinning`: the M is counted in
-/// `nmspinning` already.
+/// Runs `p` on an M: the M at the head of the global queue if one waits
+/// for a P, else an idle M, else a new one. `spinning`: the caller counted
+/// an M in `nmspinning` for this.
 fn startm(mut inner: MutexGuard<'static, Inner>, p: &'static P, spinning: bool) {
-    p.status.store(p::IDLE, Ordering::Release);
+    if let Some(&Work::Wake(w)) = inner.runq.front() {
+        inner.pop_global();
+        inner.local(w).state = MState::Busy;
+        drop(inner);
+        hand(w, p);
+        if spinning {
+            // That M was not looking for new tasks: let another do it.
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+                wakep();
+            }
+        }
+        return;
+    }
     match inner.midle.pop() {
         Some(m) => {
+            inner.local(m).state = MState::Busy;
             drop(inner);
             m.spinning.store(spinning, Ordering::Relaxed);
-            m.nextp.store(p as *const P as *mut P, Ordering::Relaxed);
-            m.wake();
+            hand(m, p);
         }
         None => {
             drop(inner);
+            p.status.store(p::IDLE, Ordering::Release);
             m::start_worker(p, spinning);
         }
     }
@@ -196,6 +404,17 @@ fn stop_spinning(m: &'static M) {
     }
 }
 
+/// `m` found work: if it was the spinning M, another one looks for the
+/// rest of the queue.
+fn found_work(m: &'static M) {
+    if m.spinning.load(Ordering::Relaxed) {
+        stop_spinning(m);
+        if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+            wakep();
+        }
+    }
+}
+
 /// Sleeps `m` (holding no P) until it is handed one, then holds it.
 fn sleep_for_p(m: &'static M) {
     m.sleep();
@@ -205,8 +424,16 @@ fn sleep_for_p(m: &'static M) {
     acquirep(m, p);
 }
 
-/// Runs `g` on `m` (which holds a P): never returns.
+/// Runs `g` on `m` (which holds a P): never returns. A task that has not
+/// started is bound to `m` here.
 fn execute(m: &'static M, g: &'static G) -> ! {
+    let bound = g.boundm.load(Ordering::Relaxed);
+    if bound.is_null() {
+        g.boundm.store(m as *const M as *mut M, Ordering::Relaxed);
+        m.nbound.store(m.nbound.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    } else if !std::ptr::eq(bound, m) {
+        misrouted(m, g);
+    }
     m.curg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.m.store(m as *const M as *mut M, Ordering::Relaxed);
     g.status.store(status::RUNNING, Ordering::Relaxed);
@@ -217,74 +444,103 @@ fn execute(m: &'static M, g: &'static G) -> ! {
     // context was saved.
     let sp = g.sched_sp.load(Ordering::Acquire);
     // SAFETY: `g` is runnable, so its context is saved and nobody else
-    // resumes it (it was taken off the run queue, or handed to this M); we
+    // resumes it (it was taken off a run queue, or handed to this M); we
     // are on g0 and hold nothing that needs dropping.
     unsafe { arch::gogo(sp) }
+}
+
+/// A scheduler bug that would let a task change threads: stop before it
+/// can do harm (on g0, where a panic cannot unwind).
+#[cold]
+#[inline(never)]
+fn misrouted(m: &M, g: &G) -> ! {
+    eprintln!("fatal error: cgocheck: task {} is bound to another M but was scheduled on M {}", g.id(), m.id);
+    std::process::abort()
 }
 
 /// The scheduler loop of `m`, on its g0 stack: find a runnable task and run
 /// it, sleeping when there is none. Never returns.
 pub(crate) fn schedule(m: &'static M) -> ! {
+    schedule_from(m, false)
+}
+
+/// [`schedule`]; `yielded`: the task that left did so to let others run, so
+/// the global queue goes first this time.
+fn schedule_from(m: &'static M, mut yielded: bool) -> ! {
     loop {
-        // A locked M runs only its task: give the P away and wait until the
-        // task is runnable and a P is handed back with it.
-        if let Some(lg) = m.lockedg() {
-            if let Some(p) = releasep(m) {
-                handoffp(p);
-            }
-            sleep_for_p(m);
-            execute(m, lg);
-        }
         let mut inner = lock();
-        let p = match m.p() {
-            Some(p) if p.id < SCHED.gomaxprocs.load(Ordering::Relaxed) => Some(p),
-            // Retired by a smaller GOMAXPROCS (pidleput marks it dead).
-            Some(p) => {
+        if let Some(p) = m.p() {
+            if p.id >= SCHED.gomaxprocs.load(Ordering::Relaxed) {
+                // Retired by a smaller GOMAXPROCS (pidleput marks it dead).
                 releasep(m);
                 pidleput(&mut inner, p);
-                None
             }
-            None => None,
-        };
-        if p.is_some() {
-            if let Some(g) = inner.runq.pop_front() {
-                SCHED.runq_len.fetch_sub(1, Ordering::SeqCst);
+        }
+        let local = inner.next_local(m);
+        let Some(p) = m.p() else {
+            // No P: take an idle one for our bound work, or wait for one.
+            if local.is_some() {
+                if let Some(p) = pidleget(&mut inner) {
+                    drop(inner);
+                    acquirep(m, p);
+                    continue;
+                }
+                inner.local(m).state = MState::NeedP;
+                inner.push_global(Work::Wake(m));
                 drop(inner);
-                if m.spinning.load(Ordering::Relaxed) {
-                    stop_spinning(m);
-                    if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
-                        wakep();
-                    }
+                stop_spinning(m);
+            } else {
+                inner.local(m).state = MState::Idle;
+                if !exclusive(m) {
+                    inner.midle.push(m);
                 }
-                match g.lockedm() {
-                    Some(lm) if !std::ptr::eq(lm, m) => {
-                        // Hand our P to the M the task is locked to.
-                        let p = releasep(m).expect("P held above");
-                        lm.nextp.store(p as *const P as *mut P, Ordering::Relaxed);
-                        lm.wake();
-                        let mut inner = lock();
-                        inner.midle.push(m);
-                        drop(inner);
-                        sleep_for_p(m);
-                        continue;
-                    }
-                    _ => execute(m, g),
+                let queued = !inner.runq.is_empty();
+                drop(inner);
+                stop_spinning(m);
+                if queued {
+                    // Our P was retired with work queued (a task that
+                    // yielded on it): another M with an idle P must take it.
+                    wakep();
                 }
             }
-            // No work: the P goes idle.
+            sleep_for_p(m);
+            continue;
+        };
+        let global_first =
+            !inner.runq.is_empty() && (local.is_none() || yielded || p.schedtick.load(Ordering::Relaxed) % 61 == 0);
+        yielded = false;
+        if !global_first {
+            if let Some(at) = local {
+                let g = inner.take_local(m, at);
+                drop(inner);
+                found_work(m);
+                execute(m, g);
+            }
+            // Nothing at all: the P goes idle.
             let p = releasep(m).expect("P held above");
             pidleput(&mut inner, p);
+            continue;
         }
-        stop_spinning(m);
-        inner.midle.push(m);
-        let queued = !inner.runq.is_empty();
-        drop(inner);
-        if queued {
-            // Our P was retired with work queued (a task that yielded on
-            // it): another M with an idle P must take the work.
-            wakep();
+        if exclusive(m) {
+            // We may not start the head task (nor hand over our P and keep
+            // it): the P goes to whoever runs the head of the queue.
+            let p = releasep(m).expect("P held above");
+            startm(inner, p, false);
+            continue;
         }
-        sleep_for_p(m);
+        match inner.pop_global().expect("the global queue is not empty") {
+            Work::Start(g) => {
+                drop(inner);
+                found_work(m);
+                execute(m, g);
+            }
+            Work::Wake(w) => {
+                inner.local(w).state = MState::Busy;
+                let p = releasep(m).expect("P held above");
+                drop(inner);
+                hand(w, p);
+            }
+        }
     }
 }
 
@@ -336,10 +592,11 @@ fn blocked_on_g0() -> ! {
 
 /// Suspends the running task `g` of `m`: switches to g0 to run `f`, which
 /// parks, queues or hands the task on, and returns when some M resumes it.
-/// A task that is unwinding a panic stays pinned to this thread meanwhile,
-/// because the standard library keeps the panic count in a thread-local,
-/// and a task resuming its unwinding on another thread would leave one
-/// thread believing it is panicking forever.
+/// A task that is unwinding a panic is locked to its M meanwhile, so that
+/// the M runs no other task: the standard library keeps the panic count in
+/// a thread-local, and another task of this thread would believe it is
+/// panicking (a panic of its own would then abort the process, and its
+/// `std` lock guards would poison their locks).
 fn suspend(m: &'static M, g: &'static G, f: arch::G0Fn) {
     let unwinding = std::thread::panicking();
     if unwinding {
@@ -402,15 +659,17 @@ unsafe extern "C" fn park_m(arg: *mut c_void) -> ! {
     execute(m, g)
 }
 
-/// Lets other tasks run: the caller goes to the back of the run queue (Go's
-/// `Gosched`). Returns at once when nothing else is runnable. On a thread
+/// Lets other tasks run: the caller goes to the back of its thread's run
+/// queue, and the thread takes the next new task or hands its processor to
+/// a thread waiting for one first (Go's `Gosched`; the caller stays on its
+/// thread). Returns at once when nothing else is runnable here. On a thread
 /// that is not running a task, it is `std::thread::yield_now`.
 pub fn yield_now() {
     // SAFETY: Ms are never freed.
     let Some(m) = (unsafe { current_m().as_ref() }) else { return std::thread::yield_now() };
     let Some(g) = m.curg() else { return std::thread::yield_now() };
     let retired = m.p().is_some_and(|p| p.id >= SCHED.gomaxprocs.load(Ordering::Relaxed));
-    if SCHED.runq_len.load(Ordering::SeqCst) == 0 && !retired {
+    if SCHED.runq_len.load(Ordering::SeqCst) == 0 && m.nlocal.load(Ordering::SeqCst) == 0 && !retired {
         return;
     }
     suspend(m, g, yield_m);
@@ -424,14 +683,18 @@ unsafe extern "C" fn yield_m(arg: *mut c_void) -> ! {
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     let mut inner = lock();
-    inner.runq.push_back(g);
-    SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
+    inner.push_local(m, g, false);
     drop(inner);
-    schedule(m)
+    schedule_from(m, true)
 }
 
-/// Ends the current task (after its body returned).
+/// Ends the current task (after its body returned): drops what is left of
+/// its task-locals (on its stack, where their destructors may block), then
+/// leaves it for good.
 pub(crate) fn exit_current() -> ! {
+    if let Err(payload) = task_local::drop_all_into(Ok(())) {
+        task::fatal_task_panic(current_g().map_or(0, G::id), &*payload);
+    }
     mcall(goexit0);
     unreachable!("cgocheck: a finished task was resumed")
 }
@@ -449,14 +712,21 @@ unsafe extern "C" fn goexit0(arg: *mut c_void) -> ! {
     unsafe { crate::heap().free_stack(g.stack()) };
     let was_main = std::ptr::eq(m.main_g.load(Ordering::Relaxed), g);
     // A task that exits while locked (lock_os_thread not undone) may have
-    // changed its thread's state: like Go, end the thread with it.
-    let tainted = g.locked_ext.load(Ordering::Relaxed) > 0 && !m.run_thread;
+    // changed its thread's state: like Go, end the thread with it — once
+    // the other tasks bound to it have ended (they cannot move); until then
+    // it starts no new task.
+    if g.locked_ext.load(Ordering::Relaxed) > 0 && !m.run_thread {
+        m.tainted.store(true, Ordering::Relaxed);
+    }
     if g.lockedm().is_some() {
         unlock_task(g);
     }
+    g.boundm.store(std::ptr::null_mut(), Ordering::Relaxed);
+    let nbound = m.nbound.load(Ordering::Relaxed) - 1;
+    m.nbound.store(nbound, Ordering::Relaxed);
     // The scheduler's reference.
     task::release(g);
-    if was_main || tainted {
+    if was_main || (m.tainted.load(Ordering::Relaxed) && nbound == 0) {
         m.main_g.store(std::ptr::null_mut(), Ordering::Relaxed);
         if let Some(p) = releasep(m) {
             handoffp(p);
@@ -469,8 +739,8 @@ unsafe extern "C" fn goexit0(arg: *mut c_void) -> ! {
 
 /// `exitsyscall`'s slow path: the P the task's M held during its C call was
 /// retaken (or retired). Takes an idle P if there is one; otherwise the task
-/// is queued and this M stops, and the task continues when an M picks it up
-/// (this one if the task is locked to it).
+/// goes to the front of this M's own queue and the M waits for a P
+/// (`NeedP`), then resumes it.
 pub(crate) fn exitsyscall_slow(m: &'static M, g: &'static G) {
     // The P is no longer ours; whoever took it owns it.
     m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
@@ -497,18 +767,21 @@ unsafe extern "C" fn exitsyscall_nop(arg: *mut c_void) -> ! {
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.m.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
-    inner.runq.push_back(g);
-    SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
+    inner.push_local(m, g, true);
     drop(inner);
-    // No P: schedule sleeps this M until it is handed one (with the task,
-    // if the task is locked to it).
+    // No P: schedule queues this M for one and sleeps until it is handed
+    // one.
     schedule(m)
 }
 
 /// Wires the calling task to its current thread: until as many
-/// [`unlock_os_thread`] calls, it runs only on this thread, and no other
-/// task runs on it. Thread-locals then stay put across yields and C calls.
-/// If the task ends while locked, the thread ends too (as in Go).
+/// [`unlock_os_thread`] calls, no other task runs on this thread. (Every
+/// task stays on the thread it started on anyway; the lock is about the
+/// thread being the task's alone, e.g. for thread state it changes.) Other
+/// tasks that started on this thread wait until the lock is undone, so a
+/// locked task must not wait for one of them. If the task ends while
+/// locked, the thread ends too (as in Go), after the tasks that started on
+/// it.
 ///
 /// # Panics
 /// Outside a task.
@@ -549,10 +822,9 @@ fn this_m_in_task(what: &str) -> &'static M {
 
 /// Starts the runtime if needed and runs `f` as the main task on the calling
 /// thread, which becomes an M (its "M0") until `f` returns; returns `f`'s
-/// result. Other tasks run on worker threads (and on this one while the main
-/// task waits only if they are locked to it: the main task is always locked
-/// to this thread, so `f` may borrow from the caller and need not be
-/// `Send`).
+/// result. Other tasks run on worker threads, never on this one: the main
+/// task is locked to this thread, so `f` may borrow from the caller and need
+/// not be `Send`. Its task-locals are dropped before `run` returns.
 ///
 /// Tasks still running when `f` returns keep running on the worker threads,
 /// like detached threads. `run` may be called again later, and from several
@@ -613,8 +885,8 @@ unsafe extern "C" fn m0_start(arg: *mut c_void) -> ! {
         acquirep(m, p);
         execute(m, g);
     }
-    inner.runq.push_back(g);
-    SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
+    // It is this M's alone (locked to it): it waits here for a P.
+    inner.push_local(m, g, false);
     drop(inner);
     schedule(m)
 }

@@ -28,6 +28,7 @@
 use super::config::{MAX_STACK_KB, MIN_STACK_KB};
 use super::m::{current_m, M};
 use super::schedule;
+use super::task_local::{self, TaskLocals};
 use crate::heap::{heap, StackRange};
 use std::any::Any;
 use std::ffi::c_void;
@@ -149,6 +150,11 @@ pub(crate) struct G {
     pub locked_int: AtomicU32,
     /// The M running it (null when not running).
     pub m: AtomicPtr<M>,
+    /// The M that first ran it, where it runs until it ends (null before
+    /// it starts); set and cleared by the scheduler (`schedule.rs`).
+    pub boundm: AtomicPtr<M>,
+    /// Its `task_local!` values (`task_local.rs`).
+    pub locals: TaskLocals,
     /// A [`WaitReason`] while waiting.
     pub wait_reason: AtomicU8,
     /// The body, taken when the task starts.
@@ -170,6 +176,8 @@ impl G {
             locked_ext: AtomicU32::new(0),
             locked_int: AtomicU32::new(0),
             m: AtomicPtr::new(std::ptr::null_mut()),
+            boundm: AtomicPtr::new(std::ptr::null_mut()),
+            locals: TaskLocals::new(),
             wait_reason: AtomicU8::new(0),
             entry: Mutex::new(None),
         }
@@ -628,7 +636,7 @@ where
     let packet = Arc::new(Packet::new());
     let their = packet.clone();
     let body = move || {
-        let r = catch_unwind(AssertUnwindSafe(f));
+        let r = task_local::drop_all_into(catch_unwind(AssertUnwindSafe(f)));
         their.complete(current_g().map_or(0, G::id), r);
     };
     // Two references: this handle's, and the scheduler's (dropped when the

@@ -1,0 +1,324 @@
+//! Task-local storage: [`task_local!`](crate::task_local) and [`LocalKey`].
+//!
+//! A `thread_local!` in a task belongs to the task's *thread*, and many
+//! tasks share a thread: every task bound to the same M (`schedule.rs`)
+//! sees the same value. It is sound to use (a started task never changes
+//! threads), but it is not per-task state. A `task_local!` is: each task
+//! has its own value of each key, made by the key's initialiser on the
+//! task's first access, and dropped when the task ends, before
+//! [`JoinHandle::join`](super::JoinHandle::join) returns (or, for `run`'s
+//! main task, before `run` returns).
+//!
+//! ```
+//! use std::cell::Cell;
+//! cgocheck::task_local! {
+//!     static DEPTH: Cell<u32> = Cell::new(0);
+//! }
+//! cgocheck::run(|| {
+//!     DEPTH.with(|d| d.set(5));
+//!     let other = cgocheck::spawn(|| DEPTH.with(Cell::get)).join();
+//!     assert_eq!((DEPTH.with(Cell::get), other), (5, 0));
+//! });
+//! ```
+//!
+//! The values live in the task's record (`G::locals`), a table indexed by
+//! key: a key takes its index from a global counter on first use. Only the
+//! task itself reads or changes its table, on the thread it runs on — and
+//! since a started task never leaves that thread, a value need not be
+//! `Send`: an `Rc` in a task-local is as sound as one in a thread-local.
+//! Each value is boxed, so its address stays put while the table grows
+//! (one key's initialiser may use another key).
+//!
+//! At the end of the task the table is emptied and the values dropped in
+//! key order. A destructor may use task-locals again; values made that way
+//! are dropped in a further round, and a task whose destructors keep making
+//! values for more than [`DROP_ROUNDS`] rounds panics (std's thread-locals
+//! and pthread keys have the same rule). A panic in a destructor reaches
+//! `join` like a panic of the task's body. A callback from a thread C
+//! created (`callback.rs`) is a task of its own in this respect: its
+//! task-locals are dropped when the callback returns to C.
+
+use super::task::current_g;
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Rounds of destruction before giving up on destructors that keep making
+/// new task-local values.
+pub const DROP_ROUNDS: usize = 8;
+
+/// Keys that have an index so far.
+static NKEYS: AtomicUsize = AtomicUsize::new(0);
+
+/// One key's place in a task's table.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// No value yet.
+    Empty,
+    /// The initialiser is running (a recursive access is refused).
+    Initializing,
+    /// A boxed value, owned by the table.
+    Value(NonNull<dyn Any>),
+}
+
+/// A task's table of task-local values (the `locals` field of its record).
+pub(crate) struct TaskLocals {
+    slots: UnsafeCell<Vec<Slot>>,
+}
+
+// SAFETY: the table is reached only through the running task's own record
+// (`current_g`), on the thread that task runs on, and a started task never
+// changes threads (`schedule.rs`), so the table and its values — which may
+// be `!Send` — are only ever touched from one thread. Other threads see the
+// record (it is shared for scheduling and crash reports) but never this
+// field.
+unsafe impl Sync for TaskLocals {}
+// SAFETY: as above: the values never leave the task's thread; the record
+// moving between owners (`&'static G` handed around) does not touch them.
+unsafe impl Send for TaskLocals {}
+
+impl TaskLocals {
+    pub(crate) const fn new() -> TaskLocals {
+        TaskLocals { slots: UnsafeCell::new(Vec::new()) }
+    }
+
+    /// The state of slot `i`, as a copy (no reference into the table
+    /// outlives this call).
+    ///
+    /// # Safety
+    /// Called by the task owning this table, on its thread.
+    unsafe fn get(&self, i: usize) -> Slot {
+        // SAFETY: the caller is the only one touching the table, and no
+        // other reference into it is live (every access is a short call).
+        let slots = unsafe { &*self.slots.get() };
+        slots.get(i).copied().unwrap_or(Slot::Empty)
+    }
+
+    /// Sets slot `i`, growing the table.
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`].
+    unsafe fn set(&self, i: usize, slot: Slot) {
+        // SAFETY: as in `get`: a short, exclusive access by the owner.
+        let slots = unsafe { &mut *self.slots.get() };
+        if slots.len() <= i {
+            slots.resize_with(i + 1, || Slot::Empty);
+        }
+        slots[i] = slot;
+    }
+
+    /// Takes every value out of the table, in key order.
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`].
+    unsafe fn take_all(&self) -> Vec<NonNull<dyn Any>> {
+        // SAFETY: as in `get`.
+        let slots = std::mem::take(unsafe { &mut *self.slots.get() });
+        slots
+            .into_iter()
+            .filter_map(|s| match s {
+                Slot::Value(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Why [`LocalKey::try_with`] could not reach a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessError {
+    /// The caller is not a task (a plain thread, or outside
+    /// [`run`](super::run)).
+    OutsideTask,
+}
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccessError::OutsideTask => f.write_str("task-local accessed outside a task"),
+        }
+    }
+}
+
+impl std::error::Error for AccessError {}
+
+/// A task-local key, declared with [`task_local!`](crate::task_local):
+/// each task has its own value, reached with [`LocalKey::with`].
+pub struct LocalKey<T: 'static> {
+    init: fn() -> T,
+    name: &'static str,
+    /// The key's index in every task's table, plus one (0: not yet given).
+    index: AtomicUsize,
+}
+
+impl<T: 'static> LocalKey<T> {
+    #[doc(hidden)]
+    pub const fn new(init: fn() -> T, name: &'static str) -> LocalKey<T> {
+        LocalKey { init, name, index: AtomicUsize::new(0) }
+    }
+
+    fn index(&self) -> usize {
+        let i = self.index.load(Ordering::Acquire);
+        if i != 0 {
+            return i - 1;
+        }
+        let fresh = NKEYS.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.index.compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => fresh - 1,
+            // Another thread gave it one first; `fresh` stays unused.
+            Err(won) => won - 1,
+        }
+    }
+
+    /// Calls `f` with the calling task's value of this key, made by the
+    /// key's initialiser on the task's first access.
+    ///
+    /// # Panics
+    /// Outside a task (a task-local has no value on a plain thread; use a
+    /// `thread_local!` there), and when the key's initialiser itself uses
+    /// the key.
+    pub fn with<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "cgocheck: task_local {}: {e}; task-locals exist only in tasks (started by cgocheck::run or \
+                 cgocheck::spawn); use a thread_local! on plain threads",
+                self.name
+            ),
+        }
+    }
+
+    /// [`LocalKey::with`], or an error outside a task instead of a panic.
+    ///
+    /// # Panics
+    /// When the key's initialiser itself uses the key.
+    pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
+        let g = current_g().ok_or(AccessError::OutsideTask)?;
+        let locals = &g.locals;
+        let i = self.index();
+        // SAFETY: `g` is the running task, on its own thread.
+        let p = match unsafe { locals.get(i) } {
+            Slot::Value(p) => p,
+            Slot::Empty => self.initialize(locals, i),
+            Slot::Initializing => panic!(
+                "cgocheck: task_local {}: its initialiser used the key itself (a recursive initialisation)",
+                self.name
+            ),
+        };
+        // SAFETY: the box lives until the task's table is emptied at its
+        // end, which only the task itself does, after its body (so not
+        // during `f`); the slot for this key always holds a `T`.
+        let v = unsafe { p.as_ref() }.downcast_ref::<T>().expect("cgocheck: a task-local slot of another type");
+        Ok(f(v))
+    }
+
+    /// Runs the initialiser and stores its value in slot `i`.
+    #[cold]
+    fn initialize(&'static self, locals: &TaskLocals, i: usize) -> NonNull<dyn Any> {
+        /// Resets the slot if the initialiser panics.
+        struct Reset<'a>(&'a TaskLocals, usize);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                // SAFETY: still the running task on its thread.
+                unsafe { self.0.set(self.1, Slot::Empty) }
+            }
+        }
+        // SAFETY: the running task on its thread.
+        unsafe { locals.set(i, Slot::Initializing) };
+        let reset = Reset(locals, i);
+        let v = (self.init)();
+        std::mem::forget(reset);
+        let b: Box<dyn Any> = Box::new(v);
+        // SAFETY: Box::into_raw is never null.
+        let p = unsafe { NonNull::new_unchecked(Box::into_raw(b)) };
+        // SAFETY: the running task on its thread.
+        unsafe { locals.set(i, Slot::Value(p)) };
+        p
+    }
+}
+
+impl<T: 'static> fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalKey({})", self.name)
+    }
+}
+
+/// Drops the calling task's task-local values (in rounds, see the module
+/// comment). Returns the first panic a destructor raised.
+fn drop_all() -> std::thread::Result<()> {
+    let Some(g) = current_g() else { return Ok(()) };
+    let mut outcome = Ok(());
+    for _ in 0..DROP_ROUNDS {
+        // SAFETY: the running task on its thread.
+        let values = unsafe { g.locals.take_all() };
+        if values.is_empty() {
+            return outcome;
+        }
+        for p in values {
+            // SAFETY: `p` came from Box::into_raw in `initialize` and was
+            // just taken out of the table, so it is dropped once.
+            let r = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p.as_ptr()) })));
+            if outcome.is_ok() {
+                outcome = r;
+            }
+        }
+    }
+    // SAFETY: the running task on its thread.
+    let left = unsafe { g.locals.take_all() }.len();
+    if left == 0 {
+        return outcome;
+    }
+    // Leaking them is the only thing left to do; say so.
+    panic!(
+        "cgocheck: task {}: task-local destructors kept making new task-local values for {DROP_ROUNDS} rounds \
+         ({left} left, leaked); a destructor must not keep using task-locals",
+        g.id()
+    )
+}
+
+/// Drops the calling task's task-local values at the end of its body: a
+/// panic of a destructor becomes the task's outcome unless the body
+/// panicked first.
+pub(crate) fn drop_all_into<R>(body: std::thread::Result<R>) -> std::thread::Result<R> {
+    let dropped = catch_unwind(drop_all).and_then(|r| r);
+    body.and_then(|v| dropped.map(|()| v))
+}
+
+/// Declares task-local keys, each a `static` [`LocalKey`] whose value is
+/// per task (see [`LocalKey::with`]):
+///
+/// ```
+/// use std::cell::RefCell;
+/// cgocheck::task_local! {
+///     /// Lines this task has logged.
+///     pub static LOG: RefCell<Vec<String>> = RefCell::new(Vec::new());
+///     static HITS: std::cell::Cell<u64> = std::cell::Cell::new(0);
+/// }
+/// cgocheck::run(|| LOG.with(|l| l.borrow_mut().push("started".into())));
+/// ```
+#[macro_export]
+macro_rules! task_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        $crate::task_local!($(#[$attr])* $vis static $name: $t = $init);
+        $crate::task_local!($($rest)*);
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr) => {
+        $(#[$attr])*
+        $vis static $name: $crate::sched::LocalKey<$t> = {
+            fn __init() -> $t {
+                $init
+            }
+            $crate::sched::LocalKey::new(__init, stringify!($name))
+        };
+    };
+}
