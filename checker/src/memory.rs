@@ -53,8 +53,8 @@ pub enum Region<'m> {
     Freed(Object<'m>),
     /// Inside a heap span slot that has never held an object: not a pointer
     /// any allocation returned (bad arithmetic, a stale guess). Kept apart
-    /// from [`Region::Freed`] so that "freed" means exactly that. `count` is
-    /// 0; `elem` is the type the span's slots are for.
+    /// from [`Region::Freed`] so that "freed" means exactly that. `elem` is
+    /// the type the span's slots are for (`count` says nothing).
     Unallocated(Object<'m>),
     /// In the address range of a heap span but past the last object slot
     /// (the span's tail that no object uses).
