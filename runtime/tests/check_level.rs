@@ -39,7 +39,7 @@ fn is_child() -> bool {
 fn a_bad_level_stops_the_program_at_start_with_status_2() {
     for (var, value, named) in [
         ("CGOCHECK", "3", "CGOCHECK: \"3\""),
-        ("CGOCHECK", "", "CGOCHECK: \"\""),
+        ("CGOCHECK", "0x1", "CGOCHECK: \"0x1\""),
         ("GODEBUG", "gctrace=1,cgocheck=on", "GODEBUG=cgocheck: \"on\""),
     ] {
         let out = child("child_does_nothing", &[(var, value)]);
