@@ -34,11 +34,16 @@
 //! | variable | accepted | Go's rule | our rule, and why |
 //! |---|---|---|---|
 //! | `CGOCHECK` | a number 0, 1 or 2 (`01`, `+2` too) | none (Go's knob is `GODEBUG=cgocheck`) | Go's number syntax, as for `GODEBUG=cgocheck`; any other value is an error |
-//! | `GODEBUG` `cgocheck=` | a number 0, 1 or 2; last valid item wins | number items overwrite left to right, malformed ones are skipped; above 1 is fatal ("use GOEXPERIMENT=cgocheck2") | the last item decides (Go's result whenever it is valid); it must be 0, 1 or 2: malformed is an error (Go would silently keep the earlier value), out of range too (Go fails as well); 2 is level 2 (no build flag here) |
+//! | `GODEBUG` `cgocheck=` | a number 0, 1 or 2 in the last `cgocheck=` item; earlier ones are overridden, whatever they hold | number items overwrite left to right, malformed ones are skipped; above 1 is fatal ("use GOEXPERIMENT=cgocheck2") | the last item decides (Go's result whenever it is valid); it must be 0, 1 or 2: malformed is an error (Go would silently keep the earlier value), out of range too (Go fails above 1, and below 0 is no level); 2 is level 2 (no build flag here) |
 //! | `GODEBUG`, other keys | anything | Go's settings | accepted and ignored: they are not ours |
-//! | `GOMAXPROCS` | a number; 1–1024 sets the Ps, below 1 means the default | a number above 0 sets the Ps, anything else (below 1, garbage, too big for 32 bits) means the default | below 1 is the default, as in Go (the documented "not set" of `runtime.GOMAXPROCS(0)`); garbage is an error (a typo would quietly change how the program runs); above 1024 is an error (Go has no limit, we have 1024 Ps at most, and quietly using fewer would change behaviour) |
+//! | `GOMAXPROCS` | a number; 1–1024 sets the Ps, below 1 means the default | a number above 0 sets the Ps, anything else (below 1, garbage, too big for 32 bits) means the default | below 1 is the default, as in Go (its documentation: only a positive number sets it); garbage is an error (a typo would quietly change how the program runs); above 1024 is an error (Go has no limit, we have 1024 Ps at most, and quietly using fewer would change behaviour) |
 //! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 | none | Go's number syntax; out of range is an error |
 //! | `GOTRACEBACK` | `none`, `single`, `all`, `system`, `crash`, or a number 0 to 4294967295 (0 = none, 1 = all, 2 and above = system) | the names, `""` = single, numbers by `strconv.Atoi` within 32 unsigned bits as a level with "all"; anything else prints no traceback at all | the names and numbers with Go's meaning (`system` = `all`: our reports hide no runtime frames to begin with); anything else is an error (Go would silently print nothing) |
+//! | `CGOCHECK_SYMBOLIZER_WAIT_MS` | a number from 1 to 600000 | none | an internal test hook (how long a crashed process waits for its symboliser to start printing), read like the others |
+//!
+//! (`CGOCHECK_SYMBOLIZER=1` is not a setting but the marker the crash
+//! handler puts in its symboliser's environment; it is compared, not
+//! parsed.)
 //!
 //! Variables to come (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace=1`) fit the
 //! same pieces: [`read`] for the value, [`int`] or a parser of their own
