@@ -4,7 +4,10 @@
 //! Go's checks call `inheap`, `spanOf`, `findObject`, `isPinned`, the heap
 //! bitmap and the module data/bss ranges directly. Here the checker sees only
 //! [`ManagedMemory`]: one call classifies an address ([`Region`]), one says
-//! whether a managed address is pinned. A heap object comes back as an
+//! whether a managed address is pinned, and one names the managed global an
+//! address lies in ([`GlobalVar`]: its bounds and type, so that a pointer
+//! into a global is checked over that global, as one into a heap object is
+//! over the object). A heap object comes back as an
 //! [`Object`] that carries its pointer bitmap, so the checker walks pointer
 //! words a bitmap word at a time without calling back into the heap.
 //!

@@ -3,7 +3,7 @@
 //! A Go module's data and bss sections are Go memory: a pointer into them is
 //! a Go pointer that never moves and is always "pinned". Rust statics are
 //! scattered among the program's own and its C libraries' data, so managed
-//! globals are declared with [`managed_static!`], which places them in one
+//! globals are declared with [`managed_static!`](crate::managed_static), which places them in one
 //! dedicated linker section, `cgocheck_globals`. Because that name is a C
 //! identifier, the linker (GNU ld, gold, lld) defines
 //! `__start_cgocheck_globals` and `__stop_cgocheck_globals` around it, and
@@ -21,7 +21,7 @@
 //! Each global's bounds and type: beside every global, the macro puts a
 //! [`GlobalDesc`] (its address and its `CType` descriptor) in a second
 //! section, `cgocheck_global_descs`, kept and delimited the same way. On
-//! the first question about a managed global ([`var`], the heap's
+//! the first question about a managed global (`var`, the heap's
 //! `ManagedMemory::global`), the descriptors are copied into a table
 //! sorted by address, once; then an address is found with a binary search.
 //! So an unknown pointer into a global is checked over the whole global,

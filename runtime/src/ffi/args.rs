@@ -7,7 +7,11 @@
 //! calls C. Rust macros cannot look inside an expression the way cmd/cgo
 //! does, so the call site says it with a short wrapper instead:
 //!
-//! - [`field`]`(&x.f)`: Go's `&x`, `&x.f` ([`Hint::Element`]);
+//! - [`field`]`(&x.f)`: Go's `&x`, `&x.f` ([`Hint::Element`]); said of an
+//!   element of a managed slice or array (`field(&s[i])`, which Rust cannot
+//!   tell apart from `field(&x.f)`), the checker finds the array in the
+//!   heap object or managed global and checks all of it, as Go checks
+//!   `&s[i]`;
 //! - [`elem`]`(&s, i)`: Go's `&s[i]`, `&a[i]`, `&p[i]` for `p` a pointer to
 //!   an array ([`Hint::Whole`]);
 //! - [`slice_data`]`(&s)`: Go's `unsafe.SliceData(s[i:j])` / a slice
@@ -17,7 +21,9 @@
 //! - [`pointee`]`::<T>(p)`, [`extent`]`(p, n)`: beyond Go, a `void*` whose
 //!   type is known, and a pointer with its length;
 //! - anything else — a raw pointer, a [`Gc`], a [`CPtr`](super::CPtr) — is an
-//!   unknown pointer ([`Hint::Unknown`]: the whole heap object is checked).
+//!   unknown pointer ([`Hint::Unknown`]: the whole heap object or managed
+//!   global is checked; a pointer into a task stack is refused, since a
+//!   stack has no object bounds: pass it with one of the wrappers above).
 //!
 //! Go strips conversions before it looks (`unsafe.Pointer(&s.a)` is still
 //! checked as the field `a`, Go issue 25941); here [`Hinted::as_void`] is the
@@ -261,7 +267,10 @@ impl<T> Address<T> for Gc<T> {
 
 /// The address of one variable or field: Go's `&x`, `&x.f`
 /// ([`Hint::Element`]). Only the pointee, as its type `T`, is checked —
-/// not the rest of the object it lives in.
+/// not the rest of the object it lives in — except for an element of an
+/// array of `T` in a heap object or managed global (`field(&s[i])`), where
+/// the whole array is checked, as Go checks `&s[i]` (prefer [`elem`], which
+/// says it; [`pointee`] gives C one element only).
 ///
 /// C may write through the pointer only when it was made from a `&mut`, a
 /// raw pointer or a `Gc` (not from a shared reference).
