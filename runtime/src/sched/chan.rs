@@ -11,18 +11,21 @@
 //!   panic, as does a later `send` or a second `close`.
 //!
 //! A blocked operation is a [`Slot`] in the channel's send or receive
-//! queue: the counterpart fills or empties it under the channel lock, sets
-//! `done`, and wakes the waiter, which loops on `done` (so a stray
-//! `unpark` is harmless).
+//! queue: the counterpart pops it and fills or empties it under the channel
+//! lock, then (outside the lock) publishes the outcome in the slot's
+//! [`Completion`] and wakes the waiter, which loops on it (so a stray
+//! `unpark` is harmless). The waiter's states, who moves them and what each
+//! side publishes are in `parking.rs`, whose loom models check this
+//! hand-off with the same `Completion` and park-token code.
 //!
 //! The buffer is ordinary Rust memory. Managed values (`Gc<T>` and
 //! friends) travel fine, but a collector (a later issue) must treat
 //! buffered values as roots.
 
+use super::parking::{Completion, Outcome};
 use super::task::{block, WaitReason, Waiter};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A channel carrying `T`s. Cloning gives another handle to the same
@@ -46,19 +49,13 @@ struct State<T> {
 /// One blocked send or receive.
 struct Slot<T> {
     value: Mutex<Option<T>>,
-    done: AtomicBool,
-    closed: AtomicBool,
+    done: Completion,
     waiter: Waiter,
 }
 
 impl<T> Slot<T> {
     fn new(value: Option<T>) -> Arc<Slot<T>> {
-        Arc::new(Slot {
-            value: Mutex::new(value),
-            done: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            waiter: Waiter::current(),
-        })
+        Arc::new(Slot { value: Mutex::new(value), done: Completion::new(), waiter: Waiter::current() })
     }
 
     fn value(&self) -> MutexGuard<'_, Option<T>> {
@@ -66,17 +63,14 @@ impl<T> Slot<T> {
     }
 
     /// The counterpart is done with this slot: wake its owner.
-    fn finish(&self, closed: bool) {
-        self.closed.store(closed, Ordering::Relaxed);
-        self.done.store(true, Ordering::Release);
+    fn finish(&self, outcome: Outcome) {
+        self.done.finish(outcome);
         self.waiter.wake();
     }
 
     /// Waits until [`Slot::finish`].
-    fn wait(&self, reason: WaitReason) {
-        while !self.done.load(Ordering::Acquire) {
-            block(reason);
-        }
+    fn wait(&self, reason: WaitReason) -> Outcome {
+        self.done.wait(|| block(reason))
     }
 }
 
@@ -128,7 +122,7 @@ impl<T: Send> Chan<T> {
         if let Some(r) = st.recvq.pop_front() {
             drop(st);
             *r.value() = Some(v);
-            r.finish(false);
+            r.finish(Outcome::Done);
             return;
         }
         if st.buf.len() < self.inner.cap {
@@ -138,8 +132,7 @@ impl<T: Send> Chan<T> {
         let slot = Slot::new(Some(v));
         st.sendq.push_back(slot.clone());
         drop(st);
-        slot.wait(WaitReason::ChanSend);
-        if slot.closed.load(Ordering::Relaxed) {
+        if slot.wait(WaitReason::ChanSend) == Outcome::Closed {
             panic!("send on closed channel");
         }
     }
@@ -168,7 +161,7 @@ impl<T: Send> Chan<T> {
         if let Some((v, sender)) = Self::take_ready(&mut st) {
             drop(st);
             if let Some(s) = sender {
-                s.finish(false);
+                s.finish(Outcome::Done);
             }
             return Some(v);
         }
@@ -190,7 +183,7 @@ impl<T: Send> Chan<T> {
         let (v, sender) = Self::take_ready(&mut st)?;
         drop(st);
         if let Some(s) = sender {
-            s.finish(false);
+            s.finish(Outcome::Done);
         }
         Some(v)
     }
@@ -211,10 +204,10 @@ impl<T: Send> Chan<T> {
         let sends = std::mem::take(&mut st.sendq);
         drop(st);
         for r in recvs {
-            r.finish(true);
+            r.finish(Outcome::Closed);
         }
         for s in sends {
-            s.finish(true);
+            s.finish(Outcome::Closed);
         }
     }
 }

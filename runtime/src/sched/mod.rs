@@ -76,6 +76,7 @@ pub(crate) mod config;
 pub(crate) mod m;
 mod monitor;
 pub(crate) mod p;
+mod parking;
 pub(crate) mod schedule;
 mod stats;
 pub(crate) mod task;

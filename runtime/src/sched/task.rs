@@ -13,20 +13,16 @@
 //!
 //! ## Parking
 //!
-//! Each task has a token, like `std::thread::park`: [`Task::unpark`] sets
-//! it, [`park`] consumes it or blocks until it is set. Joins, channels and
-//! sleeps park in a loop that rechecks their condition, so an `unpark` from
-//! elsewhere only costs them a spurious wakeup. The token is one word:
-//!
-//! - `EMPTY` → `NOTIFIED`: `unpark` of a task that is not parked;
-//! - `EMPTY` → `PARKED`: on g0, after the task's context is saved (so a
-//!   waker can never resume a half-saved task);
-//! - `PARKED` → `EMPTY`: `unpark` of a parked task, which then makes it
-//!   runnable;
-//! - `NOTIFIED` → `EMPTY`: `park` consumes the token and returns.
+//! Each task has a park token, like `std::thread::park`: [`Task::unpark`]
+//! sets it, [`park`] consumes it or blocks until it is set. Joins, channels
+//! and sleeps park in a loop that rechecks their condition, so an `unpark`
+//! from elsewhere only costs them a spurious wakeup. The token's protocol —
+//! its states, who moves it, what each side publishes, and the lost wakeup
+//! it once had — is `parking.rs`, model-checked there with loom.
 
 use super::config::{MAX_STACK_KB, MIN_STACK_KB};
 use super::m::{current_m, M};
+use super::parking::ParkToken;
 use super::schedule;
 use super::task_local::{self, TaskLocals};
 use crate::heap::{heap, StackRange};
@@ -95,10 +91,6 @@ impl WaitReason {
     }
 }
 
-const EMPTY: u32 = 0;
-const PARKED: u32 = 1;
-const NOTIFIED: u32 = 2;
-
 /// The body of a task, type-erased.
 pub(crate) struct Entry(Box<dyn FnOnce()>);
 
@@ -138,8 +130,8 @@ pub(crate) struct G {
     /// Usable stack `lo..hi`.
     pub stack_lo: AtomicUsize,
     pub stack_hi: AtomicUsize,
-    /// The park token.
-    park: AtomicU32,
+    /// The park token (`parking.rs`).
+    park: ParkToken,
     /// References: the scheduler's while the task lives, plus handles.
     refs: AtomicUsize,
     /// The M this task is locked to (null: none).
@@ -170,7 +162,7 @@ impl G {
             syscall_sp: AtomicUsize::new(0),
             stack_lo: AtomicUsize::new(0),
             stack_hi: AtomicUsize::new(0),
-            park: AtomicU32::new(EMPTY),
+            park: ParkToken::new(),
             refs: AtomicUsize::new(0),
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
             locked_ext: AtomicU32::new(0),
@@ -207,12 +199,9 @@ impl G {
     }
 
     /// On g0, with this task's context saved: parks it unless its token is
-    /// set. Returns false (token consumed) when it must keep running.
+    /// set. Returns false when it must keep running.
     pub(crate) fn try_park(&self) -> bool {
-        self.park.compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire).is_ok() || {
-            self.park.store(EMPTY, Ordering::Relaxed);
-            false
-        }
+        self.park.try_park()
     }
 }
 
@@ -338,7 +327,7 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
     let sp = unsafe { crate::arch::init_task_stack(stack.hi, g as *const G as *const c_void, task_main) };
     g.sched_sp.store(sp, Ordering::Relaxed);
     g.syscall_sp.store(0, Ordering::Relaxed);
-    g.park.store(EMPTY, Ordering::Relaxed);
+    g.park.reset();
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.locked_ext.store(0, Ordering::Relaxed);
     g.locked_int.store(0, Ordering::Relaxed);
@@ -373,32 +362,17 @@ pub(crate) fn current_g() -> Option<&'static G> {
 /// Blocks the current task until its token is set, recording `reason`.
 pub(crate) fn park_current(reason: WaitReason) {
     let g = current_g().expect("park_current outside a task");
-    if g.park.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-        return;
-    }
-    g.wait_reason.store(reason as u8, Ordering::Relaxed);
-    schedule::park_current();
-    g.wait_reason.store(0, Ordering::Relaxed);
+    g.park.park(|| {
+        g.wait_reason.store(reason as u8, Ordering::Relaxed);
+        schedule::park_current();
+        g.wait_reason.store(0, Ordering::Relaxed);
+    });
 }
 
 /// Sets `g`'s token; makes it runnable if it was parked.
 pub(crate) fn unpark_g(g: &'static G) {
-    let mut s = g.park.load(Ordering::Acquire);
-    loop {
-        let (to, wake) = match s {
-            PARKED => (EMPTY, true),
-            EMPTY => (NOTIFIED, false),
-            _ => return,
-        };
-        match g.park.compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                if wake {
-                    schedule::ready(g);
-                }
-                return;
-            }
-            Err(now) => s = now,
-        }
+    if g.park.unpark() {
+        schedule::ready(g);
     }
 }
 
