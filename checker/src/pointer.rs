@@ -126,7 +126,8 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
                 return unsafe { self.elements(o.elem, o.base, o.count, false) }
                     .map_err(|f| f.step(Step::Enclosing("array")).step(Step::Deref));
             }
-            Region::Heap(o) if o.elem.size > 0 => {
+            // A single object of type `t` is not inside an array of `t`s.
+            Region::Heap(o) if o.elem.size > 0 && !(o.count == 1 && core::ptr::eq(o.elem, t)) => {
                 let within = (p - o.base) % o.elem.size;
                 array_of(o.elem, within, t).map(|(ty, off)| (ty, p - within + off))
             }

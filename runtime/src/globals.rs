@@ -3,8 +3,8 @@
 //! A Go module's data and bss sections are Go memory: a pointer into them is
 //! a Go pointer that never moves and is always "pinned". Rust statics are
 //! scattered among the program's own and its C libraries' data, so managed
-//! globals are declared with [`managed_static!`](crate::managed_static), which places them in one
-//! dedicated linker section, `cgocheck_globals`. Because that name is a C
+//! globals are declared with [`managed_static!`](crate::managed_static),
+//! which places them in one dedicated linker section, `cgocheck_globals`. Because that name is a C
 //! identifier, the linker (GNU ld, gold, lld) defines
 //! `__start_cgocheck_globals` and `__stop_cgocheck_globals` around it, and
 //! "points into managed globals" is one range test.
@@ -135,12 +135,15 @@ macro_rules! managed_static {
 #[derive(Debug)]
 #[repr(C)]
 pub struct GlobalDesc {
+    /// The global's address.
     addr: *const u8,
-    ty: &'static Type,
+    /// Its type's descriptor (a raw pointer, not a reference, so that the
+    /// section may be read whole even if a linker padded it with zeros).
+    ty: *const Type,
 }
 
 // SAFETY: the address is only compared, never dereferenced through the
-// descriptor; the type descriptor is immutable.
+// descriptor; the type descriptor is a `&'static Type`, immutable.
 unsafe impl Sync for GlobalDesc {}
 
 impl GlobalDesc {
@@ -200,11 +203,18 @@ fn table() -> &'static [(usize, &'static Type)] {
         // SAFETY: the linker delimits the section with these two symbols
         // (the runtime's own global puts one descriptor there, so both
         // exist); it holds only `GlobalDesc`s, each 16 bytes and 8-aligned,
-        // laid end to end (no padding is needed between them), initialised
+        // laid end to end (a linker aligning them more strictly pads with
+        // zeros: whole all-zero descriptors, skipped below), initialised
         // statically and never written.
         let descs = unsafe { std::slice::from_raw_parts(start, len) };
         let (lo, hi) = range();
-        let mut table: Vec<(usize, &'static Type)> = descs.iter().map(|d| (d.addr as usize, d.ty)).collect();
+        let mut table: Vec<(usize, &'static Type)> = descs
+            .iter()
+            .filter(|d| !d.addr.is_null() && !d.ty.is_null())
+            // SAFETY: a non-null `ty` is the `T::TYPE` that `GlobalDesc::of`
+            // stored: a `&'static Type`.
+            .map(|d| (d.addr as usize, unsafe { &*d.ty }))
+            .collect();
         table.sort_unstable_by_key(|&(base, _)| base);
         for &(base, ty) in &table {
             assert!(

@@ -91,6 +91,8 @@ fn unknown_pointers_into_globals_check_the_whole_global() {
     assert!(unknown(QUIET.as_ptr()).is_ok());
     assert!(unknown((QUIET.addr() + 24) as *const u8).is_ok());
     assert!(unknown(NUMBER.as_ptr()).is_ok());
+    // `field(&PAIR[0])`: an element of a global array, so the array.
+    assert_eq!(path(field(PAIR.as_ptr() as *const Gc<i64>)), "arg 1 → (its array)[1]");
     // The heap knows each global's bounds and type.
     let g = heap().global(PAIR.addr() + 15).expect("inside PAIR");
     assert_eq!((g.base, g.ty.size), (PAIR.addr(), 16));
