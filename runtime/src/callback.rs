@@ -213,7 +213,7 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     let ran = catch_unwind(AssertUnwindSafe(|| unsafe { (cb.f)(cb.frame) }));
     // A callback on a thread C created is a task of its own: its
     // task-locals end with it (the M and its task serve the next thread).
-    let ran = if cb.syscall_sp == 0 { crate::sched::task_local::drop_all_into(ran) } else { ran };
+    let ran = if cb.syscall_sp == 0 { crate::sched::task_local::end_c_thread_callback(g, ran) } else { ran };
     // entersyscall: back to C with the P in the syscall state.
     let p = m.p().expect("cgocheck: a task running a callback without a P");
     p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);

@@ -398,3 +398,35 @@ fn task_locals_outside_a_task_are_refused_clearly() {
     // Inside a task it works.
     assert_eq!(run(|| ID.try_with(Cell::get)), Ok(0));
 }
+
+task_local! {
+    static CALLBACK_SEEN: Cell<u64> = Cell::new(0);
+}
+
+cgocheck::export! {
+    /// Returns the task-local's value on entry, then adds `x` to it.
+    fn CbTaskLocal(x: i64) -> i64 {
+        let was = CALLBACK_SEEN.with(Cell::get);
+        CALLBACK_SEEN.with(|c| c.set(was + x as u64));
+        TRACKED.with(|_| ());
+        was as i64
+    }
+}
+
+#[test]
+fn a_callback_sees_its_tasks_task_locals_and_a_c_threads_callback_has_its_own() {
+    let f: extern "C" fn(i64) -> i64 = CbTaskLocal;
+    // A plain thread calling the exported symbol is a thread C created: each
+    // callback is a task of its own, its task-locals dropped as it returns.
+    let made = TRACKED_MADE.load(Ordering::SeqCst);
+    let seen = std::thread::spawn(move || (0..3).map(|_| f(5)).collect::<Vec<_>>()).join().unwrap();
+    assert_eq!(seen, [0, 0, 0], "a C thread's callbacks do not share task-locals");
+    assert_eq!(TRACKED_MADE.load(Ordering::SeqCst), made + 3);
+    // Called from a task, the exported function runs as that task, so it
+    // sees and keeps the task's values.
+    run(|| {
+        CALLBACK_SEEN.with(|c| c.set(40));
+        assert_eq!(f(2), 40);
+        assert_eq!(CALLBACK_SEEN.with(Cell::get), 42);
+    });
+}

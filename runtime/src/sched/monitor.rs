@@ -4,8 +4,9 @@
 //! and back. The monitor is what keeps a long C call from holding the P
 //! while other tasks wait. Every period it looks at each P in `SYSCALL`;
 //! when a P shows the same `syscalltick` as one period earlier (the same C
-//! call is still running, for at least one period) and tasks are waiting
-//! to run, it takes the P with a compare-and-swap (`SYSCALL` → `IDLE`, the
+//! call is still running, for at least one period) and the global run queue
+//! is not empty — new tasks, or Ms whose bound tasks are runnable and that
+//! wait for a P (`schedule.rs`) — it takes the P with a compare-and-swap (`SYSCALL` → `IDLE`, the
 //! same word exitsyscall compares) and hands it to another M. The M in C
 //! finds out when the call returns, and takes the slow path.
 //!
@@ -167,7 +168,9 @@ fn retake(seen: &mut [Option<u32>]) -> usize {
             continue;
         }
         if SCHED.runq_len.load(Ordering::SeqCst) == 0 {
-            // Nothing else wants to run: the P may stay with the C call.
+            // Nothing else could use it (tasks bound to this M's thread
+            // cannot run while the thread is in C): the P may stay with the
+            // C call.
             continue;
         }
         if p.status.compare_exchange(s, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {

@@ -101,6 +101,8 @@ pub(crate) struct Sched {
     inner: Mutex<Inner>,
     /// `inner.runq.len()`: unstarted tasks and Ms waiting for a P.
     pub runq_len: AtomicUsize,
+    /// Runnable tasks in all queues (unstarted ones and every M's own).
+    pub nrunnable: AtomicUsize,
     /// `inner.pidle.len()`.
     pub npidle: AtomicUsize,
     /// Ms woken to look for work that have not found any yet.
@@ -151,6 +153,7 @@ struct Inner {
 pub(crate) static SCHED: Sched = Sched {
     inner: Mutex::new(Inner { runq: VecDeque::new(), pidle: Vec::new(), midle: Vec::new(), locals: Vec::new() }),
     runq_len: AtomicUsize::new(0),
+    nrunnable: AtomicUsize::new(0),
     npidle: AtomicUsize::new(0),
     nmspinning: AtomicUsize::new(0),
     gomaxprocs: AtomicUsize::new(0),
@@ -169,6 +172,9 @@ impl Inner {
     }
 
     fn push_global(&mut self, w: Work) {
+        if let Work::Start(_) = w {
+            SCHED.nrunnable.fetch_add(1, Ordering::Relaxed);
+        }
         self.runq.push_back(w);
         SCHED.runq_len.fetch_add(1, Ordering::SeqCst);
     }
@@ -176,6 +182,9 @@ impl Inner {
     fn pop_global(&mut self) -> Option<Work> {
         let w = self.runq.pop_front()?;
         SCHED.runq_len.fetch_sub(1, Ordering::SeqCst);
+        if let Work::Start(_) = w {
+            SCHED.nrunnable.fetch_sub(1, Ordering::Relaxed);
+        }
         Some(w)
     }
 
@@ -188,6 +197,7 @@ impl Inner {
             q.push_back(g);
         }
         m.nlocal.store(q.len(), Ordering::SeqCst);
+        SCHED.nrunnable.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The position of the first task of `m`'s local queue that `m` may run
@@ -204,6 +214,7 @@ impl Inner {
         let q = &mut self.local(m).runq;
         let g = q.remove(at).expect("a queued position");
         m.nlocal.store(q.len(), Ordering::SeqCst);
+        SCHED.nrunnable.fetch_sub(1, Ordering::Relaxed);
         g
     }
 }

@@ -50,7 +50,8 @@ pub struct Stats {
     pub gomaxprocs: usize,
     /// Tasks started and not finished.
     pub tasks: usize,
-    /// Tasks in the run queue.
+    /// Runnable tasks waiting for their turn (new ones, and started ones
+    /// waiting for their thread).
     pub runnable: usize,
     /// Idle Ps.
     pub idle_ps: usize,
@@ -113,7 +114,7 @@ pub fn stats() -> Stats {
     Stats {
         gomaxprocs,
         tasks: task::LIVE.load(Ordering::Relaxed),
-        runnable: SCHED.runq_len.load(Ordering::SeqCst),
+        runnable: SCHED.nrunnable.load(Ordering::Relaxed),
         idle_ps: SCHED.npidle.load(Ordering::SeqCst),
         ps_in_c,
         retakes: SCHED.retakes.load(Ordering::Relaxed),

@@ -38,7 +38,7 @@
 //! created (`callback.rs`) is a task of its own in this respect: its
 //! task-locals are dropped when the callback returns to C.
 
-use super::task::current_g;
+use super::task::{current_g, G};
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -108,6 +108,15 @@ impl TaskLocals {
             slots.resize_with(i + 1, || Slot::Empty);
         }
         slots[i] = slot;
+    }
+
+    /// No key has a slot yet.
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`].
+    unsafe fn is_empty(&self) -> bool {
+        // SAFETY: as in `get`.
+        unsafe { &*self.slots.get() }.is_empty()
     }
 
     /// Takes every value out of the table, in key order.
@@ -283,6 +292,18 @@ fn drop_all() -> std::thread::Result<()> {
          ({left} left, leaked); a destructor must not keep using task-locals",
         g.id()
     )
+}
+
+/// The end of a callback on a thread C created (`callback.rs`): its
+/// task-locals are dropped, as at the end of a task. One load when it made
+/// none.
+#[inline]
+pub(crate) fn end_c_thread_callback<R>(g: &G, body: std::thread::Result<R>) -> std::thread::Result<R> {
+    // SAFETY: `g` is the callback's task, running on this thread.
+    if unsafe { g.locals.is_empty() } {
+        return body;
+    }
+    drop_all_into(body)
 }
 
 /// Drops the calling task's task-local values at the end of its body: a
