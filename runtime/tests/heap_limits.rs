@@ -132,6 +132,13 @@ struct Mega {
 #[repr(C, align(536870912))]
 struct HugeZst;
 
+/// 512 MiB, aligned to 512 MiB (never touched: costs address space only).
+#[derive(CType)]
+#[repr(C, align(536870912))]
+struct Giant {
+    x: u8,
+}
+
 #[test]
 fn alignment_above_the_page_is_honoured() {
     for _ in 0..6 {
@@ -158,6 +165,18 @@ fn alignment_above_the_page_is_honoured() {
             heap().free(m.as_ptr() as *mut u8);
             heap().free(q.as_ptr() as *mut u8);
         }
+    }
+    // Rust's largest alignment, twice: each skips to the next 512 MiB.
+    let g = new_slice::<Giant>(1);
+    let h = new_slice::<Giant>(1);
+    for s in [g, h] {
+        assert_eq!(s.as_ptr() as usize % (1 << 29), 0, "[Giant] at {:p}", s.as_ptr());
+        assert_eq!(base_of(s.as_ptr() as usize + (1 << 29) - 1), (s.as_ptr() as usize, 1 << 29));
+    }
+    // SAFETY: neither is used again.
+    unsafe {
+        heap().free(g.as_ptr() as *mut u8);
+        heap().free(h.as_ptr() as *mut u8);
     }
     heap_still_sound();
 }
