@@ -286,7 +286,7 @@ fn check_huge_array(elem: &Shape, len: usize, probes: &[usize]) -> Result<(), Te
         return Ok(());
     }
     for &p in probes {
-        let off = p % size & !7;
+        let off = (p % size) & !7;
         prop_assert_eq!(ty.is_ptr_word(off), shape.is_ptr_at(off), "offset {} of {:?} x {}", off, elem, len);
     }
     // The last word of the last element, through the whole mask.
