@@ -53,6 +53,7 @@ pub struct CallSite {
 }
 
 impl CallSite {
+    /// Argument `arg` (1-based) of the C function `func`.
     pub const fn new(func: &'static str, arg: u32) -> CallSite {
         CallSite { func, arg }
     }
@@ -77,9 +78,21 @@ pub enum Site {
     /// An argument of a call into C.
     Arg(CallSite),
     /// The result of an exported function returned to C.
-    Result { func: &'static str },
-    /// A store into memory (level 2). `dst` is 0 when the API was not told.
-    Store { op: StoreOp, ty: String, dst: usize, src: usize },
+    Result {
+        /// The exported function's name.
+        func: &'static str,
+    },
+    /// A store into memory (level 2).
+    Store {
+        /// The store API.
+        op: StoreOp,
+        /// The type of what was stored.
+        ty: String,
+        /// Where to (0 when the API was not told).
+        dst: usize,
+        /// Where from.
+        src: usize,
+    },
 }
 
 /// The kind of Go value that is refused, named in the first line.
@@ -102,22 +115,60 @@ pub enum GoKind {
 pub enum Place {
     /// C memory (or null).
     NotManaged,
-    /// A live heap object: its base, size and type.
-    Object { base: usize, size: usize, ty: String },
+    /// A live heap object.
+    Object {
+        /// Its first byte.
+        base: usize,
+        /// Its bytes (the slot).
+        size: usize,
+        /// Its type, Go-spelled (`[8]s1` for an array object).
+        ty: String,
+    },
     /// A heap slot whose object was freed.
-    Freed { base: usize, size: usize, ty: String },
-    /// A heap slot that never held an object (`ty`: what the span's slots
-    /// are for).
-    Unallocated { base: usize, size: usize, ty: String },
+    Freed {
+        /// The slot's first byte.
+        base: usize,
+        /// The slot's bytes.
+        size: usize,
+        /// The type the slot last held.
+        ty: String,
+    },
+    /// A heap slot that never held an object.
+    Unallocated {
+        /// The slot's first byte.
+        base: usize,
+        /// The slot's bytes.
+        size: usize,
+        /// What the span's slots are for.
+        ty: String,
+    },
     /// The unused tail of a heap span.
-    SpanTail { span_base: usize, span_end: usize },
+    SpanTail {
+        /// The span's first byte.
+        span_base: usize,
+        /// One past its last byte.
+        span_end: usize,
+    },
     /// The zero-sized allocation.
     ZeroSized,
     /// A task stack.
-    Stack { task: u64, lo: usize, hi: usize },
-    /// The managed globals section, and the variable there when the address
-    /// is inside one (`var`: its base, size and type).
-    Global { lo: usize, hi: usize, var: Option<(usize, usize, String)> },
+    Stack {
+        /// The task running on it.
+        task: u64,
+        /// Its lowest usable address.
+        lo: usize,
+        /// One past its highest address.
+        hi: usize,
+    },
+    /// The managed globals section.
+    Global {
+        /// The section's first byte.
+        lo: usize,
+        /// One past its last byte.
+        hi: usize,
+        /// The variable the address is in, if any: base, size, type.
+        var: Option<(usize, usize, String)>,
+    },
 }
 
 /// An address that is one past the end of one object and the start of
@@ -139,6 +190,7 @@ pub struct EndPointer {
 /// Everything a message says after its first line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
+    /// Where the check ran.
     pub site: Site,
     /// From the argument (or result, or stored value) to the offending
     /// pointer.
@@ -170,34 +222,69 @@ pub struct Report {
 pub enum CheckError {
     /// Class `arg` (and `map`/`chan` naming the kind).
     #[error("cgo argument has Go pointer to unpinned Go {kind}\n{report}")]
-    Arg { kind: GoKind, report: Box<Report> },
+    Arg {
+        /// What was refused.
+        kind: GoKind,
+        /// The details.
+        report: Box<Report>,
+    },
     /// Class `res`.
     #[error("cgo result has Go pointer to unpinned Go {kind}\n{report}")]
-    Result { kind: GoKind, report: Box<Report> },
+    Result {
+        /// What was refused.
+        kind: GoKind,
+        /// The details.
+        report: Box<Report>,
+    },
     /// Class `store`.
     #[error("unpinned Go pointer stored into non-Go memory\n{report}")]
-    Store { report: Box<Report> },
+    Store {
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer into a heap slot whose object was freed.
     #[error("{} points to freed Go memory\n{report}", subject(&report.site))]
-    Freed { report: Box<Report> },
+    Freed {
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer into managed memory that is not an allocated object: a
     /// heap slot that never held one, or padding between managed globals.
     #[error("{} points to Go memory that is not an allocated object\n{report}", subject(&report.site))]
-    Unallocated { report: Box<Report> },
+    Unallocated {
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer into a task stack passed with nothing saying how much of
     /// the stack C may use.
     #[error("{} points into a task stack without saying how much of it C may use\n{report}", subject(&report.site))]
-    UnknownExtent { report: Box<Report> },
+    UnknownExtent {
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer into the part of a heap span that no object uses.
     #[error("{} points into the unused tail of a Go heap span\n{report}", subject(&report.site))]
-    SpanTail { report: Box<Report> },
+    SpanTail {
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer not aligned for the type it is read as.
     #[error("{} has a pointer misaligned for its type (needs {align}-byte alignment)\n{report}", subject(&report.site))]
-    Misaligned { align: usize, report: Box<Report> },
+    Misaligned {
+        /// The alignment the type needs.
+        align: usize,
+        /// The details.
+        report: Box<Report>,
+    },
     /// A pointer whose type extends past the end of the memory it points
     /// into.
     #[error("{} points to Go memory smaller than its type ({need} bytes needed)\n{report}", subject(&report.site))]
-    PastEnd { need: usize, report: Box<Report> },
+    PastEnd {
+        /// The bytes the type needs.
+        need: usize,
+        /// The details.
+        report: Box<Report>,
+    },
 }
 
 /// The variants of [`CheckError`] without their data, for matching in tests
@@ -225,6 +312,7 @@ pub enum Class {
 }
 
 impl CheckError {
+    /// The variant, without its data.
     pub fn class(&self) -> Class {
         match self {
             CheckError::Arg { .. } => Class::Arg,
@@ -247,6 +335,7 @@ impl CheckError {
         }
     }
 
+    /// Everything the message says after its first line.
     pub fn report(&self) -> &Report {
         match self {
             CheckError::Arg { report, .. }

@@ -61,15 +61,32 @@ pub enum Region<'m> {
     Unallocated(Object<'m>),
     /// In the address range of a heap span but past the last object slot
     /// (the span's tail that no object uses).
-    SpanTail { span_base: usize, span_end: usize },
+    SpanTail {
+        /// The span's first byte.
+        span_base: usize,
+        /// One past its last byte.
+        span_end: usize,
+    },
     /// The address handed out for zero-sized allocations.
     ZeroSized,
     /// Inside a task stack (`lo..hi`, `lo` is the lowest usable address).
-    Stack { task: u64, lo: usize, hi: usize },
+    Stack {
+        /// The task running on it.
+        task: u64,
+        /// Its lowest usable address (above the guard page).
+        lo: usize,
+        /// One past its highest address.
+        hi: usize,
+    },
     /// Inside the managed globals section (`lo..hi`). Which global, with
     /// its bounds and type, is [`ManagedMemory::global`]'s answer (Go knows
     /// only the data/bss range and refuses any unknown pointer into it).
-    Global { lo: usize, hi: usize },
+    Global {
+        /// The section's first byte.
+        lo: usize,
+        /// One past its last byte.
+        hi: usize,
+    },
 }
 
 /// One managed global variable: where it is and what it holds. It is

@@ -50,7 +50,9 @@ pub enum Step {
 /// A root and its steps, outermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Path {
+    /// What the path starts from.
     pub root: Root,
+    /// The steps from the root, outermost first.
     pub steps: Vec<Step>,
 }
 

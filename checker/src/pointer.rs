@@ -67,9 +67,13 @@ pub enum Hint<'a> {
     /// checked as [`Hint::Unknown`], as in Go.
     Element,
     /// The address of an element of an array or slice (`&s[i]`): the whole
-    /// array or backing array is checked. `ty` is the type of the array or
-    /// slice, `value` the address of the array or of the slice header.
-    Whole { ty: &'a Type, value: *const u8 },
+    /// array or backing array is checked.
+    Whole {
+        /// The type of the array or slice.
+        ty: &'a Type,
+        /// The address of the array, or of the slice header.
+        value: *const u8,
+    },
     /// Nothing known: the whole heap object the pointer points into.
     Unknown,
     /// Beyond Go: a `void*` whose pointee type is known; checked as that

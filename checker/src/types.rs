@@ -71,30 +71,46 @@ pub struct Type {
 /// elements, fields) is a `&'static Type`.
 #[derive(Debug)]
 pub enum Kind {
+    /// `bool`
     Bool,
+    /// `i8`
     Int8,
+    /// `i16`
     Int16,
+    /// `i32`
     Int32,
+    /// `i64`
     Int64,
+    /// `u8`
     Uint8,
+    /// `u16`
     Uint16,
+    /// `u32`
     Uint32,
+    /// `u64`
     Uint64,
     /// `isize`
     Int,
     /// `usize`: an integer, never treated as a pointer (Go's `uintptr`).
     Uintptr,
+    /// `f32`
     Float32,
+    /// `f64`
     Float64,
+    /// [`Complex64`]
     Complex64,
+    /// [`Complex128`]
     Complex128,
     /// A fixed-length array `[elem; len]`.
     Array {
+        /// The element type.
         elem: &'static Type,
+        /// The number of elements.
         len: usize,
     },
     /// A managed channel: one pointer word. Always refused at the boundary.
     Chan {
+        /// The element type.
         elem: TypeRef,
     },
     /// A function value: one pointer word (C function pointers are not Go
@@ -106,22 +122,27 @@ pub enum Kind {
     Interface,
     /// A managed map: one pointer word. Always refused at the boundary.
     Map {
+        /// The key type.
         key: TypeRef,
+        /// The value type.
         value: TypeRef,
     },
     /// A pointer to `elem`: a C raw pointer or the runtime's managed pointer;
     /// which one it is, is decided by where it points, not by its type.
     Pointer {
+        /// The pointee type.
         elem: TypeRef,
     },
     /// A slice header `{ ptr, len, cap }` of `elem`s.
     Slice {
+        /// The element type.
         elem: TypeRef,
     },
     /// A string header `{ ptr, len }` of bytes.
     String,
     /// A `#[repr(C)]` struct.
     Struct {
+        /// The fields, in order.
         fields: &'static [Field],
     },
     /// `*mut c_void` / `unsafe.Pointer`: a pointer to something unknown.
@@ -129,6 +150,7 @@ pub enum Kind {
     /// A C union. Its pointer mask is the union of its fields' masks: a word
     /// that some field uses as a pointer is a pointer word.
     Union {
+        /// The members.
         fields: &'static [Field],
     },
 }
@@ -184,8 +206,11 @@ impl core::fmt::Debug for TypeRef {
 /// A field of a struct or union.
 #[derive(Debug)]
 pub struct Field {
+    /// The field's name, for paths (`.next`).
     pub name: &'static str,
+    /// Its byte offset in the struct (0 for a union's fields).
     pub offset: usize,
+    /// Its type.
     pub ty: &'static Type,
 }
 
@@ -198,7 +223,12 @@ pub enum PtrMask {
     /// `u64`. Words past the end of the slice are not pointers.
     Bits(&'static [u64]),
     /// The element type's mask, `len` times, every `elem.size` bytes.
-    Repeat { elem: &'static Type, len: usize },
+    Repeat {
+        /// The element type.
+        elem: &'static Type,
+        /// How many elements.
+        len: usize,
+    },
 }
 
 /// Mask of a single pointer word.
@@ -395,6 +425,7 @@ pub const fn fields_ptrdata(fields: &[Field]) -> usize {
     note = "derive it with #[derive(CType)] on a #[repr(C)] struct or union, or use a primitive, an array, a raw pointer or a managed type"
 )]
 pub unsafe trait CType {
+    /// The descriptor of `Self`.
     const TYPE: &'static Type;
 }
 
@@ -449,7 +480,9 @@ unsafe impl<T: CType, const N: usize> CType for [T; N] {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Complex64 {
+    /// Real part.
     pub re: f32,
+    /// Imaginary part.
     pub im: f32,
 }
 
@@ -457,7 +490,9 @@ pub struct Complex64 {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Complex128 {
+    /// Real part.
     pub re: f64,
+    /// Imaginary part.
     pub im: f64,
 }
 
@@ -467,6 +502,7 @@ pub struct Complex128 {
 /// # Safety
 /// `POINTER` must be the descriptor of a pointer to `Self`.
 pub unsafe trait PointeeType {
+    /// The descriptor of a pointer to `Self`.
     const POINTER: &'static Type;
 }
 
