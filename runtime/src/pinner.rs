@@ -90,6 +90,7 @@ pub struct Pinner {
 }
 
 impl Pinner {
+    /// A Pinner that pins nothing yet.
     pub const fn new() -> Pinner {
         Pinner { pinned: Vec::new() }
     }
@@ -158,6 +159,7 @@ impl Pinner {
         self.pinned.len()
     }
 
+    /// Whether it holds no pin.
     pub fn is_empty(&self) -> bool {
         self.pinned.is_empty()
     }

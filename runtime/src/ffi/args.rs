@@ -236,6 +236,7 @@ impl<T: PointeeType> Arg<*const T> for Hinted<'_, T> {
 /// Anything that is the address of one value: a reference, a raw pointer,
 /// or a managed pointer (Go's `&T{...}`).
 pub trait Address<T> {
+    /// The address, as a raw pointer.
     fn address(self) -> *mut T;
 }
 
@@ -294,9 +295,11 @@ pub fn extent<'a, T>(ptr: *mut T, n: usize) -> Hinted<'a, T> {
 /// An array or slice whose elements a call may pass: Go's `&a[i]` checks
 /// the whole of it.
 pub trait Indexed {
+    /// The element type.
     type Elem;
     /// Number of elements.
     fn len(&self) -> usize;
+    /// Whether it has no elements.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -390,6 +393,7 @@ where
 
 /// A string's bytes (a managed string or a `&str` viewing managed memory).
 pub trait StrData {
+    /// The bytes' address and their number.
     fn data(&self) -> (*const u8, usize);
 }
 impl StrData for GcStr {
