@@ -116,6 +116,7 @@ case_rows! {
     end_pointer_spare_byte => all(Ok),
     end_pointer_arg => [Ok, END_ARG, END_ARG],
     end_pointer_extent0 => all(Ok),
+    end_pointer_before_nothing => all(Ok),
     unallocated_slot => [Ok, UNALLOCATED, UNALLOCATED],
     allocated_slot => all(Ok),
     // A backtrace taken inside C shows the managed caller.

@@ -31,7 +31,7 @@
 //! message. [`check_arg`] is the entry point for one argument.
 
 use crate::error::{CallSite, CheckError, Fault, GoKind, Site, Walk, What};
-use crate::memory::{ManagedMemory, Region};
+use crate::memory::{region_of, ManagedMemory, Region};
 use crate::path::{steps_to, Step};
 use crate::types::{Kind, Type, WORD};
 use crate::unknown::NOTE_GLOBAL_PADDING;
@@ -127,10 +127,10 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         // Matched by reference: moving the object out of the region would
         // copy it through memory in wide loads that miss the narrow stores
         // that built it (a store-forwarding stall on every checked pointer).
-        let region = self.mem.region(v);
+        let region = region_of(self.mem, v);
         let walk = match &region {
             Region::Heap(o) => {
-                if !top && !self.mem.is_pinned(v) {
+                if !top && !self.mem.is_pinned(o.base) {
                     return Err(Fault::new(What::Unpinned(GoKind::Pointer), v, at));
                 }
                 // SAFETY: `o` is the live object `v` points into.
@@ -193,7 +193,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         let Some(region) = self.target(data, 0, 1, Some(addr))? else {
             return Ok(());
         };
-        if !top && !self.pinned(data, &region) {
+        if !top && !self.pinned(&region) {
             return Err(self.unpinned(data, &region, addr));
         }
         if !elem.has_pointers() {
@@ -216,7 +216,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         // SAFETY: a string header is two aligned words.
         let data = unsafe { word(addr) };
         match self.target(data, 0, 1, Some(addr))? {
-            Some(region) if !top && !self.pinned(data, &region) => Err(self.unpinned(data, &region, addr)),
+            Some(region) if !top && !self.pinned(&region) => Err(self.unpinned(data, &region, addr)),
             _ => Ok(()),
         }
     }
@@ -252,7 +252,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         let Some(region) = self.target(data, it.size, it.align, Some(addr + WORD))? else {
             return Ok(());
         };
-        if !top && !self.pinned(data, &region) {
+        if !top && !self.pinned(&region) {
             return Err(self.unpinned(data, &region, addr + WORD));
         }
         // SAFETY: `target` proved `it.size` aligned bytes at `data` inside
@@ -276,7 +276,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         if v == 0 {
             return Ok(None);
         }
-        let region = self.mem.region(v);
+        let region = region_of(self.mem, v);
         let end = match region {
             Region::NotManaged | Region::ZeroSized => return Ok(None),
             Region::Freed(_) => return Err(Fault::new(What::Freed, v, at)),
@@ -299,11 +299,11 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
         Ok(Some(region))
     }
 
-    /// Whether managed memory at `v` in `region` counts as pinned: heap
+    /// Whether managed memory in `region` counts as pinned: heap
     /// objects as the heap says, managed globals always, stacks never.
-    pub(crate) fn pinned(&self, v: usize, region: &Region<'_>) -> bool {
+    pub(crate) fn pinned(&self, region: &Region<'_>) -> bool {
         match region {
-            Region::Heap(_) => self.mem.is_pinned(v),
+            Region::Heap(o) => self.mem.is_pinned(o.base),
             Region::Stack { .. } => false,
             _ => true,
         }

@@ -37,7 +37,10 @@
 //! path (see `path.rs`), and `Fault::into_error` describes addresses and
 //! types (allocating strings) only then.
 
-use crate::memory::{ManagedMemory, Object, Region};
+use crate::memory::{region_of, ManagedMemory, Object, Region};
+
+const NOTE_END_OF_OBJECT: &str = "the pointer is one past the end of that object, where no object has ever been, \
+     so it is that object's end pointer and is checked as pointing into it";
 use crate::path::{Path, Root, Step};
 use core::fmt;
 use thiserror::Error;
@@ -459,9 +462,10 @@ impl fmt::Display for EndPointer {
     }
 }
 
-/// Describes an address for a message.
+/// Describes an address for a message (an end pointer that the checks
+/// took as its object's, `region_of`, as that object).
 pub(crate) fn place<M: ManagedMemory + ?Sized>(mem: &M, addr: usize) -> Place {
-    match mem.region(addr) {
+    match region_of(mem, addr) {
         Region::NotManaged => Place::NotManaged,
         Region::Heap(o) => Place::Object { base: o.base, size: o.size, ty: object_type(&o) },
         Region::Freed(o) => Place::Freed { base: o.base, size: o.size, ty: object_type(&o) },
@@ -496,6 +500,12 @@ fn end_pointer<M: ManagedMemory + ?Sized>(
         return None;
     }
     let before = addr - 1;
+    if matches!(mem.region(addr), Region::Unallocated(_) | Region::SpanTail { .. })
+        && matches!(region_of(mem, addr), Region::Heap(_))
+    {
+        // The checks took it as A's end pointer already (`region_of`).
+        return None;
+    }
     let (ends_pinned, ends_here) = match mem.region(before) {
         Region::Heap(o) => (Some(mem.is_pinned(before)), o.base + o.size == addr),
         Region::Global { .. } => (None, mem.global(before).is_some_and(|g| g.base + g.ty.size == addr)),
@@ -593,7 +603,15 @@ impl Fault {
         let Fault { what, pointer, at, note, mut steps } = self;
         steps.reverse();
         let pointer_place = place(mem, pointer);
-        let pinned = matches!(pointer_place, Place::Object { .. }).then(|| mem.is_pinned(pointer));
+        let pinned = match pointer_place {
+            Place::Object { base, .. } => Some(mem.is_pinned(base)),
+            _ => None,
+        };
+        // An end pointer the checks took as its object's says so.
+        let note = match pointer_place {
+            Place::Object { base, size, .. } if pointer == base + size => note.or(Some(NOTE_END_OF_OBJECT)),
+            _ => note,
+        };
         let store = matches!(site, Site::Store { .. });
         // An address one past the end of an object: the offending pointer
         // itself, or else the argument whose target was checked.

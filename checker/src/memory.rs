@@ -115,6 +115,36 @@ impl Region<'_> {
     }
 }
 
+/// `mem`'s answer for `addr`, except that an address one past the end of a
+/// live heap object A that lands where no object has ever been — a heap
+/// slot never allocated, a span's unused tail — is A's (its end pointer).
+///
+/// This is the one sound way out of the one-past-the-end ambiguity: no
+/// allocation ever returned an address there, so no real pointer to
+/// another object has that value; the only pointer that does is A's end
+/// (`as_ptr_range().end`, zlib's `next_in` after the last byte of the last
+/// object of a span). It is checked as a pointer into A, which C may walk
+/// back from: below the top level A must be pinned, and an unknown pointer
+/// checks all of A. A freed slot after A is not resolved this way: a
+/// pointer to it may be a real, dangling one.
+#[inline(always)]
+pub(crate) fn region_of<M: ManagedMemory + ?Sized>(mem: &M, addr: usize) -> Region<'_> {
+    let r = mem.region(addr);
+    match r {
+        Region::Unallocated(_) | Region::SpanTail { .. } => end_of_live(mem, addr).map_or(r, Region::Heap),
+        _ => r,
+    }
+}
+
+/// The live heap object that ends exactly at `addr`, if any.
+#[cold]
+pub(crate) fn end_of_live<M: ManagedMemory + ?Sized>(mem: &M, addr: usize) -> Option<Object<'_>> {
+    match mem.region(addr.checked_sub(1)?) {
+        Region::Heap(o) if o.base + o.size == addr => Some(o),
+        _ => None,
+    }
+}
+
 /// What the checker needs from a managed heap. Implemented by the runtime's
 /// heap; every method must be O(1) and must not allocate (the checker runs on
 /// every boundary crossing).

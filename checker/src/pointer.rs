@@ -44,9 +44,11 @@
 //! has to be checked as such; preferring A would let that pointer through
 //! unchecked. (Padding every allocation by a byte would separate them, at
 //! the cost of a size class for every power-of-two object; the heap does
-//! not do it.) So when a check fails at such an address, the message says
-//! both objects — "this pointer is the end of object A (…); the check
-//! looked at the object after it, B (…)" — and the fix: a zero-length
+//! not do it.) So when a check fails at such an address and the address is
+//! likelier A's end than B's start (A is pinned, or B is no object: see
+//! `error.rs`), the message says both objects — "this pointer is the end of
+//! object A (…); the check looked at the object after it, B (…)" — and the
+//! fix: a zero-length
 //! extent (`Hint::Extent(0)`) gives C no bytes and is not checked at all,
 //! so `as_ptr_range().end` or an empty slice's pointer is passed with
 //! `Extent(0)`; a pointer stored in memory (zlib's `next_in` after it has

@@ -39,7 +39,7 @@
 
 use crate::arg::{Walker, NOTE_STACK};
 use crate::error::{Fault, GoKind, Walk, What};
-use crate::memory::{ManagedMemory, Object, Region};
+use crate::memory::{region_of, ManagedMemory, Object, Region};
 use crate::path::{steps_in_object, steps_to, Step};
 use crate::types::{Type, WORD};
 use crate::words::{bitmap_runs, bits_u64, scan_run, type_runs, word};
@@ -89,9 +89,9 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     /// managed pointer.
     #[inline]
     pub(crate) fn shallow(&self, v: usize, at: usize) -> Walk {
-        match self.mem.region(v) {
+        match region_of(self.mem, v) {
             Region::NotManaged | Region::ZeroSized | Region::Global { .. } => Ok(()),
-            Region::Heap(_) if self.mem.is_pinned(v) => Ok(()),
+            Region::Heap(o) if self.mem.is_pinned(o.base) => Ok(()),
             Region::Heap(_) => Err(Fault::new(What::Unpinned(GoKind::Pointer), v, Some(at))),
             Region::Stack { .. } => Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, Some(at), NOTE_STACK)),
             Region::Freed(_) => Err(Fault::new(What::Freed, v, Some(at))),

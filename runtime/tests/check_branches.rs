@@ -362,7 +362,11 @@ fn span_tail_after(addr: usize) -> usize {
 fn span_tails_are_reported() {
     // A 40000-byte object gets a 5-page span with a 960-byte tail.
     let o = heap().alloc(<[u8; 40000]>::TYPE, 1) as usize;
-    let tail = span_tail_after(o);
+    // The tail's first byte is the object's end: its end pointer, checked
+    // as the object's (nothing was ever allocated there). Past it, nothing.
+    assert_eq!(span_tail_after(o), o + 40000);
+    assert!(unknown((o + 40000) as *const u8).is_ok());
+    let tail = span_tail_after(o) + 8;
     let e = unknown(tail as *const u8).unwrap_err();
     assert_eq!(e.class(), Class::SpanTail);
     assert!(matches!(e.report().pointer_place, Place::SpanTail { .. }));

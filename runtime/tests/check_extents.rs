@@ -185,3 +185,46 @@ fn never_allocated_slots_are_not_called_freed() {
         }
     }
 }
+
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "last_one")]
+struct LastOne {
+    p: Gc<i64>,
+    pad: [u64; 7],
+}
+
+/// A pointer one past the end of a live object, where no object has ever
+/// been (a never-allocated slot, a span tail), is that object's end pointer:
+/// checked as a pointer into it, never as "not an allocated object". A
+/// freed slot there stays suspect (see the previous test's neighbours).
+#[test]
+fn end_pointers_before_nothing_are_their_objects() {
+    // A type of its own: its first object is followed by a slot never used.
+    let a = new(LastOne { p: Gc::null(), pad: [0; 7] });
+    let end = a.addr() + size_of::<LastOne>();
+    assert!(matches!(heap().region(a.addr()), Region::Heap(o) if o.size == 64), "a 64-byte class, no slack");
+    assert!(matches!(heap().region(end), Region::Unallocated(_)));
+    // As an argument: A is checked whole (C may walk back from its end).
+    assert!(unknown(end as *const u8).is_ok());
+    unsafe { a.as_mut().p = new(8) };
+    let e = unknown(end as *const u8).unwrap_err();
+    assert_eq!((e.class(), e.report().path.to_string()), (Class::Arg, "arg 1 → (its object).p".to_string()));
+    // Below the top level: A must be pinned, like any pointer into A.
+    let holder = new(end as *const u8);
+    let e = unknown(holder.as_ptr()).unwrap_err();
+    assert_eq!(e.class(), Class::Arg);
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("into Go object {:#x} (64 bytes, last_one), not pinned", a.addr())), "{msg}");
+    assert!(msg.contains("one past the end of that object"), "{msg}");
+    assert!(!msg.contains("not an allocated object"), "{msg}");
+    let mut pinner = Pinner::new();
+    pinner.pin(a);
+    unsafe { a.as_mut().p = Gc::null() };
+    assert!(unknown(holder.as_ptr()).is_ok());
+    pinner.unpin();
+    // Read as a type, nothing of A is left: memory smaller than the type.
+    assert_eq!(field(end as *const u64).unwrap_err().class(), Class::PastEnd);
+    // One byte further is no end pointer.
+    assert_eq!(unknown((end + 8) as *const u8).unwrap_err().class(), Class::Unallocated);
+}

@@ -67,6 +67,7 @@ const CASES: &[(&str, fn())] = &[
     ("end_pointer_spare_byte", end_pointer_spare_byte),
     ("end_pointer_arg", end_pointer_arg),
     ("end_pointer_extent0", end_pointer_extent0),
+    ("end_pointer_before_nothing", end_pointer_before_nothing),
     ("unallocated_slot", unallocated_slot),
     ("allocated_slot", allocated_slot),
     ("pinner_dropped_while_panicking", pinner_dropped_while_panicking),
@@ -768,6 +769,27 @@ fn end_pointer_extent0() {
     // SAFETY: as above.
     assert_eq!(unsafe { ct_sum_bytes(extent(end.cast::<c_void>(), 0), 0) }, 0);
     pinner.unpin();
+}
+
+/// A 64-byte type of its own (its size class has no slack), so its first
+/// allocation starts a fresh span and is followed by a slot never used.
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "first_of_its_kind")]
+struct FirstOfItsKind {
+    bytes: [u8; 64],
+}
+
+/// The end pointer of an object followed by nothing that was ever
+/// allocated (a never-used slot, or a span's tail) is that object's end
+/// pointer, with no other reading: checked as pointing into it, and passes
+/// bare. (Before, it was refused as "not an allocated object".)
+fn end_pointer_before_nothing() {
+    let a = new(FirstOfItsKind { bytes: [1; 64] });
+    let end = a.addr() + 64;
+    assert!(matches!(heap().region(end), Region::Unallocated(_)), "{:?}", heap().region(end));
+    // SAFETY: C reads no byte (n = 0).
+    assert_eq!(unsafe { ct_sum_bytes(end as *const c_void, 0) }, 0);
 }
 
 /// A type of its own, so its first allocation starts a fresh span.
