@@ -26,10 +26,10 @@
 //!
 //! One past the end: an address one past the end of object A is also the
 //! first address of whatever follows A (object B). The checks look at B (as
-//! Go does; no sound rule tells the two apart, see `pointer.rs`), so when a
-//! check fails on such an address, and it is likelier A's end than B's
-//! start (B is no object, or A is pinned: see `end_pointer`), the message
-//! says both, in an `end of:` line — "this pointer is the end of object A
+//! Go does; only where nothing was ever allocated after A is it A's, see
+//! `pointer.rs`), so when a check fails on such an address, and it is
+//! likelier A's end than B's start (B is a freed slot or padding, or A is
+//! pinned: see `end_pointer`), the message says both, in an `end of:` line — "this pointer is the end of object A
 //! (…); the check looked at the object after it, B (…)" — and its fix names
 //! `extent(p, 0)` and a spare byte ([`EndPointer`]).
 //!

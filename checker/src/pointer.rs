@@ -37,18 +37,22 @@
 //!
 //! One past the end: an address is classified by the byte it designates.
 //! A pointer one past the end of object A designates the first byte of
-//! whatever follows A (the next object, a free slot, the span tail), and is
-//! checked as pointing there, as Go's `findObject` does. No sound rule
-//! tells the two apart: the address is the same, and a real pointer to
-//! the next object (or to a freed slot after A, which C must not touch)
-//! has to be checked as such; preferring A would let that pointer through
-//! unchecked. (Padding every allocation by a byte would separate them, at
-//! the cost of a size class for every power-of-two object; the heap does
-//! not do it.) So when a check fails at such an address and the address is
-//! likelier A's end than B's start (A is pinned, or B is no object: see
-//! `error.rs`), the message says both objects — "this pointer is the end of
-//! object A (…); the check looked at the object after it, B (…)" — and the
-//! fix: a zero-length
+//! whatever follows A, and is checked as pointing there, as Go's
+//! `findObject` does — with one exception that is sound: when nothing has
+//! ever been allocated there (a heap slot never used, a span's unused
+//! tail), no allocation ever returned that address, so no real pointer to
+//! another object has it; the only pointer with that value is A's end
+//! pointer, and it is checked as pointing into A (`memory::region_of`).
+//! Where something follows A — a live object B, or a freed slot that a
+//! dangling pointer may really mean — no sound rule tells the two apart:
+//! the address is the same, and a real pointer to B has to be checked as
+//! such; preferring A would let it through unchecked. (Padding every
+//! allocation by a byte would separate them, at the cost of a size class
+//! for every power-of-two object; the heap does not do it.) So when a check
+//! fails at such an address and the address is likelier A's end than B's
+//! start (A is pinned, or B is a freed slot: see `error.rs`), the message
+//! says both objects — "this pointer is the end of object A (…); the check
+//! looked at the object after it, B (…)" — and the fix: a zero-length
 //! extent (`Hint::Extent(0)`) gives C no bytes and is not checked at all,
 //! so `as_ptr_range().end` or an empty slice's pointer is passed with
 //! `Extent(0)`; a pointer stored in memory (zlib's `next_in` after it has
