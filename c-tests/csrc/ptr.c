@@ -1,4 +1,4 @@
-/* C side of the managed -> C rows of shared/spec/pointer-cases.md, named as
+/* C side of the managed -> C rows of the pointer-passing table, named as
  * in Go's cmd/cgo/internal/testerrors/ptr_test.go (f1, f3, ...) so the two
  * tables can be read side by side. Most functions do nothing: the rows test
  * what the call layer lets through to them, not what C does. The managed

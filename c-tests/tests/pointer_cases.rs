@@ -1,7 +1,9 @@
-//! The managed → C rows of `shared/spec/pointer-cases.md`, end to end: each
-//! row is a case of the `ptrcases` binary, run as its own process at
-//! `CGOCHECK=0`, `1` and `2`, with the outcome the spec's columns give and
-//! the message class phrase (plus the call it names) on a failure.
+//! The managed → C rows of the pointer-passing table (Go's `ptr_test.go`
+//! and this project's own rows, listed in the README's pointer rules), end
+//! to end: each row is a case of the `ptrcases` binary, run as its own
+//! process at `CGOCHECK=0`, `1` and `2`, with the outcome each level must
+//! have and the message class phrase (plus the call it names) on a
+//! failure.
 //!
 //! The rows that need C to call managed code (export1, exportok, retmap,
 //! nocallback, handle, nested, cthread) are in `callback_rows.rs`;

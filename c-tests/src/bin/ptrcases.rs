@@ -1,9 +1,8 @@
-//! The pointer-passing case binary: `ptrcases NAME` runs one row of
-//! `shared/spec/pointer-cases.md` that calls from managed code into C, and
-//! exits.
+//! The pointer-passing case binary: `ptrcases NAME` runs one row of the
+//! pointer-passing table that calls from managed code into C, and exits.
 //!
 //! Every row is Go's (`cmd/cgo/internal/testerrors/ptr_test.go`) or one of
-//! the spec's "Beyond Go" rows, written the way a Rust program says what the
+//! this project's own (listed in the README's pointer rules), written the way a Rust program says what the
 //! Go program says: C is called through the checked layer
 //! (`c_tests::ffi::ptr`, declared with `cgocheck::c_functions!`), and the
 //! call site states what cmd/cgo reads from the syntax — `field(&x.f)` for
