@@ -228,3 +228,23 @@ fn end_pointers_before_nothing_are_their_objects() {
     // One byte further is no end pointer.
     assert_eq!(unknown((end + 8) as *const u8).unwrap_err().class(), Class::Unallocated);
 }
+
+#[derive(CType)]
+#[repr(C)]
+#[ctype(name = "never_freed")]
+struct NeverFreed {
+    w: [u64; 9],
+}
+
+/// `free` of a slot that never held an object says so, not "already freed".
+#[test]
+#[should_panic(expected = "which is not an allocated object (a heap slot never allocated)")]
+fn free_of_a_never_allocated_slot_names_it() {
+    let x = new(NeverFreed { w: [0; 9] });
+    let size = match heap().region(x.addr()) {
+        Region::Heap(o) => o.size,
+        other => panic!("{other:?}"),
+    };
+    // SAFETY: the slot two after `x` holds no object; `free` refuses it.
+    unsafe { heap().free((x.addr() + 2 * size) as *mut u8) };
+}

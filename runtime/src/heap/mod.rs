@@ -230,6 +230,9 @@ impl Heap {
                 }
                 (span, slot)
             }
+            Some((span, slot)) if !span.was_allocated(slot) => {
+                panic!("cgocheck: free of {addr:#x}, which is not an allocated object (a heap slot never allocated)")
+            }
             Some(_) => panic!("cgocheck: free of {addr:#x}: the object was already freed"),
             None if addr == self.zero_sized_addr() => return,
             None => panic!("cgocheck: free of {addr:#x}, which is not a heap object ({:?})", self.region(addr)),
