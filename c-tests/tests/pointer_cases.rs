@@ -197,7 +197,6 @@ fn pinner_dropped_while_panicking() {
         let out = run_case(exe(), "pinner_dropped_while_panicking", level, &[]);
         verify("pinner_dropped_while_panicking", &format!("CGOCHECK={level}"), &out, Outcome::Ok);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("a panic while pinning"), "the panic was raised: {stderr}");
         assert!(!stderr.contains("forgot to call Unpin"), "no leak warning while unwinding: {stderr}");
     }
 }
