@@ -51,13 +51,13 @@ pub struct Global<T> {
 unsafe impl<T: Sync> Sync for Global<T> {}
 
 impl<T> Global<T> {
-    /// A global holding `value`. Used by [`managed_static!`].
+    /// A global holding `value`. Used by [`managed_static!`](crate::managed_static).
     pub const fn new(value: T) -> Global<T> {
         Global { value: UnsafeCell::new(value) }
     }
 
     /// The address of the value (in the managed globals section when
-    /// declared with [`managed_static!`]).
+    /// declared with [`managed_static!`](crate::managed_static)).
     pub const fn as_ptr(&self) -> *mut T {
         self.value.get()
     }
@@ -130,8 +130,9 @@ macro_rules! managed_static {
     )*};
 }
 
-/// Where one managed global is and what it holds: what [`managed_static!`]
-/// records for it in the `cgocheck_global_descs` section.
+/// Where one managed global is and what it holds: what
+/// [`managed_static!`](crate::managed_static) records for it in the
+/// `cgocheck_global_descs` section.
 #[derive(Debug)]
 #[repr(C)]
 pub struct GlobalDesc {
@@ -147,7 +148,7 @@ pub struct GlobalDesc {
 unsafe impl Sync for GlobalDesc {}
 
 impl GlobalDesc {
-    /// The descriptor of `global`. Used by [`managed_static!`].
+    /// The descriptor of `global`. Used by [`managed_static!`](crate::managed_static).
     pub const fn of<T: CType>(global: &'static Global<T>) -> GlobalDesc {
         GlobalDesc { addr: global.as_ptr() as *const u8, ty: T::TYPE }
     }
