@@ -139,7 +139,7 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
             Region::Stack { .. } if !top => {
                 return Err(Fault::noted(What::Unpinned(GoKind::Pointer), v, at, NOTE_STACK));
             }
-            // SAFETY: `region` is `mem`'s answer for `v`.
+            // SAFETY: `region` is `region_of(mem, v)`.
             _ => unsafe { self.unknown(region, v, at) },
         };
         walk.map_err(|f| f.step(Step::Deref))

@@ -156,7 +156,9 @@ pub trait ManagedMemory {
     /// is not inside one: outside the globals section, or in padding
     /// between two variables). Asked only for addresses whose region is
     /// [`Region::Global`], so it may cost more than `region` (a binary
-    /// search), but it must not allocate after its first call.
+    /// search), but it must not allocate after its first call. The answer
+    /// must be true: `ty` describes the value at `base`, which is readable
+    /// and aligned for it (the checker reads the global's pointer words).
     fn global(&self, addr: usize) -> Option<GlobalVar<'_>>;
 
     /// Whether the managed memory at `addr` is pinned: a heap object with a

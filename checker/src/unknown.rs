@@ -7,7 +7,9 @@
 //! targets are pinned memory, which is C's to read):
 //!
 //! - into a heap object: the whole object, through its pointer bitmap
-//!   (`words.rs`: runs of set bits, zero words skipped 16 at a time);
+//!   (`words.rs`: runs of set bits, zero words skipped 16 at a time); an
+//!   object's end pointer where nothing follows counts as into it
+//!   (`memory::region_of`);
 //! - into a managed global: the whole global, as for a heap object. Go
 //!   knows only the data/bss range and refuses any unknown pointer into it;
 //!   the runtime knows each `managed_static!`'s bounds and type
@@ -54,7 +56,8 @@ impl<M: ManagedMemory + ?Sized> Walker<'_, M> {
     /// the whole heap object or managed global; refused on a task stack.
     ///
     /// # Safety
-    /// `region` must be `mem`'s answer for `v`.
+    /// `region` must be `region_of(mem, v)` (so an end pointer before
+    /// nothing comes as its object).
     pub(crate) unsafe fn unknown(&self, region: Region<'_>, v: usize, at: Option<usize>) -> Walk {
         match region {
             Region::NotManaged | Region::ZeroSized => Ok(()),
