@@ -68,7 +68,8 @@ fn crash_prints_the_report_then_dies_of_sigabrt() {
 
 #[test]
 fn gos_other_values_have_gos_meaning() {
-    // Empty is unset; 0 is none; 1, 2 (and system) print everything.
+    // Empty is unset; 0 is none; 1, 2 (and system) print everything; `wer`
+    // is `crash`.
     assert_eq!(crash_with(Some("")).status.code(), Some(2));
     assert!(stderr(&crash_with(Some(""))).contains("\nderef(...)\n"));
     assert_eq!(stderr(&crash_with(Some("0"))).lines().count(), 3, "{}", stderr(&crash_with(Some("0"))));
@@ -77,11 +78,13 @@ fn gos_other_values_have_gos_meaning() {
         assert_eq!(out.status.code(), Some(2), "GOTRACEBACK={all}: {}", stderr(&out));
         assert!(stderr(&out).contains("\nderef(...)\n"), "GOTRACEBACK={all}: {}", stderr(&out));
     }
+    let wer = crash_with(Some("wer"));
+    assert_eq!(wer.status.signal(), Some(libc::SIGABRT), "GOTRACEBACK=wer: {}", stderr(&wer));
 }
 
 #[test]
 fn a_bad_value_stops_the_program_at_start() {
-    for bad in ["bogus", "-1", "ALL", "wer"] {
+    for bad in ["bogus", "-1", "ALL", "WER"] {
         let out = crash_with(Some(bad));
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "GOTRACEBACK={bad:?}: {err}");

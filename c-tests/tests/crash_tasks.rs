@@ -8,8 +8,10 @@
 //!   with file:line, then the task's managed callers in call order;
 //! - `GOTRACEBACK=all` adds the other tasks, each walked from its saved
 //!   registers (one joining, one sleeping); `single` does not;
-//! - an unrecovered panic in a task: `panic: …` and the task's frames from
-//!   the function that panicked;
+//! - an unrecovered panic in a task: `panic: …` once and the task's frames
+//!   from the function that panicked;
+//! - the runtime's own frames hidden at `single` and `all`, shown at
+//!   `system`;
 //! - a scheduler task overflowing its stack: named, with its size.
 
 use std::process::Command;
@@ -62,7 +64,13 @@ fn null_dereference_in_c_from_a_task() {
     assert!(err.contains(&format!("\nderef(...)\n\t{}", env!("CARGO_MANIFEST_DIR"))), "{err}");
     assert!(err.contains(&format!("csrc/crash.c:{} +0x", crash_c_line("return *p;"))), "{err}");
     assert!(err.contains(&format!("csrc/crash.c:{} +0x", crash_c_line("return deref(p) + 1;"))), "{err}");
-    // Then the call layer's switch back to the task, and its managed callers.
+    // Then the task's managed callers; the call layer's switch back to the
+    // task (`cgocall`) is the runtime's, hidden below `system`.
+    assert_eq!(&fns[2..4], ["crash::checked::crash_in_c(...)", "crash::task_calls_c(...)"], "{err}");
+    assert!(!fns.iter().any(|f| f.starts_with("cgocheck::")), "{err}");
+    let (code, err) = crash("c_in_task", "system");
+    assert_eq!(code, Some(2), "{err}");
+    let fns = functions(&err, "task 1 ");
     let cgocall = index_of(&fns, "cgocheck::cgocall::cgocall(...)");
     let caller = index_of(&fns, "crash::task_calls_c(...)");
     let body = index_of(&fns, "crash::c_in_task::{{closure}}(...)");
@@ -110,20 +118,30 @@ fn all_shows_every_task_from_its_saved_registers() {
     assert!(headers[0].ends_with(" [syscall]:"), "{err}");
     // The main task waits in join; the sleeper in sleep.
     let join = functions(&err, "task 1 [join, locked to thread]:");
-    index_of(&join, "cgocheck::sched::task::JoinHandle<R>::join(...)");
-    index_of(&join, "crash::c_in_spawned_task::{{closure}}(...)");
+    assert_eq!(join, ["crash::c_in_spawned_task::{{closure}}(...)"], "the runtime's frames hidden:\n{err}");
     let sleeper =
         headers.iter().find(|h| h.ends_with(" [sleep]:")).unwrap_or_else(|| panic!("no sleeping task:\n{err}"));
     let sleep = functions(&err, sleeper);
-    index_of(&sleep, "cgocheck::sched::monitor::sleep(...)");
+    assert_eq!(sleep, ["crash::c_in_spawned_task::{{closure}}::{{closure}}(...)"], "{err}");
+    // `system` shows where in the runtime they wait.
+    let (code, err) = crash("c_in_spawned_task", "system");
+    assert_eq!(code, Some(2), "{err}");
+    let join = functions(&err, "task 1 [join, locked to thread]:");
+    index_of(&join, "cgocheck::sched::task::JoinHandle<R>::join(...)");
+    index_of(&join, "crash::c_in_spawned_task::{{closure}}(...)");
+    let sleeper = err.lines().find(|h| h.starts_with("task ") && h.ends_with(" [sleep]:")).unwrap();
+    index_of(&functions(&err, sleeper), "cgocheck::sched::monitor::sleep(...)");
 }
 
 #[test]
 fn an_unrecovered_panic_in_a_task() {
     let (code, err) = crash("panic_in_task", "single");
     assert_eq!(code, Some(2), "{err}");
-    let at = err.find("\npanic: the task gave up after 3 tries\n\ntask ").unwrap_or_else(|| panic!("{err}"));
-    let report = &err[at + 1..];
+    // The report alone: the message once (std's hook prints nothing in a
+    // task), at the start.
+    assert!(err.starts_with("panic: the task gave up after 3 tries\n\ntask "), "{err}");
+    assert_eq!(err.matches("gave up after").count(), 1, "{err}");
+    let report = &err[..];
     let header = report.lines().nth(2).unwrap();
     assert!(header.starts_with("task ") && header.ends_with(" [running]:"), "{err}");
     let fns = functions(report, header);

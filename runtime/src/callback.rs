@@ -98,11 +98,15 @@
 //! throughout (it is locked to the M), so the standard library's
 //! thread-local panic count stays right.
 //!
-//! With no managed caller — the outermost callback of a thread C created,
-//! or an exported function called directly from Rust — there is nowhere to
-//! carry the panic: it is fatal. The panic's own message (printed by the
-//! panic hook) is followed by a `fatal error:` line and the process exits
-//! with status 2, as an unrecovered panic does in Go.
+//! With no managed caller — the outermost callback of a thread C created
+//! (or of a C `main`), or an exported function called directly from Rust —
+//! there is nowhere to carry the panic: it is fatal, and reported like any
+//! unrecovered panic in a task (`signal::report_fatal_callback_panic`):
+//! `panic: …` once, a `fatal error:` line saying why, the callback's task
+//! with its managed frames and the C frames that called it, the other
+//! tasks per `GOTRACEBACK`; then exit status 2 by `_exit` (no `atexit`
+//! handler or C destructor runs in the dying process) or, at
+//! `GOTRACEBACK=crash`, `SIGABRT`.
 //!
 //! Callbacks from C functions declared `nocallback` are refused by the
 //! export trampoline itself (`export::refuse_if_nocallback`, reading the flag
@@ -239,7 +243,7 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
 #[inline(never)]
 unsafe fn unwind_to_caller(cb: &Callback, payload: Box<dyn Any + Send>) -> ! {
     if cb.syscall_sp == 0 {
-        fatal_panic(&*payload);
+        crate::signal::report_fatal_callback_panic(Some(cb.g.id()), &*payload);
     }
     cb.m.g0_sp.store(cb.old_g0_sp, Ordering::Relaxed);
     let sp = cb.syscall_sp;
@@ -271,7 +275,9 @@ pub(crate) unsafe fn resume_panic(payload: usize) -> ! {
 fn in_place(f: unsafe fn(*mut c_void), frame: *mut c_void) {
     // SAFETY: cgocallback's caller vouches for f(frame).
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { f(frame) })) {
-        fatal_panic(&*payload);
+        // SAFETY: Ms are never freed; a non-null current M is this thread's.
+        let task = unsafe { current_m().as_ref() }.and_then(M::curg).map(G::id);
+        crate::signal::report_fatal_callback_panic(task, &*payload);
     }
 }
 
@@ -310,9 +316,12 @@ unsafe fn callback_on_c_thread(f: unsafe fn(*mut c_void), frame: *mut c_void) {
     let g = m.curg().expect("cgocheck: an extra M without its task");
     set_current_m(m);
     g.status.store(status::RUNNING, Ordering::Relaxed);
+    // While it runs, the callback is a live task (`stats().tasks`).
+    task::LIVE.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the thread's stack is m's g0; m's task is in C with nothing
     // on its stack (resume 0: the task stack is used from its top).
     unsafe { callback_on_m(m, g, f, frame, 0) };
+    task::LIVE.fetch_sub(1, Ordering::Relaxed);
     g.status.store(status::DEAD, Ordering::Relaxed);
     set_current_m(std::ptr::null());
 }
@@ -344,8 +353,9 @@ fn needm() -> *const M {
 }
 
 /// A new extra M and its task: the task never runs its own body; its stack
-/// hosts the M's callbacks. It is locked to the M for good, counts as an M's
-/// part rather than a live task, and reads as "in C" between callbacks.
+/// hosts the M's callbacks. It is locked to the M for good, counts as a
+/// live task only while a callback runs on it, and reads as "in C" between
+/// callbacks.
 fn new_extra_m() -> &'static M {
     let m = new_m(false, true);
     let t = new_task(config().stack_size, Entry::new(|| {}));
@@ -382,25 +392,4 @@ unsafe extern "C" fn dropm(arg: *mut c_void) {
     EXTRA_M.with(|c| c.set(std::ptr::null()));
     EXTRA_FREE.lock().unwrap_or_else(|e| e.into_inner()).push(m);
     EXTRA_BOUND.fetch_sub(1, Ordering::SeqCst);
-}
-
-/// The end of a callback that panicked with no managed caller to carry the
-/// panic to. The panic hook has already printed the whole message and where
-/// the panic happened; this names the panic again by its first line (a
-/// custom hook may have printed nothing), says why the program stops, and
-/// exits with status 2.
-#[cold]
-#[inline(never)]
-fn fatal_panic(payload: &(dyn Any + Send)) -> ! {
-    let msg = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic payload that is not a string)");
-    let first_line = msg.lines().next().unwrap_or("");
-    eprintln!(
-        "fatal error: unrecovered panic in a function called from C: {first_line}\n\
-         (no managed caller to continue unwinding in: a panic may not unwind into C frames)"
-    );
-    std::process::exit(2)
 }

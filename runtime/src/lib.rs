@@ -66,6 +66,7 @@ pub use globals::Global;
 pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
+pub use signal::stack_dump;
 pub use sched::{
     current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack,
     unlock_os_thread, yield_now, AccessError, Chan, JoinHandle, LocalKey, Task,

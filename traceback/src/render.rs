@@ -26,6 +26,13 @@
 //! name when there is one and `??` when there is not — the form a stripped
 //! binary gets.
 //!
+//! Below `GOTRACEBACK=system` a report hides the runtime's own frames, as
+//! Go hides `runtime.*` ones: the call layer, callback switching, the
+//! scheduler, `catch_unwind` and std's panic machinery ([`RUNTIME_FRAMES`]),
+//! one function of an inline chain at a time, so a user's function inlined
+//! into a hidden trampoline still shows. What remains is C frames and the
+//! user's. The crashed process asks for it with a wire record (`R`).
+//!
 //! [`render`] symbolises and allocates (the symboliser process);
 //! [`render_raw`] prints every frame in the no-symbols form and is
 //! async-signal-safe (the crashed process's fallback).
@@ -49,6 +56,33 @@ const PANIC_MACHINERY: &[&str] = &[
     "cgocheck::signal::",
 ];
 
+/// The runtime's own functions (name prefixes, and the generated
+/// trampolines by their suffix), hidden below `GOTRACEBACK=system`.
+const RUNTIME_FRAMES: &[&str] = &[
+    "cgocheck::arch::",
+    "cgocheck::cgocall::",
+    "cgocheck::callback::",
+    "cgocheck::export::",
+    "cgocheck::sched::",
+    "cgocheck::signal::",
+    "std::panicking::",
+    "std::panic::",
+    "core::panicking::",
+    "core::panic::",
+    "core::ops::function::",
+    "<core::panic::unwind_safe::AssertUnwindSafe<",
+    "<alloc::boxed::Box<",
+    "std::sys::backtrace::",
+    "__rust_try",
+    "rust_begin_unwind",
+    "__rustc::",
+];
+
+/// Whether `name` is one of the runtime's own functions.
+fn is_runtime_frame(name: &str) -> bool {
+    RUNTIME_FRAMES.iter().any(|m| name.starts_with(m)) || name.ends_with("::__cgocheck_trampoline")
+}
+
 /// Rust's start-up code calls `main` through this function; like Rust's
 /// short backtraces (and Go, which stops at `runtime.main`), a section ends
 /// at it: what lies below is std's and libc's start-up, the same in every
@@ -59,6 +93,7 @@ const BELOW_MAIN: &str = "std::sys::backtrace::__rust_begin_short_backtrace";
 pub fn render(report: &[u8], out: &mut String, symbolizer: &mut Symbolizer) {
     let mut skipping = false;
     let mut below_main = false;
+    let mut hide_runtime = false;
     for rec in records(report) {
         match rec {
             Record::Magic => {}
@@ -69,6 +104,7 @@ pub fn render(report: &[u8], out: &mut String, symbolizer: &mut Symbolizer) {
                 out.push('\n');
             }
             Record::SkipPanicMachinery => skipping = true,
+            Record::HideRuntimeFrames => hide_runtime = true,
             Record::Frame(f) => {
                 if below_main {
                     continue;
@@ -95,7 +131,7 @@ pub fn render(report: &[u8], out: &mut String, symbolizer: &mut Symbolizer) {
                     }
                     skipping = false;
                 }
-                let _ = write_frame(out, &f, &sym);
+                let _ = write_frame(out, &f, &sym, hide_runtime);
             }
         }
     }
@@ -107,23 +143,31 @@ pub fn render_raw(report: &[u8], fd: i32) {
     for rec in records(report) {
         let mut buf = FixedBuf::<1024>::new();
         let _ = match rec {
-            Record::Magic | Record::SkipPanicMachinery => continue,
+            Record::Magic | Record::SkipPanicMachinery | Record::HideRuntimeFrames => continue,
             Record::Line(text) => writeln!(buf, "{text}"),
-            Record::Frame(f) => write_frame(&mut buf, &f, &Symbol::default()),
+            Record::Frame(f) => write_frame(&mut buf, &f, &Symbol::default(), false),
         };
         write_fd(fd, buf.as_bytes());
     }
 }
 
 /// One frame in Go's layout: a function line and a location line per
-/// function of the inline chain, the outermost with the offset and the
-/// frame's pointers.
-fn write_frame(w: &mut impl Write, f: &FrameRecord<'_>, sym: &Symbol) -> fmt::Result {
+/// function of the inline chain, the last one printed with the offset and
+/// the frame's pointers. With `hide_runtime`, the runtime's own functions
+/// of the chain are left out (all of them: nothing is printed).
+fn write_frame(w: &mut impl Write, f: &FrameRecord<'_>, sym: &Symbol, hide_runtime: bool) -> fmt::Result {
     let n = sym.frames.len();
+    let name_of = |i: usize| {
+        let fr = &sym.frames[i];
+        fr.function.as_deref().or(if i + 1 == n { sym.symbol.as_ref().map(|s| s.0.as_str()) } else { None })
+    };
+    let shown = |i: usize| !(hide_runtime && name_of(i).is_some_and(is_runtime_frame));
+    let last_shown = (0..n).rev().find(|&i| shown(i));
     for (i, fr) in sym.frames.iter().enumerate() {
-        let outermost = i + 1 == n;
-        let name = fr.function.as_deref().or(if outermost { sym.symbol.as_ref().map(|s| s.0.as_str()) } else { None });
-        match name {
+        if !shown(i) {
+            continue;
+        }
+        match name_of(i) {
             Some(name) => writeln!(w, "{name}(...)")?,
             None => writeln!(w, "??")?,
         }
@@ -133,14 +177,18 @@ fn write_frame(w: &mut impl Write, f: &FrameRecord<'_>, sym: &Symbol) -> fmt::Re
             (Some(file), None) => write!(w, "{file}")?,
             _ => write_module_addr(w, f)?,
         }
-        if outermost {
+        if Some(i) == last_shown {
             write_tail(w, f, sym)?;
         }
         w.write_char('\n')?;
     }
     if n == 0 {
-        match &sym.symbol {
-            Some((name, _)) => writeln!(w, "{name}(...)")?,
+        let name = sym.symbol.as_ref().map(|s| s.0.as_str());
+        if hide_runtime && name.is_some_and(is_runtime_frame) {
+            return Ok(());
+        }
+        match name {
+            Some(name) => writeln!(w, "{name}(...)")?,
             None => writeln!(w, "??")?,
         }
         w.write_char('\t')?;
@@ -245,5 +293,27 @@ mod tests {
         let mut out = String::new();
         render(&bytes, &mut out, &mut Symbolizer::new());
         assert!(out.starts_with("cgocheck_traceback::render::tests::a_frame_in_this_file(...)"), "{out}");
+    }
+
+    #[test]
+    fn hidden_runtime_frames_leave_the_others() {
+        crate::init();
+        let std_frame = std::panic::take_hook as fn() -> _ as usize;
+        let ours = a_frame_in_this_file as *const () as usize + 4;
+        let frames =
+            [Frame { pc: std_frame + 1, sp: 0, fp: 0, exact: true }, Frame { pc: ours, sp: 0, fp: 0, exact: true }];
+        for hide in [false, true] {
+            let mut buf = vec![0u8; 8192];
+            let mut w = Writer::new(&mut buf, b"/proc/self/exe");
+            if hide {
+                w.hide_runtime_frames();
+            }
+            w.frames(&frames);
+            let bytes = w.finish().to_vec();
+            let mut out = String::new();
+            render(&bytes, &mut out, &mut Symbolizer::new());
+            assert_eq!(out.contains("std::panicking::"), !hide, "{out}");
+            assert!(out.contains("a_frame_in_this_file(...)"), "{out}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! cgocheck-report 1
 //! L SIGSEGV: segmentation violation          a line printed as is
 //! L
+//! R                                          hide the runtime's own frames
 //! P                                          panic machinery follows: skip it
 //! F e 55d1c0a1b2f3 7ffd1000 7ffd1010 55d1c0a00000 x /path/to/exe
 //! F r 7f2a4c0271ca 7ffd1100 7ffd1180 7f2a4c000000 l /lib/x86_64-linux-gnu/libc.so.6
@@ -66,6 +67,12 @@ impl<'a> Writer<'a> {
     /// to skip up to the frame that panicked.
     pub fn skip_panic_machinery(&mut self) {
         self.put(b"P\n");
+    }
+
+    /// Marks that the rest of the report hides the runtime's own frames
+    /// (`GOTRACEBACK` below `system`; the list is [`crate::render`]'s).
+    pub fn hide_runtime_frames(&mut self) {
+        self.put(b"R\n");
     }
 
     /// Appends frame records, with each frame's module looked up now.
@@ -212,6 +219,8 @@ pub enum Record<'a> {
     Line(&'a str),
     /// The frames that follow start with panic machinery.
     SkipPanicMachinery,
+    /// The rest of the report hides the runtime's own frames.
+    HideRuntimeFrames,
     /// A frame.
     Frame(FrameRecord<'a>),
 }
@@ -225,6 +234,9 @@ pub fn parse_line(line: &[u8]) -> Option<Record<'_>> {
     }
     if line == "P" {
         return Some(Record::SkipPanicMachinery);
+    }
+    if line == "R" {
+        return Some(Record::HideRuntimeFrames);
     }
     if let Some(text) = line.strip_prefix("L ") {
         return Some(Record::Line(text));
@@ -264,6 +276,7 @@ mod tests {
         let mut w = Writer::new(&mut buf, b"/bin/exe with space");
         w.line(format_args!("SIGSEGV: {}", "segmentation violation"));
         w.line(format_args!("two\nlines"));
+        w.hide_runtime_frames();
         w.skip_panic_machinery();
         // An address in no module.
         w.frames(&[Frame { pc: 0x10, sp: 0x20, fp: 0x30, exact: true }]);
@@ -276,6 +289,7 @@ mod tests {
                 Record::Line("SIGSEGV: segmentation violation"),
                 Record::Line("two"),
                 Record::Line("lines"),
+                Record::HideRuntimeFrames,
                 Record::SkipPanicMachinery,
                 Record::Frame(FrameRecord {
                     frame: Frame { pc: 0x10, sp: 0x20, fp: 0x30, exact: true },

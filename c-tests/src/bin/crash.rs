@@ -3,7 +3,9 @@
 //! the report it prints (stderr) and its exit status.
 //!
 //! Every case ends the process: a fatal signal, handled by the runtime's
-//! crash handler (exit status 2, or SIGABRT at `GOTRACEBACK=crash`).
+//! crash handler (exit status 2, or SIGABRT at `GOTRACEBACK=crash`), or a
+//! fatal panic; except `signal_storm`, a busy program that ends normally
+//! once its stdin is closed. The fatal-path cases call csrc/crash_fatal.c.
 //!
 //! The binary's global allocator is [`NoAllocAfterCrash`]: once the runtime
 //! has begun handling a fatal signal on a thread
@@ -81,6 +83,11 @@ extern "C" {
     fn overflow_on_c_thread_after_callback() -> c_int;
     fn call_back_on_c_threads(n: c_int) -> c_int;
     fn divide_in_c(a: c_int, b: c_int) -> c_int;
+    // csrc/crash_fatal.c
+    fn crash_fatal_register_atexit();
+    fn crash_fatal_call_panicking_export();
+    fn crash_fatal_catch_abort(returns: c_int);
+    fn crash_fatal_abort_handler_is_ours() -> c_int;
 }
 
 /// Every case, by name.
@@ -99,6 +106,13 @@ const CASES: &[(&str, fn())] = &[
     ("nested", nested),
     ("panic_in_task", panic_in_task),
     ("task_overflow", task_overflow),
+    ("callback_panic_main_thread", callback_panic_main_thread),
+    ("callback_panic_c_thread", callback_panic_c_thread),
+    ("export_body", export_body),
+    ("abort_caught_late", abort_caught_late),
+    ("abort_caught_late_returns", abort_caught_late_returns),
+    ("abort_caught_early", abort_caught_early),
+    ("signal_storm", signal_storm),
 ];
 
 fn main() {
@@ -253,6 +267,8 @@ mod checked {
         extern "C" {
             pub fn crash_in_c() -> c_int;
             pub fn callback_then_crash();
+            pub fn crash_fatal_panic_on_c_thread() -> c_int;
+            pub fn crash_fatal_call_crashing_export();
         }
     }
 }
@@ -326,4 +342,113 @@ fn task_overflow() {
         })
         .join();
     });
+}
+
+cgocheck::export! {
+    /// Panics; called by C with no managed caller (csrc/crash_fatal.c).
+    fn GoPanicNoCaller() {
+        let tries = black_box(3);
+        panic!("the callback gave up after {tries} tries"); // crash_fatal: the panicking line
+    }
+
+    /// Dereferences NULL in its own body; called by C from a task.
+    fn GoCrashInBody() {
+        let p: *const c_int = black_box(std::ptr::null());
+        // SAFETY: none: it crashes by design.
+        black_box(unsafe { std::ptr::read_volatile(p) }); // crash_fatal: the faulting line
+    }
+}
+
+/// The panicking export called from the main thread before anything
+/// started the runtime, as from a C `main`. An `atexit` handler is
+/// registered first: a dying process must not run it.
+fn callback_panic_main_thread() {
+    // SAFETY: no arguments; the export panics by design.
+    unsafe {
+        crash_fatal_register_atexit();
+        crash_fatal_call_panicking_export();
+    }
+}
+
+/// The panicking export called on a C thread, while the main task waits
+/// in C for that thread and another task sleeps (shown at `all`).
+fn callback_panic_c_thread() {
+    // SAFETY: no arguments.
+    unsafe { crash_fatal_register_atexit() };
+    cgocheck::run(|| {
+        let _sleeper = cgocheck::spawn(|| cgocheck::sleep(std::time::Duration::from_secs(60)));
+        cgocheck::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: no arguments; the thread's callback panics by design.
+        unsafe { checked::crash_fatal_panic_on_c_thread() };
+    });
+}
+
+/// A task calls C, which calls the export whose body dereferences NULL.
+fn export_body() {
+    cgocheck::run(|| {
+        // SAFETY: no arguments; crashes by design.
+        unsafe { checked::crash_fatal_call_crashing_export() };
+    });
+}
+
+/// A C handler catches SIGABRT (and exits 0), installed after the runtime
+/// started; then the anchor crash.
+fn abort_caught_late() {
+    // SAFETY: installs a C signal handler.
+    unsafe { crash_fatal_catch_abort(0) };
+    call_crash_in_c();
+}
+
+/// As `abort_caught_late`, with a handler that returns.
+fn abort_caught_late_returns() {
+    // SAFETY: installs a C signal handler.
+    unsafe { crash_fatal_catch_abort(1) };
+    call_crash_in_c();
+}
+
+/// The C handler was installed before the runtime started
+/// (`CRASH_FATAL_EARLY_SIGABRT=1`): the runtime left it in place.
+fn abort_caught_early() {
+    // SAFETY: reads the SIGABRT disposition.
+    if unsafe { crash_fatal_abort_handler_is_ours() } != 1 {
+        eprintln!("crash: the C SIGABRT handler installed before the runtime is not in place");
+        std::process::exit(5);
+    }
+    call_crash_in_c();
+}
+
+/// A busy program for a storm of signals the runtime does not handle
+/// (SIGPROF, SIGURG...): prints `ready`, then two tasks compute and
+/// print numbered lines, one of them through C calls, until stdin is
+/// closed; then `done <lines>`, and exit status 0.
+fn signal_storm() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    cgocheck::run(|| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                cgocheck::spawn(move || {
+                    let mut n = 0u64;
+                    while !STOP.load(Ordering::Relaxed) {
+                        let sum: u64 = (0..20_000u64).map(|i| black_box(i * w)).sum();
+                        // SAFETY: plain integer arguments.
+                        let q = unsafe { divide_in_c(black_box(84), 2) };
+                        println!("w{w} {n} {sum} {q}");
+                        n += 1;
+                        cgocheck::sleep(std::time::Duration::from_micros(200));
+                    }
+                    n
+                })
+            })
+            .collect();
+        println!("ready");
+        std::io::stdout().flush().expect("flush stdout");
+        let mut rest = Vec::new();
+        std::io::stdin().read_to_end(&mut rest).expect("read stdin to its end");
+        STOP.store(true, Ordering::Relaxed);
+        let lines: u64 = workers.into_iter().map(|h| h.join()).sum();
+        println!("done {lines}");
+    });
+    std::process::exit(0);
 }

@@ -3,14 +3,19 @@
 //! | value | report |
 //! |---|---|
 //! | `none`, `0` | the signal (or panic) lines only, no frames |
-//! | `single` (default) | plus the crashing task's (or thread's) frames |
-//! | `all`, `system`, a number from `1` | plus every other task |
-//! | `crash` | as `all`, then the process kills itself with `SIGABRT` (default action, so the system can write a core file) instead of exiting with status 2 |
+//! | `single` (default) | plus the crashing task's (or thread's) frames, the runtime's own frames hidden |
+//! | `all`, `1` | plus every other task, the runtime's own frames hidden |
+//! | `system`, a number from `2` | as `all`, with the runtime's own frames |
+//! | `crash`, `wer` | as `system`, then the process kills itself with `SIGABRT` (with whatever `SIGABRT` handler is installed then, else the default action, so the system can write a core file) instead of exiting with status 2 |
 //!
 //! These are Go's values with Go's meaning (`runtime1.go`, `setTraceback`):
 //! Go's numbers 0, 1 and 2 are `none`, `all` and `system`, a larger number
-//! is a level that also shows everything, and `system` differs from `all`
-//! only by showing the runtime's own frames, which our reports never hide.
+//! is a level that also shows everything. The runtime's own frames are
+//! what Go hides as `runtime.*` below `system`: the call layer
+//! (`asmcgocall`, `cgocall`, the generated trampolines), callback switching,
+//! the task and scheduler machinery, `catch_unwind` and std's panic
+//! machinery (the list is `cgocheck_traceback::render`'s). Go takes `wer`
+//! (Windows Error Reporting) as `crash` on Windows; it is `crash` here.
 //! Numbers are read with the project's one parser (`cgocheck_checker::env`,
 //! Go's `Atoi` syntax: `+1`, `01`), and set but empty is unset, as in Go.
 //! Anything else, which Go would silently turn into "no traceback at all",
@@ -30,15 +35,17 @@ pub enum Traceback {
     Single = 1,
     /// Every task's frames.
     All = 2,
-    /// Every task's frames, then `SIGABRT` for a core file.
-    Crash = 3,
+    /// Every task's frames, the runtime's own included.
+    System = 3,
+    /// As `System`, then `SIGABRT` for a core file.
+    Crash = 4,
 }
 
 /// The variable, for its error message.
 const GOTRACEBACK: Var = Var {
     name: "GOTRACEBACK",
     expected: "a traceback level",
-    accepted: "none, single (the default), all, system, crash, or a number (0 none, 1 all, 2 and above system)",
+    accepted: "none, single (the default), all, system, crash, wer (as crash), or a number (0 none, 1 all, 2 and above system)",
 };
 
 impl Traceback {
@@ -47,11 +54,13 @@ impl Traceback {
         match value {
             "none" => Ok(Traceback::None),
             "single" | "" => Ok(Traceback::Single),
-            "all" | "system" => Ok(Traceback::All),
-            "crash" => Ok(Traceback::Crash),
+            "all" => Ok(Traceback::All),
+            "system" => Ok(Traceback::System),
+            "crash" | "wer" => Ok(Traceback::Crash),
             other => match env::atoi_u32(other) {
                 Some(0) => Ok(Traceback::None),
-                Some(_) => Ok(Traceback::All),
+                Some(1) => Ok(Traceback::All),
+                Some(_) => Ok(Traceback::System),
                 None => Err(GOTRACEBACK.error(other)),
             },
         }
@@ -60,6 +69,11 @@ impl Traceback {
     /// The level from the environment: `single` when `GOTRACEBACK` is unset.
     pub fn from_env() -> Result<Traceback, EnvError> {
         env::read(&GOTRACEBACK)?.map_or(Ok(Traceback::Single), |v| Traceback::parse(&v))
+    }
+
+    /// Whether reports at this level hide the runtime's own frames.
+    pub fn hides_runtime_frames(self) -> bool {
+        self < Traceback::System
     }
 }
 
@@ -84,6 +98,7 @@ pub fn traceback() -> Traceback {
         0 => Traceback::None,
         1 => Traceback::Single,
         2 => Traceback::All,
+        3 => Traceback::System,
         _ => Traceback::Crash,
     }
 }
@@ -99,16 +114,19 @@ mod tests {
             ("single", Traceback::Single),
             ("", Traceback::Single),
             ("all", Traceback::All),
-            ("system", Traceback::All),
+            ("system", Traceback::System),
             ("crash", Traceback::Crash),
+            ("wer", Traceback::Crash),
             ("0", Traceback::None),
             ("1", Traceback::All),
-            ("+02", Traceback::All),
-            ("4294967295", Traceback::All),
+            ("+01", Traceback::All),
+            ("2", Traceback::System),
+            ("+02", Traceback::System),
+            ("4294967295", Traceback::System),
         ] {
             assert_eq!(Traceback::parse(v), Ok(level), "{v:?}");
         }
-        for bad in ["bogus", "ALL", "single ", "-1", "4294967296", "wer"] {
+        for bad in ["bogus", "ALL", "single ", "-1", "4294967296", "WER"] {
             let e = Traceback::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("GOTRACEBACK: {bad:?} is not a traceback level")), "{e}");
             assert!(e.contains("none, single (the default), all, system, crash"), "{e}");

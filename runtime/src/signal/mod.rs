@@ -14,8 +14,11 @@
 //!    finder (`cgocheck_traceback::init`); find the main executable's path
 //!    (`exe.rs`: `/proc/self/exe`, or without `/proc` the loader's
 //!    `AT_EXECFN`); install [`on_fatal_signal`] for
-//!    SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGTRAP wherever their
-//!    disposition is still the default, with `SA_ONSTACK`, and give the
+//!    the signals Go's table makes fatal (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+//!    SIGABRT, SIGTRAP, SIGQUIT, SIGSTKFLT, SIGSYS) and a handler that
+//!    returns for the ones it ignores (SIGPROF, SIGURG, SIGPIPE...,
+//!    `table.rs`) wherever their disposition is still the default, with
+//!    `SA_ONSTACK`, and give the
 //!    main thread an alternate signal stack (`altstack.rs`; the
 //!    scheduler gives its worker threads one when it starts them, and
 //!    [`AltStack::for_this_thread`] does it for any other thread).
@@ -35,8 +38,10 @@
 //!    each frame's function, file:line and inlined calls in the DWARF, and
 //!    prints the report. If it cannot, the handler prints the frames as
 //!    module+offset itself.
-//! 5. **The end**: exit status 2, as Go; at `GOTRACEBACK=crash`, `SIGABRT`
-//!    with its default action instead, for a core file.
+//! 5. **The end**: exit status 2 by `_exit`, as Go (no exit handler runs);
+//!    at `GOTRACEBACK=crash`, `SIGABRT` instead, with whatever handler is
+//!    installed then (a C crash reporter's), else its default action, for
+//!    a core file ([`die`]).
 //!
 //! An unrecovered panic in a task gets the same report (`panic.rs`), made
 //! and symbolised in the process itself: there is no signal, so nothing
@@ -53,21 +58,18 @@ mod level;
 mod panic;
 mod report;
 mod symbolizer;
+mod table;
 mod view;
 
 pub use altstack::AltStack;
 pub use level::{traceback, Traceback};
-pub use panic::{install_panic_hook, report_fatal_panic};
+pub use panic::{install_panic_hook, report_fatal_callback_panic, report_fatal_panic, stack_dump};
 pub use view::{set_crash_view, CrashView, CurrentThread, SavedRegs, TaskInfo, TaskState};
 
 use cgocheck_traceback::wire::Writer;
 use cgocheck_traceback::Regs;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicI32, Ordering};
-
-/// The signals whose default action ends the process with a core file
-/// and that Go's runtime turns into a crash report.
-const FATAL: [i32; 6] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGABRT, libc::SIGTRAP];
 
 /// The thread id of the first thread to enter the fatal-signal handler
 /// (0: none), set first thing.
@@ -105,25 +107,16 @@ static AT_START: extern "C" fn() = {
 
 /// Installs [`on_fatal_signal`] for every fatal signal whose disposition
 /// is still the default (a handler someone else installed first is left
-/// in place).
+/// in place), and the ignoring handler for the signals Go ignores
+/// (`table.rs`).
 fn install_handlers() {
-    for sig in FATAL {
-        // SAFETY: sigaction with a zeroed (then filled) struct; querying
-        // first, replacing only the default disposition.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
-                continue;
-            }
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_fatal_signal as *const () as libc::sighandler_t;
-            // SA_NODEFER: a fault inside the handler re-enters it (and is
-            // recognised as such) instead of killing the process silently.
-            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-            libc::sigemptyset(&mut act.sa_mask);
-            libc::sigaction(sig, &act, std::ptr::null_mut());
-        }
+    // SA_NODEFER: a fault inside the handler re-enters it (and is
+    // recognised as such) instead of killing the process silently.
+    let flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    for sig in table::FATAL {
+        table::install_if_default(sig, on_fatal_signal as *const () as libc::sighandler_t, flags);
     }
+    table::install_ignored();
 }
 
 /// The buffer the crash owner writes the report into: a static, because
@@ -160,21 +153,37 @@ fn claim_crash() {
     }
 }
 
-/// Ends the process after a report: `SIGABRT` with its default action at
-/// `GOTRACEBACK=crash` (a core file where the system writes one), exit
-/// status 2 otherwise.
+/// Ends the process after a report: `SIGABRT` at `GOTRACEBACK=crash`,
+/// exit status 2 otherwise (`_exit`: no `atexit` handler or destructor
+/// runs in a dying process).
+///
+/// `SIGABRT` is raised with the handler installed at that moment left in
+/// place, as Go's `dieFromSignal` does: a C crash reporter or a test
+/// harness that catches it gets control. Only when that handler is ours
+/// (it would report again) or returns does the default action take over,
+/// for a core file where the system writes one.
 fn die() -> ! {
     if traceback() == Traceback::Crash {
-        // SAFETY: restoring the default SIGABRT action, unblocking it and
-        // sending it to this thread; all plain system calls.
+        // SAFETY: reading and setting SIGABRT's disposition, unblocking it
+        // and sending it to this thread: plain system calls.
         unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGABRT, &act, std::ptr::null_mut());
             let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
             libc::sigemptyset(set.as_mut_ptr());
             libc::sigaddset(set.as_mut_ptr(), libc::SIGABRT);
             libc::sigprocmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut());
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGABRT, std::ptr::null(), &mut old);
+            let foreign = old.sa_sigaction != libc::SIG_DFL
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != on_fatal_signal as *const () as libc::sighandler_t;
+            if foreign {
+                // The handler runs on this thread before tgkill returns;
+                // if it returns, the default action follows.
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid(), libc::SIGABRT);
+            }
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGABRT, &act, std::ptr::null_mut());
             libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid(), libc::SIGABRT);
         }
     }

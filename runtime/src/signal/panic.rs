@@ -6,22 +6,28 @@
 //! of the panic (`catch_unwind` returned `Err`) the frames that panicked
 //! are gone:
 //!
-//! 1. [`install_panic_hook`] (the scheduler calls it when it starts) adds
-//!    to the panic hook — keeping whatever hook was there, so Rust's usual
-//!    `thread … panicked at …` line still prints — a step that, on a thread
-//!    running a task, walks the panicking stack from inside the hook and
-//!    keeps up to 64 frames with the task's id (the last few panics are
-//!    kept: a recovered panic's frames are simply never asked for);
+//! 1. [`install_panic_hook`] (the scheduler calls it when it starts) wraps
+//!    the panic hook. On a thread running a task it walks the panicking
+//!    stack from inside the hook and keeps up to 64 frames with the task's
+//!    id (the last few panics are kept: a recovered panic's frames are
+//!    simply never asked for), and prints nothing: as in Go, a panic that
+//!    is recovered prints nothing, and one that is not is printed once, by
+//!    the report. Elsewhere (a thread that runs no task) the hook in place
+//!    before (std's default, or the program's) runs as usual;
 //! 2. the trampoline calls [`report_fatal_panic`] with the task id and the
 //!    payload — also when the report is made by another task, such as the
 //!    one that drops the `JoinHandle` of a task that already panicked: it
-//!    prints `panic: …` and the task's section from those frames, skipping the hook and std's panicking functions at the top
-//!    (so the first frame is the function that panicked), then the other
-//!    tasks at `GOTRACEBACK=all`, and exits with status 2 (`crash`:
-//!    `SIGABRT`).
+//!    prints `panic: …` and the task's section from those frames, skipping
+//!    the hook and std's panicking functions at the top (so the first frame
+//!    is the function that panicked), then the other tasks at
+//!    `GOTRACEBACK=all`, and exits with status 2 by `_exit` (`crash`:
+//!    `SIGABRT`). [`report_fatal_callback_panic`] is the same for a panic
+//!    in a callback with no managed caller (`callback.rs`), whose frames
+//!    run on into the C frames that called it.
 //!
 //! This is not a signal handler: the process is healthy, so the report is
-//! symbolised here, in this process.
+//! symbolised here, in this process. For the same reason the same pieces
+//! give [`stack_dump`], Go's `runtime.Stack`, to a running program.
 
 use super::level::{traceback, Traceback};
 use super::report::other_tasks;
@@ -61,16 +67,17 @@ pub fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            capture_if_in_task();
-            previous(info);
+            if !capture_if_in_task() {
+                previous(info);
+            }
         }));
     });
 }
 
 /// Walks the panicking stack and keeps it with the task's id, if the
-/// thread runs a task.
-fn capture_if_in_task() {
-    let Some(task) = crash_view().and_then(|v| v.current()).and_then(|c| c.task) else { return };
+/// thread runs a task; says whether it did.
+fn capture_if_in_task() -> bool {
+    let Some(task) = crash_view().and_then(|v| v.current()).and_then(|c| c.task) else { return false };
     let mut frames = [Frame::default(); PANIC_FRAMES];
     let (n, more) = walk_from_here(&mut frames);
     let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,6 +85,7 @@ fn capture_if_in_task() {
         kept.pop_front();
     }
     kept.push_back(Captured { task: task.id, frames, n, more });
+    true
 }
 
 /// Walks the calling stack into `out` (the first frames are this
@@ -110,18 +118,48 @@ fn message(payload: &(dyn Any + Send)) -> &str {
 /// `GOTRACEBACK=crash`. For the scheduler's task trampoline, after
 /// `catch_unwind` returned the panic.
 pub fn report_fatal_panic(task: u64, payload: &(dyn Any + Send)) -> ! {
+    report(Some(task), payload, None)
+}
+
+/// Reports a panic in a callback that has no managed caller to carry it
+/// to (the outermost callback of a thread C created, or an exported
+/// function called directly), in task `task` (`None`: a thread with no
+/// task), then ends the process as [`report_fatal_panic`] does.
+pub fn report_fatal_callback_panic(task: Option<u64>, payload: &(dyn Any + Send)) -> ! {
+    report(
+        task,
+        payload,
+        Some(
+            "fatal error: unrecovered panic in a function called from C: no managed caller to continue \
+             unwinding in (a panic may not unwind into C frames)",
+        ),
+    )
+}
+
+/// The panic report: `panic: …`, `note` if any, the panicking task's
+/// frames (captured by the hook), the other tasks; then the end.
+fn report(task: Option<u64>, payload: &(dyn Any + Send), note: Option<&str>) -> ! {
     super::claim_crash();
     let level = traceback();
     let mut buf = vec![0u8; 1 << 20];
     let mut w = Writer::new(&mut buf, super::exe::path().to_bytes());
+    if level.hides_runtime_frames() {
+        w.hide_runtime_frames();
+    }
     w.line(format_args!("panic: {}", message(payload)));
+    if let Some(note) = note {
+        w.line(format_args!("{note}"));
+    }
     w.line(format_args!(""));
     if level > Traceback::None {
-        w.line(format_args!("task {task} [running]:"));
-        let captured = {
+        match task {
+            Some(id) => w.line(format_args!("task {id} [running]:")),
+            None => w.line(format_args!("thread {} [no task]:", super::gettid())),
+        }
+        let captured = task.and_then(|task| {
             let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
             kept.iter().rposition(|c| c.task == task).and_then(|i| kept.remove(i))
-        };
+        });
         let (frames, n, more) = match captured {
             Some(c) => (c.frames, c.n, c.more),
             None => {
@@ -140,7 +178,7 @@ pub fn report_fatal_panic(task: u64, payload: &(dyn Any + Send)) -> ! {
         }
         w.line(format_args!(""));
         if level >= Traceback::All {
-            other_tasks(&mut w, Some(task));
+            other_tasks(&mut w, task);
         }
     }
     let report = w.finish();
@@ -148,4 +186,43 @@ pub fn report_fatal_panic(task: u64, payload: &(dyn Any + Send)) -> ! {
     render(report, &mut out, &mut Symbolizer::new());
     write_fd(2, out.as_bytes());
     super::die()
+}
+
+/// Go's `runtime.Stack`: the calling task's frames (or the calling
+/// thread's, outside any task), C frames included, and with `all` every
+/// other task's, in a crash report's layout, without stopping anything.
+/// Runtime frames are hidden below `GOTRACEBACK=system`, as in a report.
+///
+/// Other tasks keep running meanwhile (Go stops the world; this does not):
+/// a task running on another thread is listed without frames, and one that
+/// starts running during the walk may show a torn stack; the walk reads
+/// stack memory through the kernel, so a torn stack is cut short, never a
+/// fault.
+pub fn stack_dump(all: bool) -> String {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut w = Writer::new(&mut buf, super::exe::path().to_bytes());
+    if traceback().hides_runtime_frames() {
+        w.hide_runtime_frames();
+    }
+    let task = crash_view().and_then(|v| v.current()).and_then(|c| c.task).map(|t| t.id);
+    match task {
+        Some(id) => w.line(format_args!("task {id} [running]:")),
+        None => w.line(format_args!("thread {} [no task]:", super::gettid())),
+    }
+    let mut here = [Frame::default(); PANIC_FRAMES];
+    let (n, more) = walk_from_here(&mut here);
+    // The first frames are this function and the walk itself.
+    w.skip_panic_machinery();
+    w.frames(&here[..n]);
+    if more {
+        w.line(format_args!("...additional frames elided..."));
+    }
+    w.line(format_args!(""));
+    if all {
+        other_tasks(&mut w, task);
+    }
+    let report = w.finish();
+    let mut out = String::new();
+    render(report, &mut out, &mut Symbolizer::new());
+    out
 }

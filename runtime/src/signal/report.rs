@@ -64,12 +64,18 @@ fn signal_name(sig: i32) -> (&'static str, &'static str) {
         libc::SIGILL => ("SIGILL", "illegal instruction"),
         libc::SIGABRT => ("SIGABRT", "abort"),
         libc::SIGTRAP => ("SIGTRAP", "trace trap"),
+        libc::SIGQUIT => ("SIGQUIT", "quit"),
+        libc::SIGSTKFLT => ("SIGSTKFLT", "stack fault"),
+        libc::SIGSYS => ("SIGSYS", "bad system call"),
         _ => ("signal", "unexpected signal"),
     }
 }
 
 /// Writes the report of a fatal signal.
 pub(super) fn signal_report(w: &mut Writer<'_>, fault: &Fault, level: Traceback) {
+    if level.hides_runtime_frames() {
+        w.hide_runtime_frames();
+    }
     let current = crash_view().and_then(|v| v.current());
     let task = current.and_then(|c| c.task);
 
