@@ -8,6 +8,8 @@
  *   that panics must be reported in full and must end the process without
  *   running this file's `atexit` handler;
  * - an exported function whose body crashes, for the report's lines;
+ * - `cgocheck::stack_dump` called back from C (C frames in the dump), and
+ *   `stats().tasks` read by a callback on a thread this code creates;
  * - a C crash reporter's SIGABRT handler, installed before the runtime
  *   starts (a priority constructor runs before the plain `.init_array`
  *   entry that starts the runtime, when CRASH_FATAL_EARLY_SIGABRT=1) or
@@ -23,6 +25,8 @@
 /* Exported by src/bin/crash.rs. */
 void GoPanicNoCaller(void);
 void GoCrashInBody(void);
+void GoDumpStacks(void);
+void GoCountTasks(void);
 
 static void say(const char *s) {
     ssize_t r = write(2, s, strlen(s));
@@ -61,6 +65,28 @@ int crash_fatal_panic_on_c_thread(void) {
 
 __attribute__((noinline)) void crash_fatal_call_crashing_export(void) {
     GoCrashInBody();
+}
+
+/* Calls the export that dumps the stacks, one C frame deep. */
+__attribute__((noinline)) void crash_fatal_dump_from_c(void) {
+    GoDumpStacks();
+}
+
+static void *count_thread(void *arg) {
+    (void)arg;
+    GoCountTasks();
+    return NULL;
+}
+
+/* A thread of ours calls GoCountTasks once; 0 once it has, -1 if the
+ * thread could not be created. */
+int crash_fatal_count_on_c_thread(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, count_thread, NULL) != 0) {
+        return -1;
+    }
+    pthread_join(t, NULL);
+    return 0;
 }
 
 static void abrt_exit0(int sig) {

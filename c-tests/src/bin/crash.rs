@@ -5,7 +5,9 @@
 //! Every case ends the process: a fatal signal, handled by the runtime's
 //! crash handler (exit status 2, or SIGABRT at `GOTRACEBACK=crash`), or a
 //! fatal panic; except `signal_storm`, a busy program that ends normally
-//! once its stdin is closed. The fatal-path cases call csrc/crash_fatal.c.
+//! once its stdin is closed, and `stack_dump` and `callback_tasks`, which
+//! print what they saw and exit with status 0. The fatal-path cases call
+//! csrc/crash_fatal.c.
 //!
 //! The binary's global allocator is [`NoAllocAfterCrash`]: once the runtime
 //! has begun handling a fatal signal on a thread
@@ -113,6 +115,8 @@ const CASES: &[(&str, fn())] = &[
     ("abort_caught_late_returns", abort_caught_late_returns),
     ("abort_caught_early", abort_caught_early),
     ("signal_storm", signal_storm),
+    ("stack_dump", stack_dump),
+    ("callback_tasks", callback_tasks),
 ];
 
 fn main() {
@@ -269,6 +273,8 @@ mod checked {
             pub fn callback_then_crash();
             pub fn crash_fatal_panic_on_c_thread() -> c_int;
             pub fn crash_fatal_call_crashing_export();
+            pub fn crash_fatal_dump_from_c();
+            pub fn crash_fatal_count_on_c_thread() -> c_int;
         }
     }
 }
@@ -449,6 +455,50 @@ fn signal_storm() {
         STOP.store(true, Ordering::Relaxed);
         let lines: u64 = workers.into_iter().map(|h| h.join()).sum();
         println!("done {lines}");
+    });
+    std::process::exit(0);
+}
+
+/// What `GoCountTasks` saw (`stats().tasks` inside a C thread's callback).
+static TASKS_IN_CALLBACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+cgocheck::export! {
+    /// Prints `cgocheck::stack_dump` for this task, then for all.
+    fn GoDumpStacks() {
+        println!("{}=== all", cgocheck::stack_dump(false));
+        println!("{}=== end", cgocheck::stack_dump(true));
+    }
+
+    /// Records `stats().tasks` as a callback on a C thread sees it.
+    fn GoCountTasks() {
+        TASKS_IN_CALLBACK.store(cgocheck::sched::stats().tasks, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `stack_dump` from a callback (task → C → export) while another task
+/// sleeps; the program goes on afterwards and exits with status 0.
+fn stack_dump() {
+    cgocheck::run(|| {
+        let _sleeper = cgocheck::spawn(|| cgocheck::sleep(std::time::Duration::from_secs(60)));
+        cgocheck::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: no arguments; calls GoDumpStacks.
+        unsafe { checked::crash_fatal_dump_from_c() };
+        println!("still running");
+    });
+    std::process::exit(0);
+}
+
+/// `stats().tasks` before, during (from a callback on a C thread) and
+/// after that callback, printed as `tasks BEFORE DURING AFTER`.
+fn callback_tasks() {
+    cgocheck::run(|| {
+        let _sleeper = cgocheck::spawn(|| cgocheck::sleep(std::time::Duration::from_secs(60)));
+        cgocheck::sleep(std::time::Duration::from_millis(50));
+        let before = cgocheck::sched::stats().tasks;
+        // SAFETY: no arguments; the thread calls GoCountTasks.
+        assert_eq!(unsafe { checked::crash_fatal_count_on_c_thread() }, 0, "pthread_create");
+        let during = TASKS_IN_CALLBACK.load(std::sync::atomic::Ordering::SeqCst);
+        println!("tasks {before} {during} {}", cgocheck::sched::stats().tasks);
     });
     std::process::exit(0);
 }
