@@ -539,6 +539,44 @@ unsafe impl<T: PointeeType> CType for *const T {
     const TYPE: &'static Type = T::POINTER;
 }
 
+/// `Option<unsafe extern "C" fn(..) -> R>` and `Option<extern "C" fn(..) -> R>`:
+/// a nullable C function pointer, one `Func` word. This is how bindgen and
+/// the `-sys` crates spell C's function pointer types (`int (*cb)(void *)`),
+/// in struct fields and parameters.
+macro_rules! c_fn_pointer_ctype {
+    ($($a:ident)*) => {
+        // SAFETY: `Option` of a function pointer is one nullable word (the
+        // all-zero `None` is valid); it points to code, which the checker
+        // reads as a `Func` word (refused only if it points into managed
+        // memory).
+        unsafe impl<R, $($a),*> CType for Option<unsafe extern "C" fn($($a),*) -> R> {
+            const TYPE: &'static Type = &FUNC_POINTER;
+        }
+        // SAFETY: as above.
+        unsafe impl<R, $($a),*> CType for Option<extern "C" fn($($a),*) -> R> {
+            const TYPE: &'static Type = &FUNC_POINTER;
+        }
+    };
+}
+
+/// The descriptor of a nullable C function pointer.
+const FUNC_POINTER: Type =
+    Type { name: "func", size: WORD, align: WORD, ptrdata: WORD, kind: Kind::Func, ptrmask: ONE_POINTER };
+
+c_fn_pointer_ctype!();
+c_fn_pointer_ctype!(A1);
+c_fn_pointer_ctype!(A1 A2);
+c_fn_pointer_ctype!(A1 A2 A3);
+c_fn_pointer_ctype!(A1 A2 A3 A4);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
+
 impl core::fmt::Display for Type {
     /// Go's spelling: `s1`, `*int32`, `[4]uint8`, `[]node`, `map[K]V`.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -111,13 +111,84 @@
 /// for a pointer parameter a [`Gc`](crate::Gc), a
 /// [`CPtr`](crate::ffi::CPtr), or a hinted pointer
 /// ([`field`](crate::ffi::field), [`elem`](crate::ffi::elem), …).
-/// Parameter types must be [`CType`](crate::CType)s and `Copy`; C variadic
-/// functions and `#[link_name]` renames are not supported.
+/// Parameter types must be [`CType`](crate::CType)s and `Copy` (a C
+/// function pointer parameter is an `Option<unsafe extern "C" fn(..)>`, as
+/// bindgen writes it, or a declared `type`).
+///
+/// # Attributes
+///
+/// - on a block: `#[link(name = "m")]` (and any other attribute of an
+///   `extern` block) is put on each declaration's `extern` block;
+/// - on a function: `#[nocallback]`, `#[noescape]` (above);
+///   `#[link_name = "sym"]` calls the C symbol `sym` through a wrapper of
+///   another name; every other attribute (doc comments, `#[allow(..)]`,
+///   `#[cfg(..)]`, `#[deprecated]`) is put on the wrapper.
+///
+/// C's names are kept as they are: the wrappers allow `non_snake_case`
+/// (`sqlite3_exec(pDb, ..)`) and the pointer types `non_camel_case_types`
+/// (`alloc_func`), so a `#![deny(warnings)]` crate declares C as it is
+/// spelled:
+///
+/// ```
+/// #![deny(warnings)]
+/// use core::ffi::{c_int, c_void};
+/// use std::ffi::c_double;
+///
+/// cgocheck::c_functions! {
+///     #[link(name = "m")]
+///     extern "C" {
+///         /// libm's `cos`.
+///         #[allow(clippy::doc_markdown)]
+///         fn cos(Angle: c_double) -> c_double;
+///         /// C's `abs` under another name.
+///         #[link_name = "abs"]
+///         fn c_abs(x: c_int) -> c_int;
+///         type compar_fn = fn(pA: *const c_void, pB: *const c_void) -> c_int;
+///     }
+/// }
+///
+/// cgocheck::run(|| {
+///     // SAFETY: neither has preconditions.
+///     assert_eq!(unsafe { cos(0.0) }, 1.0);
+///     assert_eq!(unsafe { c_abs(-7) }, 7);
+///     assert!(compar_fn::null().is_null());
+/// });
+/// ```
+///
+/// # Variadic C functions are refused
+///
+/// As cmd/cgo refuses `C.printf`, a declaration with `...` does not compile,
+/// and the error says what to do instead (a fixed-arity C wrapper):
+///
+/// ```compile_fail
+/// use core::ffi::{c_char, c_int};
+/// cgocheck::c_functions! {
+///     extern "C" {
+///         fn printf(fmt: *const c_char, ...) -> c_int;
+///     }
+/// }
+/// ```
+/// ```compile_fail
+/// use core::ffi::{c_char, c_int};
+/// cgocheck::c_functions! {
+///     extern "C" {
+///         type PrintFn = fn(fmt: *const c_char, ...) -> c_int;
+///     }
+/// }
+/// ```
+/// ```
+/// use core::ffi::{c_char, c_int};
+/// cgocheck::c_functions! {
+///     extern "C" {
+///         fn puts(s: *const c_char) -> c_int;
+///     }
+/// }
+/// ```
 #[macro_export]
 macro_rules! c_functions {
     () => {};
-    ($(unsafe)? extern "C" { $($items:tt)* } $($rest:tt)*) => {
-        $crate::__c_items! { $($items)* }
+    ($(#[$battr:meta])* $(unsafe)? extern "C" { $($items:tt)* } $($rest:tt)*) => {
+        $crate::__c_items! { [$(#[$battr])*] $($items)* }
         $crate::c_functions! { $($rest)* }
     };
 }
@@ -127,9 +198,9 @@ macro_rules! c_functions {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_items {
-    () => {};
-    ($($items:tt)+) => {
-        $crate::__c_item! { @attrs [] [false false] $($items)+ }
+    ($block:tt) => {};
+    ($block:tt $($items:tt)+) => {
+        $crate::__c_item! { @attrs $block [] [] [false false] $($items)+ }
     };
 }
 
@@ -146,36 +217,72 @@ macro_rules! __c_nocallback {
     };
 }
 
+/// One declaration: `$block` holds the block's attributes (`#[link(..)]`,
+/// put on the inner `extern` block), `$decl` the item's `#[link_name]`
+/// (put on the inner declaration), `$keep` the rest (docs, `#[allow]`,
+/// `#[cfg]`: put on the wrapper), then the `nocallback`/`noescape` flags.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_item {
-    (@attrs [$($keep:tt)*] [$nc:tt $ne:tt] #[nocallback] $($rest:tt)*) => {
-        $crate::__c_item! { @attrs [$($keep)*] [true $ne] $($rest)* }
+    (@attrs $block:tt $decl:tt [$($keep:tt)*] [$nc:tt $ne:tt] #[nocallback] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs $block $decl [$($keep)*] [true $ne] $($rest)* }
     };
-    (@attrs [$($keep:tt)*] [$nc:tt $ne:tt] #[noescape] $($rest:tt)*) => {
-        $crate::__c_item! { @attrs [$($keep)*] [$nc true] $($rest)* }
+    (@attrs $block:tt $decl:tt [$($keep:tt)*] [$nc:tt $ne:tt] #[noescape] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs $block $decl [$($keep)*] [$nc true] $($rest)* }
     };
-    (@attrs [$($keep:tt)*] $flags:tt #[$m:meta] $($rest:tt)*) => {
-        $crate::__c_item! { @attrs [$($keep)* #[$m]] $flags $($rest)* }
+    (@attrs $block:tt [$($decl:tt)*] $keep:tt $flags:tt #[link_name = $ln:literal] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs $block [$($decl)* #[link_name = $ln]] $keep $flags $($rest)* }
     };
-    (@attrs $keep:tt $flags:tt
+    (@attrs $block:tt $decl:tt [$($keep:tt)*] $flags:tt #[$m:meta] $($rest:tt)*) => {
+        $crate::__c_item! { @attrs $block $decl [$($keep)* #[$m]] $flags $($rest)* }
+    };
+    (@attrs $block:tt $decl:tt $keep:tt $flags:tt
         $vis:vis safe fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?; $($rest:tt)*
     ) => {
-        $crate::__c_fn! { $keep $flags [$vis] [] $name ($($arg: $ty),*) [$($ret)?] }
-        $crate::__c_items! { $($rest)* }
+        $crate::__c_fn! { $block $decl $keep $flags [$vis] [] $name ($($arg: $ty),*) [$($ret)?] }
+        $crate::__c_items! { $block $($rest)* }
     };
-    (@attrs $keep:tt $flags:tt
+    (@attrs $block:tt $decl:tt $keep:tt $flags:tt
         $vis:vis $(unsafe)? fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?; $($rest:tt)*
     ) => {
-        $crate::__c_fn! { $keep $flags [$vis] [unsafe] $name ($($arg: $ty),*) [$($ret)?] }
-        $crate::__c_items! { $($rest)* }
+        $crate::__c_fn! { $block $decl $keep $flags [$vis] [unsafe] $name ($($arg: $ty),*) [$($ret)?] }
+        $crate::__c_items! { $block $($rest)* }
     };
-    (@attrs $keep:tt $flags:tt
+    (@attrs $block:tt $decl:tt $keep:tt $flags:tt
         $vis:vis type $name:ident = $(unsafe)? $(extern "C")? fn ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?;
         $($rest:tt)*
     ) => {
         $crate::__c_fn_type! { $keep $flags [$vis] $name ($($arg: $ty),*) [$($ret)?] }
-        $crate::__c_items! { $($rest)* }
+        $crate::__c_items! { $block $($rest)* }
+    };
+    // Variadic C functions (`...`), refused as cmd/cgo refuses them.
+    (@attrs $block:tt $decl:tt $keep:tt $flags:tt
+        $vis:vis $(unsafe)? $(safe)? fn $name:ident ($($arg:ident : $ty:ty,)* ...) $(-> $ret:ty)?; $($rest:tt)*
+    ) => {
+        $crate::__c_variadic! { $name }
+    };
+    (@attrs $block:tt $decl:tt $keep:tt $flags:tt
+        $vis:vis type $name:ident = $(unsafe)? $(extern "C")? fn ($($arg:ident : $ty:ty,)* ...) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
+        $crate::__c_variadic! { $name }
+    };
+}
+
+/// The refusal of a variadic C function or function pointer type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_variadic {
+    ($name:ident) => {
+        ::core::compile_error!(::core::concat!(
+            "c_functions!: `",
+            ::core::stringify!($name),
+            "` is variadic (`...`), and variadic C functions cannot be wrapped: the wrapper \
+             could not know how many arguments, of which types, to check and pass (cmd/cgo \
+             refuses to call them too). Write a C function with a fixed parameter list that \
+             calls it (e.g. `int log_int(const char *fmt, int x) { return printf(fmt, x); }`), \
+             compile it with the `cc` crate, and declare that one instead."
+        ));
     };
 }
 
@@ -231,13 +338,16 @@ macro_rules! __c_checks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_fn {
-    ([$($attr:tt)*] [$nc:tt $ne:tt] [$vis:vis] [$($unsafety:tt)?] $name:ident ($($arg:ident : $ty:ty),*) [$($ret:ty)?]) => {
+    ([$($battr:tt)*] [$($decl:tt)*] [$($attr:tt)*] [$nc:tt $ne:tt] [$vis:vis] [$($unsafety:tt)?] $name:ident ($($arg:ident : $ty:ty),*) [$($ret:ty)?]) => {
         $($attr)*
         #[doc = $crate::__c_annotation_doc!($nc $ne)]
         #[track_caller]
-        #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+        // C's names are the wrapper's: `sqlite3_exec(pDb, zSql, ..)`.
+        #[allow(clippy::too_many_arguments, clippy::unused_unit, non_snake_case)]
         $vis $($unsafety)? fn $name($($arg: impl $crate::ffi::Arg<$ty>),*) -> $crate::__c_ret!($($ret)?) {
+            $($battr)*
             extern "C" {
+                $($decl)*
                 fn $name($($arg: $ty),*) -> $crate::__c_ret!($($ret)?);
             }
 
@@ -282,6 +392,8 @@ macro_rules! __c_fn_type {
         #[doc = $crate::__c_annotation_doc!($nc $ne)]
         #[repr(transparent)]
         #[derive(Clone, Copy)]
+        // C's names: `alloc_func`.
+        #[allow(non_camel_case_types)]
         $vis struct $name(::core::option::Option<unsafe extern "C" fn($($ty),*) -> $crate::__c_ret!($($ret)?)>);
 
         impl $name {
@@ -319,7 +431,7 @@ macro_rules! __c_fn_type {
             /// # Safety
             /// The C function's own preconditions hold.
             #[track_caller]
-            #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+            #[allow(clippy::too_many_arguments, clippy::unused_unit, non_snake_case)]
             pub unsafe fn call(self, $($arg: impl $crate::ffi::Arg<$ty>),*) -> $crate::__c_ret!($($ret)?) {
                 #[repr(C)]
                 struct __CgoFrame {
