@@ -430,3 +430,76 @@ fn a_callback_sees_its_tasks_task_locals_and_a_c_threads_callback_has_its_own() 
         assert_eq!(CALLBACK_SEEN.with(Cell::get), 42);
     });
 }
+
+/// The two channels between `CbAskPartner` and the partner task.
+static PARTNER: Mutex<Option<(Chan<i64>, Chan<i64>)>> = Mutex::new(None);
+
+cgocheck::export! {
+    /// A `qsort` comparator that asks the partner task for each key (the
+    /// partner doubles it) and blocks until it answers.
+    fn CbAskPartner(a: *const c_void, b: *const c_void) -> i32 {
+        let (ask, answer) = PARTNER.lock().unwrap().clone().expect("partner channels set");
+        // SAFETY: qsort passes pointers to two elements of the i64 array.
+        let (a, b) = unsafe { (*(a as *const i64), *(b as *const i64)) };
+        ask.send(a);
+        let a2 = answer.recv().expect("partner's answer");
+        ask.send(b);
+        let b2 = answer.recv().expect("partner's answer");
+        a2.cmp(&b2) as i32
+    }
+}
+
+/// `qsort(v, CbAskPartner)` through `cgocall`: C frames (glibc's qsort) sit
+/// on the thread's stack under every callback.
+fn qsort_asking_partner(v: &mut [i64]) {
+    unsafe extern "C" fn tramp(frame: *mut c_void) {
+        // SAFETY: qsort_asking_partner passes a (pointer, length) pair.
+        let (p, n) = unsafe { *(frame as *const (*mut i64, usize)) };
+        // SAFETY: p..p+n is the caller's array of i64; the comparator reads
+        // two of its elements.
+        unsafe { libc::qsort(p.cast(), n, 8, Some(CbAskPartner)) };
+    }
+    let mut frame = (v.as_mut_ptr(), v.len());
+    // SAFETY: the trampoline takes the frame it is given.
+    unsafe { cgocall(tramp, &mut frame as *mut (*mut i64, usize) as *mut c_void, None) }
+}
+
+#[test]
+fn a_callback_blocked_on_a_task_of_its_own_thread_lets_that_task_run() {
+    if !is_child() {
+        return at_procs("a_callback_blocked_on_a_task_of_its_own_thread_lets_that_task_run", &[1]);
+    }
+    // Task A calls C (qsort), which calls back into managed code that waits
+    // for task B; B started on A's thread, so only that thread can run it,
+    // while the callback's C frames are live on it. The thread must run B
+    // below them (and B must not need to unwind them).
+    watched("a callback waiting for a task of its own thread", || {
+        run(|| {
+            spawn(|| {
+                let (ask, answer) = (Chan::new(0), Chan::new(0));
+                *PARTNER.lock().unwrap() = Some((ask.clone(), answer.clone()));
+                let me = here();
+                let partner = spawn(move || {
+                    let mut answered = 0;
+                    while let Some(k) = ask.recv() {
+                        answer.send(k * 2);
+                        answered += 1;
+                    }
+                    (here(), answered)
+                });
+                // At GOMAXPROCS 1 the partner starts here, on this thread,
+                // and waits for the first question.
+                yield_now();
+                let mut v = [9i64, -3, 7, 0, 12, 5, -8, 1];
+                qsort_asking_partner(&mut v);
+                assert_eq!(v, [-8, -3, 0, 1, 5, 7, 9, 12]);
+                let (ask, _) = PARTNER.lock().unwrap().take().unwrap();
+                ask.close();
+                let (partner_at, answered) = partner.join();
+                assert_eq!(partner_at, me, "the partner did not share the caller's thread: the test proves nothing");
+                assert!(answered >= 14, "{answered} answers for sorting 8 keys");
+            })
+            .join()
+        })
+    });
+}

@@ -81,8 +81,19 @@ pub(crate) struct M {
     /// A P handed to this M while it slept; written by the waker before
     /// [`M::wake`].
     pub nextp: AtomicPtr<P>,
-    /// The task locked to this M (`lock_os_thread`, or `run`'s main task).
+    /// The task locked to this M (`lock_os_thread`, `run`'s main task, a
+    /// callback from C, a task unwinding): the innermost one, when a second
+    /// task locked itself while the first was blocked in a callback.
     pub lockedg: AtomicPtr<G>,
+    /// The outer locked tasks under `lockedg`, innermost last
+    /// (`schedule::lock_to`); touched by this M's thread only, and only when
+    /// `npins` says it is not empty.
+    pub pins: Mutex<Vec<&'static G>>,
+    /// `pins.len()`, read without the lock.
+    pub npins: AtomicUsize,
+    /// The locked task is blocked while unwinding a panic: the thread's
+    /// other tasks must not run (they would see `std::thread::panicking()`).
+    pub solo: AtomicBool,
     /// Runnable tasks waiting in this M's own run queue (tasks bound to it,
     /// `schedule.rs`); written under the scheduler lock, read without it
     /// by `yield_now`.
@@ -182,6 +193,9 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         p: AtomicPtr::new(std::ptr::null_mut()),
         nextp: AtomicPtr::new(std::ptr::null_mut()),
         lockedg: AtomicPtr::new(std::ptr::null_mut()),
+        pins: Mutex::new(Vec::new()),
+        npins: AtomicUsize::new(0),
+        solo: AtomicBool::new(false),
         nlocal: AtomicUsize::new(0),
         nbound: AtomicUsize::new(0),
         tainted: AtomicBool::new(false),

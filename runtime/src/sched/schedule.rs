@@ -34,11 +34,17 @@
 //! - started tasks: the **local queue** of their M (`Local::runq`), which
 //!   only that M runs.
 //!
-//! An M that may not start tasks is **exclusive**: its locked task is set
+//! An M that may not start tasks is **exclusive**: a task is locked to it
 //! (`lock_os_thread`, `run`'s main task, a callback from C, a task
-//! unwinding), and then it runs only that task, or it is tainted (a task
-//! ended while locked to it), and then it runs only the tasks bound to it
-//! and ends its thread after the last one.
+//! unwinding), or it is tainted (a task ended while locked to it: it ends
+//! its thread after the last task bound to it). Which of its bound tasks a
+//! locked M runs is [`may_run`]'s rule: after `lock_os_thread`, and while
+//! the locked task is blocked unwinding a panic, only that task; while the
+//! locked task is blocked inside a callback from C, the M's other bound
+//! tasks too — they run below the callback's C frames on the thread's
+//! stack, and one that is itself called back from C locks the M in turn
+//! (`M::pins` keeps the outer one), so the inner callback returns to C
+//! before the outer one continues (last in, first out, like the frames).
 //!
 //! ## Liveness: every runnable task gets its M, and its M gets a P
 //!
@@ -71,11 +77,12 @@
 //! runnable tasks wait while its M is busy. While the M runs a task that
 //! does not yield, they wait as on a single P; while the M is in a long C
 //! call they wait until the call returns (the monitor may take the P, but
-//! the P is no use to a task bound to the thread stuck in C); while the M
-//! is exclusive they wait until its locked task unlocks or ends, so a
-//! locked task (inside a callback from C too) must not wait for a task
-//! that started on its own thread. Tasks do not spread over the Ms after
-//! they start: a thread with many bound tasks runs them one at a time.
+//! the P is no use to a task bound to the thread stuck in C); after
+//! `lock_os_thread` they wait until the lock is undone, so a task locked
+//! that way must not wait for a task that started on its own thread, and a
+//! task in a callback from C must not wait for an outer callback on its
+//! thread to continue. Tasks do not spread over the Ms after they start: a
+//! thread with many bound tasks runs them one at a time.
 //!
 //! Waking idle Ms for new tasks follows Go's "spinning" rule: when work
 //! appears and a P is idle, at most one idle M is woken (with that P) unless
@@ -201,13 +208,9 @@ impl Inner {
     }
 
     /// The position of the first task of `m`'s local queue that `m` may run
-    /// now: any, unless a task is locked to `m`, which then runs alone.
+    /// now ([`may_run`]).
     fn next_local(&mut self, m: &M) -> Option<usize> {
-        let q = &self.local(m).runq;
-        match m.lockedg() {
-            None => (!q.is_empty()).then_some(0),
-            Some(l) => q.iter().position(|g| std::ptr::eq(*g, l)),
-        }
+        self.local(m).runq.iter().position(|g| may_run(m, g))
     }
 
     fn take_local(&mut self, m: &M, at: usize) -> &'static G {
@@ -254,6 +257,23 @@ fn this_m() -> &'static M {
 fn home(g: &G) -> Option<&'static M> {
     // SAFETY: Ms are never freed.
     g.lockedm().or_else(|| unsafe { g.boundm.load(Ordering::Relaxed).as_ref() })
+}
+
+/// `m` may run its bound task `g` now. Yes without a locked task. With one:
+/// that task, always; another only if the locked task is merely blocked in
+/// a callback from C (not locked by `lock_os_thread`, not unwinding) and
+/// `g` is not an outer locked task — C frames on the thread's stack are
+/// last in, first out, so the task that locked itself last must return to
+/// C first. Read without the M's cooperation only while the M is idle, when
+/// none of it changes (only the M's running task changes it).
+fn may_run(m: &M, g: &G) -> bool {
+    match m.lockedg() {
+        None => true,
+        Some(l) if std::ptr::eq(l, g) => true,
+        Some(l) => {
+            l.locked_ext.load(Ordering::Relaxed) == 0 && !m.solo.load(Ordering::Relaxed) && g.lockedm().is_none()
+        }
+    }
 }
 
 /// `m` starts no new tasks (module comment).
@@ -318,8 +338,7 @@ pub(crate) fn ready(g: &'static G) {
         }
         Some(m) => {
             inner.push_local(m, g, false);
-            let runnable_now = m.lockedg().is_none_or(|l| std::ptr::eq(l, g));
-            if runnable_now && inner.local(m).state == MState::Idle {
+            if may_run(m, g) && inner.local(m).state == MState::Idle {
                 wake_idle_m(inner, m);
             }
         }
@@ -478,6 +497,11 @@ pub(crate) fn schedule(m: &'static M) -> ! {
 /// [`schedule`]; `yielded`: the task that left did so to let others run, so
 /// the global queue goes first this time.
 fn schedule_from(m: &'static M, mut yielded: bool) -> ! {
+    // Woken with a P for our own runnable tasks: run one before looking at
+    // the global queue. (Otherwise, at a tick multiple of 61, each M handed
+    // the P would hand it on to the next waiting M without running anything,
+    // for ever: the tick only advances when a task runs.)
+    let mut woken_for_local = false;
     loop {
         let mut inner = lock();
         if let Some(p) = m.p() {
@@ -494,6 +518,7 @@ fn schedule_from(m: &'static M, mut yielded: bool) -> ! {
                 if let Some(p) = pidleget(&mut inner) {
                     drop(inner);
                     acquirep(m, p);
+                    woken_for_local = true;
                     continue;
                 }
                 inner.local(m).state = MState::NeedP;
@@ -514,12 +539,14 @@ fn schedule_from(m: &'static M, mut yielded: bool) -> ! {
                     wakep();
                 }
             }
+            woken_for_local = local.is_some();
             sleep_for_p(m);
             continue;
         };
-        let global_first =
-            !inner.runq.is_empty() && (local.is_none() || yielded || p.schedtick.load(Ordering::Relaxed) % 61 == 0);
+        let global_first = !inner.runq.is_empty()
+            && (local.is_none() || (!woken_for_local && (yielded || p.schedtick.load(Ordering::Relaxed) % 61 == 0)));
         yielded = false;
+        woken_for_local = false;
         if !global_first {
             if let Some(at) = local {
                 let g = inner.take_local(m, at);
@@ -612,9 +639,11 @@ fn suspend(m: &'static M, g: &'static G, f: arch::G0Fn) {
     let unwinding = std::thread::panicking();
     if unwinding {
         pin(m, g);
+        m.solo.store(true, Ordering::Relaxed);
     }
     mcall(f);
     if unwinding {
+        m.solo.store(false, Ordering::Relaxed);
         unpin(g);
     }
 }
@@ -626,6 +655,21 @@ pub(crate) fn pin(m: &'static M, g: &'static G) {
     // Only the task itself changes its lock counts (on its M), so a load
     // and a store suffice: no read-modify-write on the callback path.
     g.locked_int.store(g.locked_int.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    lock_to(m, g);
+}
+
+/// Makes `g`, running on `m`, the task locked to `m`. If another task was
+/// (blocked in a callback from C while `g` ran), it waits under `g` until
+/// `g`'s lock is undone ([`may_run`]).
+fn lock_to(m: &'static M, g: &'static G) {
+    if let Some(l) = m.lockedg() {
+        if std::ptr::eq(l, g) {
+            return;
+        }
+        let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
+        pins.push(l);
+        m.npins.store(pins.len(), Ordering::Relaxed);
+    }
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
 }
@@ -640,10 +684,19 @@ pub(crate) fn unpin(g: &'static G) {
     }
 }
 
-/// Clears `g`'s lock to its M.
+/// Clears `g`'s lock to its M (it is the innermost one: only it runs); an
+/// outer locked task, if any, is the locked one again.
 fn unlock_task(g: &'static G) {
     if let Some(m) = g.lockedm() {
-        m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
+        let outer = if m.npins.load(Ordering::Relaxed) == 0 {
+            None
+        } else {
+            let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
+            let l = pins.pop();
+            m.npins.store(pins.len(), Ordering::Relaxed);
+            l
+        };
+        m.lockedg.store(outer.map_or(std::ptr::null_mut(), |l| l as *const G as *mut G), Ordering::Relaxed);
     }
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -802,8 +855,7 @@ pub fn lock_os_thread() {
     let n = g.locked_ext.load(Ordering::Relaxed);
     assert!(n < u32::MAX, "cgocheck::lock_os_thread: too many nested locks");
     g.locked_ext.store(n + 1, Ordering::Relaxed);
-    g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
-    m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
+    lock_to(m, g);
 }
 
 /// Undoes one [`lock_os_thread`]; with none outstanding it does nothing.
