@@ -14,7 +14,9 @@
  *   starts (a priority constructor runs before the plain `.init_array`
  *   entry that starts the runtime, when CRASH_FATAL_EARLY_SIGABRT=1) or
  *   after (from the case itself): at GOTRACEBACK=crash it must get control.
- *   One handler exits with status 0, the other returns.
+ *   One handler exits with status 0, the other returns;
+ * - a profiler's SIGPROF handler installed before the runtime
+ *   (CRASH_FATAL_EARLY_SIGPROF=1), which must keep getting its signals.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -120,9 +122,33 @@ int crash_fatal_abort_handler_is_ours(void) {
     return sa.sa_handler == abrt_exit0;
 }
 
+/* SIGPROFs counted by a profiler's handler installed before the runtime. */
+static volatile sig_atomic_t profs;
+
+static void count_prof(int sig) {
+    (void)sig;
+    profs++;
+}
+
+int crash_fatal_profs(void) {
+    return profs;
+}
+
+static int asked(const char *var) {
+    const char *v = getenv(var);
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 __attribute__((constructor(101))) static void install_before_the_runtime(void) {
-    const char *v = getenv("CRASH_FATAL_EARLY_SIGABRT");
-    if (v != NULL && strcmp(v, "1") == 0) {
+    if (asked("CRASH_FATAL_EARLY_SIGABRT")) {
         install(abrt_exit0);
+    }
+    if (asked("CRASH_FATAL_EARLY_SIGPROF")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = count_prof;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGPROF, &sa, NULL);
     }
 }

@@ -15,7 +15,9 @@
 //!   action follows only when it returns (status 134);
 //! - a storm of signals the runtime does not handle (1000 `SIGPROF`, and
 //!   `SIGURG`, `SIGPIPE`, `SIGUSR1`...) on a busy program: it keeps running
-//!   and its output is intact.
+//!   and its output is intact; a profiler's `SIGPROF` handler installed
+//!   before the runtime keeps getting them; `SIGQUIT` is a report, as in
+//!   Go.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -200,72 +202,131 @@ fn a_c_sigabrt_handler_installed_before_the_runtime_gets_control() {
     assert!(err.ends_with("crash_fatal: C handler caught SIGABRT, exiting 0\n"), "{err}");
 }
 
-#[test]
-fn a_storm_of_unhandled_signals_does_not_stop_a_busy_program() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crash"))
-        .arg("signal_storm")
-        .env_remove("CGOCHECK")
-        .env_remove("GODEBUG")
-        .env_remove("GOTRACEBACK")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the crash binary");
-    let pid = child.id() as i32;
-    // Watchdog: a hang fails the test instead of stalling it.
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(60));
-        // SAFETY: a signal to our own child (gone already, if all went well).
-        if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
-            eprintln!("watchdog: signal_storm still running after 60 s, killed");
+/// The busy program (`crash signal_storm`) with `env`, once it printed
+/// `ready`; its stdout lines so far; and a thread reading the rest.
+struct Busy {
+    child: std::process::Child,
+    lines: Vec<String>,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Busy {
+    fn start(env: &[(&str, &str)]) -> Busy {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crash"))
+            .arg("signal_storm")
+            .env_remove("CGOCHECK")
+            .env_remove("GODEBUG")
+            .env_remove("GOTRACEBACK")
+            .env_remove("CRASH_FATAL_EARLY_SIGPROF")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the crash binary");
+        let pid = child.id() as i32;
+        // Watchdog: a hang fails the test instead of stalling it.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(60));
+            // SAFETY: a signal to our own child (gone already, if all went well).
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                eprintln!("watchdog: signal_storm still running after 60 s, killed");
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        // Worker lines may come before `ready`: read until it.
+        let mut lines: Vec<String> = Vec::new();
+        while lines.last().map(String::as_str) != Some("ready") {
+            let mut l = String::new();
+            assert!(stdout.read_line(&mut l).unwrap() > 0, "no `ready` before the end: {lines:?}");
+            lines.push(l.trim_end().to_owned());
         }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    // Worker lines may come before `ready`: read until it.
-    let mut lines = vec![first.trim_end().to_owned()];
-    while lines.last().map(String::as_str) != Some("ready") {
-        let mut l = String::new();
-        assert!(stdout.read_line(&mut l).unwrap() > 0, "no `ready` before the end: {lines:?}");
-        lines.push(l.trim_end().to_owned());
+        let reader = std::thread::spawn(move || {
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+            rest
+        });
+        Busy { child, lines, reader }
     }
-    let reader = std::thread::spawn(move || {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-        rest
-    });
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0, "signal {sig}: the program is gone");
+    }
+
+    /// Closes its stdin and waits: exit status, stdout lines, stderr.
+    fn finish(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        let rest = self.reader.join().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
+        self.lines.extend(rest.lines().map(str::to_owned));
+        (status, self.lines, err)
+    }
+}
+
+/// Sends 1000 SIGPROFs, 100 µs apart, and every 100th time the other
+/// signals Go ignores.
+fn storm(busy: &Busy) {
     let others = [libc::SIGURG, libc::SIGPIPE, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGWINCH, 40];
     for i in 0..1000 {
-        // SAFETY: signals to our own child.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGPROF) }, 0, "SIGPROF {i}: the program is gone");
+        busy.signal(libc::SIGPROF);
         if i % 100 == 0 {
             for sig in others {
-                // SAFETY: as above.
-                assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "signal {sig}: the program is gone");
+                busy.signal(sig);
             }
         }
         std::thread::sleep(Duration::from_micros(100));
     }
-    drop(child.stdin.take());
-    let status = child.wait().unwrap();
-    let rest = reader.join().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+}
+
+/// Checks the busy program's output: every worker line whole and in
+/// sequence, and `done <lines> <profs>`; returns `profs`.
+fn check_output(status: std::process::ExitStatus, lines: &[String], err: &str) -> u64 {
     assert!(status.success(), "{status:?}\nstderr:\n{err}");
-    lines.extend(rest.lines().map(str::to_owned));
     let done = lines.iter().find_map(|l| l.strip_prefix("done ")).unwrap_or_else(|| panic!("no `done`:\n{err}"));
-    let total: usize = done.parse().unwrap();
-    // Every worker line is whole and in sequence.
+    let (total, profs) = done.split_once(' ').unwrap();
+    let total: usize = total.parse().unwrap();
     for w in 0..2u64 {
         let mine: Vec<_> = lines.iter().filter(|l| l.starts_with(&format!("w{w} "))).collect();
+        let want_sum: u64 = (0..20_000u64).map(|i| i * w).sum();
         for (n, l) in mine.iter().enumerate() {
             let f: Vec<&str> = l.split(' ').collect();
-            let want_sum: u64 = (0..20_000u64).map(|i| i * w).sum();
             assert_eq!(f, [format!("w{w}"), n.to_string(), want_sum.to_string(), "42".to_owned()], "line {l:?}");
         }
     }
     assert_eq!(lines.iter().filter(|l| l.starts_with('w')).count(), total, "{lines:?}");
     assert!(total > 0, "the workers printed nothing");
+    profs.parse().unwrap()
+}
+
+#[test]
+fn a_storm_of_unhandled_signals_does_not_stop_a_busy_program() {
+    let busy = Busy::start(&[]);
+    storm(&busy);
+    let (status, lines, err) = busy.finish();
+    assert_eq!(check_output(status, &lines, &err), 0);
+}
+
+#[test]
+fn a_profilers_handler_installed_before_the_runtime_keeps_its_signals() {
+    let busy = Busy::start(&[("CRASH_FATAL_EARLY_SIGPROF", "1")]);
+    storm(&busy);
+    let (status, lines, err) = busy.finish();
+    // Signals of one kind sent faster than they are handled merge: most,
+    // not necessarily all, arrive.
+    let profs = check_output(status, &lines, &err);
+    assert!(profs > 100, "the C handler counted {profs} SIGPROFs of 1000");
+}
+
+#[test]
+fn sigquit_is_a_report_of_every_task_as_in_go() {
+    // `all`: the signal may reach any thread; every task is shown.
+    let busy = Busy::start(&[("GOTRACEBACK", "all")]);
+    busy.signal(libc::SIGQUIT);
+    let (status, _, err) = busy.finish();
+    assert_eq!(status.code(), Some(2), "{status:?}\n{err}");
+    assert!(err.starts_with("SIGQUIT: quit\nPC="), "{err}");
+    assert!(err.contains("crash::signal_storm::{{closure}}"), "{err}");
 }

@@ -90,6 +90,7 @@ extern "C" {
     fn crash_fatal_call_panicking_export();
     fn crash_fatal_catch_abort(returns: c_int);
     fn crash_fatal_abort_handler_is_ours() -> c_int;
+    fn crash_fatal_profs() -> c_int;
 }
 
 /// Every case, by name.
@@ -426,7 +427,8 @@ fn abort_caught_early() {
 /// A busy program for a storm of signals the runtime does not handle
 /// (SIGPROF, SIGURG...): prints `ready`, then two tasks compute and
 /// print numbered lines, one of them through C calls, until stdin is
-/// closed; then `done <lines>`, and exit status 0.
+/// closed; then `done <lines> <SIGPROFs counted by a C handler installed
+/// before the runtime, if any>`, and exit status 0.
 fn signal_storm() {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -454,7 +456,8 @@ fn signal_storm() {
         std::io::stdin().read_to_end(&mut rest).expect("read stdin to its end");
         STOP.store(true, Ordering::Relaxed);
         let lines: u64 = workers.into_iter().map(|h| h.join()).sum();
-        println!("done {lines}");
+        // SAFETY: reads a counter.
+        println!("done {lines} {}", unsafe { crash_fatal_profs() });
     });
     std::process::exit(0);
 }
