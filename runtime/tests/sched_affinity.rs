@@ -503,3 +503,48 @@ fn a_callback_blocked_on_a_task_of_its_own_thread_lets_that_task_run() {
         })
     });
 }
+
+#[test]
+fn a_thread_whose_locked_task_ended_runs_its_other_tasks_then_ends() {
+    if !is_child() {
+        return at_procs("a_thread_whose_locked_task_ended_runs_its_other_tasks_then_ends", &[1]);
+    }
+    // L and X start on one worker thread; L locks it and ends locked (its
+    // thread may have changed state: Go ends such a thread). X, parked
+    // meanwhile, cannot move: the thread must still run it, start nothing
+    // new, and end once X has ended.
+    watched("the tasks of a tainted thread", || {
+        run(|| {
+            let go = Arc::new(AtomicBool::new(false));
+            let g2 = go.clone();
+            let (m_id, x) = spawn(move || {
+                let l_thread = here().0;
+                let x = spawn(move || {
+                    let start = here();
+                    assert_eq!(start.0, l_thread, "X did not start on L's thread: the test proves nothing");
+                    while !g2.load(Ordering::Acquire) {
+                        park();
+                    }
+                    assert_eq!(here(), start, "X left its thread");
+                    // Nothing new starts on this thread any more.
+                    spawn(here).join().0 != start.0
+                });
+                // At GOMAXPROCS 1, X starts here, on this thread.
+                yield_now();
+                cgocheck::lock_os_thread();
+                (cgocheck::sched::current_m_stats().expect("on an M").id, x)
+            })
+            .join();
+            let m_alive = |id| cgocheck::sched::stats().ms.iter().any(|m| m.id == id && !m.dead);
+            assert!(m_alive(m_id), "the thread ended while a task bound to it lived");
+            go.store(true, Ordering::Release);
+            x.task().unpark();
+            assert!(x.join(), "a new task started on the tainted thread");
+            let t = Instant::now();
+            while m_alive(m_id) {
+                assert!(t.elapsed() < HANG / 2, "the tainted thread did not end after its last task");
+                sleep(Duration::from_millis(1));
+            }
+        })
+    });
+}
