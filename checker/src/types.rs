@@ -599,3 +599,69 @@ impl core::fmt::Display for Type {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `struct node { struct node *next; long v; }`, described twice at two
+    /// addresses, as two crates may each hold a copy of a descriptor.
+    static NODE_FIELDS_A: [Field; 2] = [
+        Field { name: "next", offset: 0, ty: <*mut u8 as CType>::TYPE },
+        Field { name: "v", offset: 8, ty: <i64 as CType>::TYPE },
+    ];
+    static NODE_A: Type = Type {
+        name: "node",
+        size: 16,
+        align: 8,
+        ptrdata: 8,
+        kind: Kind::Struct { fields: &NODE_FIELDS_A },
+        ptrmask: ONE_POINTER,
+    };
+    static NODE_FIELDS_B: [Field; 2] = [
+        Field { name: "next", offset: 0, ty: &PTR_TO_NODE_B },
+        Field { name: "v", offset: 8, ty: &Type::scalar("int64", 8, 8, Kind::Int64) },
+    ];
+    static PTR_TO_NODE_B: Type = Type {
+        name: "",
+        size: 8,
+        align: 8,
+        ptrdata: 8,
+        kind: Kind::Pointer { elem: TypeRef::new(|| &NODE_B) },
+        ptrmask: ONE_POINTER,
+    };
+    static NODE_B: Type = Type {
+        name: "node",
+        size: 16,
+        align: 8,
+        ptrdata: 8,
+        kind: Kind::Struct { fields: &NODE_FIELDS_B },
+        ptrmask: ONE_POINTER,
+    };
+
+    #[test]
+    fn same_as_sees_through_copies_and_ends_on_recursive_types() {
+        assert!(NODE_B.same_as(&NODE_B), "identity");
+        // A copy of `*node` that leads back to itself: compared by name,
+        // size and kind of the pointee, so the comparison ends.
+        assert!(PTR_TO_NODE_B.same_as(&copy_of(&PTR_TO_NODE_B)));
+        // Field types differ (`*uint8` vs `*node`): not the same.
+        assert!(!NODE_A.same_as(&NODE_B));
+        // Arrays: length and element.
+        let a4 = <[i64; 4] as CType>::TYPE;
+        assert!(a4.same_as(&copy_of(a4)));
+        assert!(!a4.same_as(<[i64; 5] as CType>::TYPE));
+        assert!(!a4.same_as(<[u64; 4] as CType>::TYPE));
+        assert!(!<i64 as CType>::TYPE.same_as(<u64 as CType>::TYPE));
+    }
+
+    /// The same descriptor at another address.
+    fn copy_of(t: &'static Type) -> Type {
+        let kind = match t.kind {
+            Kind::Array { elem, len } => Kind::Array { elem, len },
+            Kind::Pointer { elem } => Kind::Pointer { elem },
+            _ => unreachable!("only arrays and pointers are copied here"),
+        };
+        Type { name: t.name, size: t.size, align: t.align, ptrdata: t.ptrdata, kind, ptrmask: t.ptrmask }
+    }
+}
