@@ -71,7 +71,9 @@
 //! 5. Fairness between the queues: an M runs its local queue first, but
 //!    takes the global queue's head after a yield and every 61st task (Go's
 //!    rule), so neither a busy thread nor a stream of new tasks starves the
-//!    other.
+//!    other. An M just handed a P for its own tasks runs one of them before
+//!    anything else, so a P cannot go round the waiting Ms without running
+//!    a task.
 //!
 //! The price of soundness is written in the README: a task's bound
 //! runnable tasks wait while its M is busy. While the M runs a task that
@@ -132,7 +134,7 @@ enum Work {
 }
 
 /// An M as far as waking it goes (module comment).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum MState {
     Busy,
     Idle,
