@@ -16,7 +16,8 @@
 //!    `add_derives` callback), so each has a descriptor built by the
 //!    compiler from its real layout.
 //!
-//! The rest needs nothing: C enums are written as integer constants
+//! The rest needs nothing: `#define`d integers are `i32` constants (C's
+//! `int`), C enums are written as integer constants
 //! (bindgen's `Consts` style, since a Rust enum cannot hold every value a C
 //! enum may), typedefs as type aliases, and C function pointer types as
 //! `Option<unsafe extern "C" fn(..)>`, which the checker describes (a
@@ -66,6 +67,10 @@ impl Bindings {
             .header(header.to_string_lossy())
             .ctypes_prefix("::core::ffi")
             .default_enum_style(bindgen::EnumVariation::Consts)
+            // `#define Z_OK 0` as `c_int`-compatible `i32`, as C reads it
+            // (bindgen's default, `u32`, cannot hold `Z_BUF_ERROR (-5)`'s
+            // neighbours without casts at every comparison).
+            .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
             .layout_tests(false)
             .generate_comments(true)
             .formatter(bindgen::Formatter::None)
