@@ -74,7 +74,7 @@ fn at_procs(name: &str, procs: &[usize]) {
 }
 
 thread_local! {
-    static SLOT: Cell<u64> = Cell::new(0);
+    static SLOT: Cell<u64> = const { Cell::new(0) };
     static SHARED: Rc<Cell<u64>> = Rc::new(Cell::new(0));
 }
 
