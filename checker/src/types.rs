@@ -577,6 +577,46 @@ c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
 c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
 c_fn_pointer_ctype!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
 
+/// A local type that describes a foreign one: the way to give the checker
+/// the layout of a type from another crate (a `-sys` crate's `z_stream`),
+/// which cannot implement [`CType`] outside the crate that defines it (the
+/// orphan rule).
+///
+/// The mirror is a `#[repr(C)]` struct of one's own with the same fields
+/// as C's, declared with `#[derive(CType)] #[ctype(mirror = "path::Foreign")]`:
+/// the derive checks at compile time that its size, alignment and every
+/// field's offset and size are the foreign type's (`size_of`, `align_of`,
+/// `offset_of!`), and implements this trait. Managed code then allocates
+/// the mirror, and passes a pointer to it where C's functions take a
+/// pointer to `Foreign` (the runtime's `ffi::foreign`).
+///
+/// # Safety
+/// `Self` and `Foreign` have the same layout, and every pointer word of
+/// `Foreign` is a pointer word in `Self`'s descriptor (a field the mirror
+/// declares as an integer where C has a pointer hides that pointer from the
+/// checker). The derive checks the layout; the pointer words are what the
+/// mirror's field types say.
+pub unsafe trait Mirror: CType {
+    /// The foreign type this one describes.
+    type Foreign;
+}
+
+// SAFETY: a pointer to a mirror has the layout of a pointer to its foreign
+// type, and is one pointer word in both.
+unsafe impl<M: Mirror> Mirror for *mut M {
+    type Foreign = *mut M::Foreign;
+}
+// SAFETY: as above.
+unsafe impl<M: Mirror> Mirror for *const M {
+    type Foreign = *const M::Foreign;
+}
+
+/// The size of what `p` points to; lets the derive's layout checks name a
+/// foreign field's size without naming its type (`&raw const (*p).f`).
+pub const fn size_of_pointee<T>(_: *const T) -> usize {
+    core::mem::size_of::<T>()
+}
+
 impl core::fmt::Display for Type {
     /// Go's spelling: `s1`, `*int32`, `[4]uint8`, `[]node`, `map[K]V`.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -146,6 +146,67 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 /// assert_eq!(<*mut S1 as CType>::TYPE.to_string(), "*s1");
 /// ```
 ///
+/// - `#[ctype(mirror = "path::Foreign")]`: this type describes a type of
+///   another crate (a `-sys` crate's struct), which cannot implement
+///   `CType` here (the orphan rule). The derive also implements
+///   `Mirror` (`Foreign` is the foreign type) and checks at compile time
+///   that the size, the alignment, and each field's offset and size are
+///   the foreign type's; its fields must have the foreign fields' names.
+///   The runtime passes a pointer to a managed mirror where C takes a
+///   pointer to the foreign type (`cgocheck::ffi::foreign`).
+///
+/// ```
+/// # use cgocheck_checker::{CType, types::Mirror};
+/// mod sys {
+///     // What a -sys crate declares: its own type, with a function
+///     // pointer that may not be null (so all-zero is not a valid value).
+///     #[repr(C)]
+///     pub struct stream { pub next: *mut u8, pub avail: u32, pub free: unsafe extern "C" fn(*mut u8) }
+/// }
+/// #[derive(CType)]
+/// #[repr(C)]
+/// #[ctype(mirror = "sys::stream")]
+/// struct Stream { next: *mut u8, avail: u32, free: Option<unsafe extern "C" fn(*mut u8)> }
+/// let _: fn(*mut Stream) -> *mut <Stream as Mirror>::Foreign = |p| p.cast::<sys::stream>();
+/// assert!(Stream::TYPE.is_ptr_word(0) && Stream::TYPE.is_ptr_word(16));
+/// ```
+///
+/// A field at another offset (or of another size, or missing) does not
+/// compile:
+///
+/// ```compile_fail,E0080
+/// # use cgocheck_checker::CType;
+/// # mod sys { #[repr(C)] pub struct stream { pub next: *mut u8, pub avail: u32 } }
+/// #[derive(CType)]
+/// #[repr(C)]
+/// #[ctype(mirror = "sys::stream")]
+/// struct Stream { avail: u32, next: *mut u8 }
+/// ```
+/// ```compile_fail,E0080
+/// # use cgocheck_checker::CType;
+/// # mod sys { #[repr(C)] pub struct stream { pub next: *mut u8, pub avail: u32 } }
+/// #[derive(CType)]
+/// #[repr(C)]
+/// #[ctype(mirror = "sys::stream")]
+/// struct Stream { next: *mut u8, avail: u16 }
+/// ```
+///
+/// # C function pointers
+///
+/// A nullable C function pointer, as bindgen writes C's `int (*cb)(void *)`,
+/// is `Option<unsafe extern "C" fn(..)>` (or `Option<extern "C" fn(..)>`):
+/// one `func` word.
+///
+/// ```
+/// # use cgocheck_checker::{CType, Kind};
+/// #[derive(CType)]
+/// #[repr(C)]
+/// struct Callbacks { on_row: Option<unsafe extern "C" fn(*mut core::ffi::c_void, i32) -> i32>, n: i32 }
+/// let Kind::Struct { fields } = Callbacks::TYPE.kind else { unreachable!() };
+/// assert!(matches!(fields[0].ty.kind, Kind::Func));
+/// assert!(Callbacks::TYPE.is_ptr_word(0) && !Callbacks::TYPE.is_ptr_word(8));
+/// ```
+///
 /// # Why the generated `unsafe impl` is sound
 ///
 /// `CType`'s contract is that `TYPE` describes `Self` exactly (size,
@@ -285,6 +346,9 @@ pub fn derive_ctype(input: TokenStream) -> TokenStream {
 struct Options {
     name: Option<LitStr>,
     krate: Option<Path>,
+    /// `#[ctype(mirror = "path::Foreign")]`: the foreign type this one
+    /// describes.
+    mirror: Option<Path>,
 }
 
 /// One field of the struct or union, as the descriptor will list it.
@@ -308,7 +372,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         Ok(o) => o,
         Err(e) => {
             push(e);
-            Options { name: None, krate: None }
+            Options { name: None, krate: None, mirror: None }
         }
     };
 
@@ -394,9 +458,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         quote! { #krate::Kind::Struct { fields: &__CGOCHECK_FIELDS } }
     };
 
+    let mirror = options.mirror.as_ref().map(|foreign| mirror_impl(&krate, ident, foreign, &fields));
+
     let usize_ = quote! { ::core::primitive::usize };
     let u64_ = quote! { ::core::primitive::u64 };
     Ok(quote! {
+        #mirror
+
         #[automatically_derived]
         // The masks of large arrays take the const evaluator a while (a
         // `[*mut u8; 1 << 20]` field, about 20 s); the loops are bounded, so
@@ -429,6 +497,49 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             };
         }
     })
+}
+
+/// `#[ctype(mirror = "Foreign")]`: the `Mirror` impl, and the compile-time
+/// checks that make it true: the mirror's size, alignment, and every
+/// field's offset and size are the foreign type's. A field the foreign type
+/// does not have (or does not make visible) fails `offset_of!` itself.
+fn mirror_impl(krate: &TokenStream2, ident: &Ident, foreign: &Path, fields: &[FieldInfo<'_>]) -> TokenStream2 {
+    let what =
+        format!("derive(CType): `{ident}` mirrors `{}`, but", foreign.to_token_stream().to_string().replace(' ', ""));
+    let size_msg = format!("{what} their sizes differ");
+    let align_msg = format!("{what} their alignments differ");
+    let checks = fields.iter().map(|f| {
+        let member = &f.member;
+        let ty = spell_self(f.ty.to_token_stream(), ident);
+        let offset_msg = format!("{what} field `{}` is at another offset", f.name);
+        let fsize_msg = format!("{what} field `{}` has another size", f.name);
+        quote_spanned! {f.ty.span()=>
+            ::core::assert!(
+                ::core::mem::offset_of!(#ident, #member) == ::core::mem::offset_of!(#foreign, #member),
+                #offset_msg
+            );
+            ::core::assert!(
+                ::core::mem::size_of::<#ty>()
+                    // SAFETY: only the field's address is taken; nothing
+                    // is read from the uninitialised value.
+                    == #krate::types::size_of_pointee(unsafe { &raw const (*__cgocheck_foreign.as_ptr()).#member }),
+                #fsize_msg
+            );
+        }
+    });
+    quote! {
+        // SAFETY: the layout checks below hold (or this does not compile),
+        // and the pointer words are the mirror's fields' (see `Mirror`).
+        unsafe impl #krate::types::Mirror for #ident {
+            type Foreign = #foreign;
+        }
+        const _: () = {
+            ::core::assert!(::core::mem::size_of::<#ident>() == ::core::mem::size_of::<#foreign>(), #size_msg);
+            ::core::assert!(::core::mem::align_of::<#ident>() == ::core::mem::align_of::<#foreign>(), #align_msg);
+            let __cgocheck_foreign = ::core::mem::MaybeUninit::<#foreign>::uninit();
+            #(#checks)*
+        };
+    }
 }
 
 /// `ty` with every `Self` replaced by `ident` (at the `Self`'s span, so that
@@ -489,7 +600,7 @@ fn collect_named<'a>(fields: impl Iterator<Item = &'a syn::Field>) -> Vec<FieldI
 
 /// Reads `#[ctype(name = "...", crate = "...")]`.
 fn parse_options(input: &DeriveInput) -> syn::Result<Options> {
-    let mut options = Options { name: None, krate: None };
+    let mut options = Options { name: None, krate: None, mirror: None };
     for attr in &input.attrs {
         if !attr.path().is_ident("ctype") {
             continue;
@@ -506,9 +617,14 @@ fn parse_options(input: &DeriveInput) -> syn::Result<Options> {
                 let lit: LitStr = meta.value()?.parse()?;
                 options.krate = Some(lit.parse::<Path>()?);
                 Ok(())
+            } else if meta.path.is_ident("mirror") {
+                let lit: LitStr = meta.value()?.parse()?;
+                options.mirror = Some(lit.parse::<Path>()?);
+                Ok(())
             } else {
                 Err(meta.error(format!(
-                    "unknown #[ctype] option `{}`; expected `name = \"...\"` or `crate = \"...\"`",
+                    "unknown #[ctype] option `{}`; expected `name = \"...\"`, `crate = \"...\"` or \
+                     `mirror = \"path::Foreign\"`",
                     meta.path.to_token_stream()
                 )))
             }

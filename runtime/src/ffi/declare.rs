@@ -45,6 +45,16 @@
 //!   checks still run: `noescape` does not make passing an unpinned
 //!   pointer to a pointer safe, in Go or here.
 //!
+//! Functions declared elsewhere — by a `-sys` crate — are called without
+//! being declared again with [`c_call!`](crate::c_call)`(libz_sys::deflate(
+//! strm, flush))`: the same checks and `cgocall`, by generic code
+//! ([`CCall`], one impl per arity) whose parameter types come from the
+//! function pointer itself. A parameter whose type is the `-sys` crate's
+//! own struct takes a pointer to a local mirror of it ([`foreign`]; the
+//! mirror is `#[derive(CType)] #[ctype(mirror = "..")]`, checked against
+//! the foreign layout at compile time), since the orphan rule keeps
+//! anyone but that crate from describing its types.
+//!
 //! Wrappers are `unsafe fn` unless declared `safe fn` inside an
 //! `unsafe extern "C"` block (Rust 2024's syntax for the same promise): the
 //! checks catch the pointer-passing mistakes the rules name, not a C
@@ -492,4 +502,197 @@ macro_rules! __c_fn_type {
             };
         }
     };
+}
+
+/// Calls a C function declared elsewhere — a `-sys` crate's
+/// (`libz_sys::deflate`) — through the same checks and `cgocall` as a
+/// `c_functions!` wrapper, without declaring it again: the parameter types
+/// are read from the function itself.
+///
+/// ```
+/// use core::ffi::c_int;
+/// mod sys {
+///     // What a -sys crate declares.
+///     extern "C" {
+///         pub fn abs(x: core::ffi::c_int) -> core::ffi::c_int;
+///         pub fn memset(p: *mut core::ffi::c_void, c: core::ffi::c_int, n: usize) -> *mut core::ffi::c_void;
+///     }
+/// }
+///
+/// cgocheck::run(|| {
+///     // SAFETY: abs has no preconditions.
+///     assert_eq!(unsafe { cgocheck::c_call!(sys::abs(-5)) }, 5);
+///
+///     #[derive(cgocheck::CType, Clone, Copy)]
+///     #[repr(C)]
+///     struct Pair { p: *mut u8, n: usize }
+///     let pair = cgocheck::new(Pair { p: cgocheck::new(1u8).as_ptr(), n: 0 });
+///     // The whole object is checked: its `p` is an unpinned managed pointer.
+///     // SAFETY: never reached: the check panics first.
+///     let r = std::panic::catch_unwind(|| unsafe { cgocheck::c_call!(sys::memset(pair.as_ptr().cast(), 0, 16)) });
+///     let msg = r.unwrap_err().downcast::<String>().unwrap();
+///     assert!(msg.starts_with("cgo argument has Go pointer to unpinned Go pointer"), "{msg}");
+///     assert!(msg.contains("call:     memset, argument 1"), "{msg}");
+/// });
+/// ```
+///
+/// Each argument is anything that implements [`Arg`](crate::ffi::Arg) for
+/// the function's parameter type, as for a declared wrapper. A parameter
+/// whose type is the `-sys` crate's own struct (`*mut z_stream`) takes a
+/// pointer to a local mirror of it, [`foreign`](crate::ffi::foreign)`(p)`:
+/// see `#[ctype(mirror = "..")]` on `derive(CType)`. The call is `unsafe`
+/// (it is a C call: the C function's preconditions are the caller's), and a
+/// failed check panics from the caller's line. Up to 12 arguments.
+#[macro_export]
+macro_rules! c_call {
+    ($($seg:ident)::+ ( $($arg:expr),* $(,)? )) => {{
+        // The function pointer's type is fixed first (a `let` coerces at
+        // once), so the parameter types are the function's before the
+        // arguments are typed (an integer literal becomes a `usize` for a
+        // `size_t` parameter, not an `i32`).
+        let f: unsafe extern "C" fn($($crate::__c_infer!($arg)),*) -> _ = $($seg)::+;
+        $crate::ffi::CCall::call(($($arg,)*), f, $crate::ffi::c_name(::core::any::type_name_of_val(&$($seg)::+)))
+    }};
+}
+
+/// The C name in a function item's type name (`libz_sys::deflate` →
+/// `deflate`), for the checker's `call:` line.
+#[doc(hidden)]
+pub fn c_name(type_name: &'static str) -> &'static str {
+    type_name.rfind("::").map_or(type_name, |i| &type_name[i + 2..])
+}
+
+/// `_`, once per argument: the parameter types `c_call!` leaves to
+/// inference.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_infer {
+    ($arg:expr) => {
+        _
+    };
+}
+
+/// A call of a C function pointer `F` with the arguments `Self` (a tuple):
+/// what [`c_call!`](crate::c_call) expands to.
+pub trait CCall<F> {
+    /// The C function's result.
+    type Output;
+
+    /// Checks each argument against its parameter type (position from 1,
+    /// in the message as `name, argument i`), then calls `f` through
+    /// `cgocall`.
+    ///
+    /// # Safety
+    /// `f` is a C function with this prototype, and its preconditions hold.
+    unsafe fn call(self, f: F, name: &'static str) -> Self::Output;
+}
+
+macro_rules! c_call_arity {
+    ($($x:ident $a:ident $v:ident)*) => {
+        impl<R, $($a, $x: crate::ffi::Arg<$a>),*> CCall<unsafe extern "C" fn($($a),*) -> R> for ($($x,)*) {
+            type Output = R;
+
+            #[track_caller]
+            #[allow(unused_mut, unused_variables, unused_assignments, non_snake_case)]
+            unsafe fn call(self, f: unsafe extern "C" fn($($a),*) -> R, name: &'static str) -> R {
+                /// The argument frame: the function, its arguments, its result.
+                struct Frame<R, $($a),*> {
+                    f: unsafe extern "C" fn($($a),*) -> R,
+                    args: Option<($($a,)*)>,
+                    result: core::mem::MaybeUninit<R>,
+                }
+
+                unsafe extern "C" fn trampoline<R, $($a),*>(frame: *mut core::ffi::c_void) {
+                    // SAFETY: `cgocall` passes the frame `call` built, lent
+                    // exclusively for the call.
+                    let frame = unsafe { &mut *frame.cast::<Frame<R, $($a),*>>() };
+                    let ($($v,)*) = frame.args.take().expect("cgocheck: c_call frame unpacked twice");
+                    // SAFETY: the caller of `call` vouches for the prototype
+                    // and the preconditions.
+                    let result = unsafe { (frame.f)($($v),*) };
+                    frame.result.write(result);
+                }
+
+                let ($($v,)*) = self;
+                let mut pos = 1;
+                $(
+                    if let Err(e) = crate::ffi::Arg::<$a>::check(&$v, cgocheck_checker::CallSite::new(name, pos)) {
+                        crate::ffi::fail(e);
+                    }
+                    pos += 1;
+                )*
+                let mut frame = Frame::<R, $($a),*> {
+                    f,
+                    args: Some(($(crate::ffi::Arg::<$a>::into_c($v),)*)),
+                    result: core::mem::MaybeUninit::uninit(),
+                };
+                // SAFETY: the trampoline takes exactly this frame type, which
+                // lives until `cgocall` returns.
+                unsafe { crate::cgocall::cgocall(trampoline::<R, $($a),*>, (&raw mut frame).cast(), None) };
+                // SAFETY: `cgocall` returned normally, so the trampoline ran
+                // and wrote the result.
+                unsafe { frame.result.assume_init() }
+            }
+        }
+    };
+}
+
+c_call_arity!();
+c_call_arity!(X1 A1 a1);
+c_call_arity!(X1 A1 a1 X2 A2 a2);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7 X8 A8 a8);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7 X8 A8 a8 X9 A9 a9);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7 X8 A8 a8 X9 A9 a9 X10 A10 a10);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7 X8 A8 a8 X9 A9 a9 X10 A10 a10 X11 A11 a11);
+c_call_arity!(X1 A1 a1 X2 A2 a2 X3 A3 a3 X4 A4 a4 X5 A5 a5 X6 A6 a6 X7 A7 a7 X8 A8 a8 X9 A9 a9 X10 A10 a10 X11 A11 a11 X12 A12 a12);
+
+/// A pointer to a managed mirror `M` (see `Mirror`), passed where C takes
+/// a pointer to the foreign type `M::Foreign`: checked as the argument `X`
+/// it wraps (by `M`'s descriptor), given to C cast to the foreign type.
+/// Made by [`foreign`].
+#[derive(Clone, Copy, Debug)]
+pub struct Foreign<X, M> {
+    arg: X,
+    _mirror: core::marker::PhantomData<fn() -> M>,
+}
+
+/// Passes `arg` — a `Gc<M>`, a [`field`](crate::ffi::field) or other
+/// hinted pointer to `M`, a raw `*mut M` — where C takes a pointer to `M`'s
+/// foreign type (a `-sys` crate's `*mut z_stream`, `*mut *mut sqlite3`).
+pub fn foreign<M: cgocheck_checker::types::Mirror, X: crate::ffi::Arg<*mut M>>(arg: X) -> Foreign<X, M> {
+    Foreign { arg, _mirror: core::marker::PhantomData }
+}
+
+impl<M: cgocheck_checker::types::Mirror, X: crate::ffi::Arg<*mut M>> crate::ffi::Arg<*mut M::Foreign>
+    for Foreign<X, M>
+{
+    #[inline(always)]
+    fn check(&self, site: cgocheck_checker::CallSite) -> Result<(), cgocheck_checker::CheckError> {
+        self.arg.check(site)
+    }
+
+    #[inline(always)]
+    fn into_c(self) -> *mut M::Foreign {
+        // `Mirror`'s contract: the same layout.
+        self.arg.into_c().cast()
+    }
+}
+
+impl<M: cgocheck_checker::types::Mirror, X: crate::ffi::Arg<*mut M>> crate::ffi::Arg<*const M::Foreign>
+    for Foreign<X, M>
+{
+    #[inline(always)]
+    fn check(&self, site: cgocheck_checker::CallSite) -> Result<(), cgocheck_checker::CheckError> {
+        self.arg.check(site)
+    }
+
+    #[inline(always)]
+    fn into_c(self) -> *const M::Foreign {
+        self.arg.into_c().cast_const().cast()
+    }
 }

@@ -46,7 +46,9 @@
 //! # The parts
 //!
 //! - `declare.rs`: [`c_functions!`](crate::c_functions) — wrappers, frames,
-//!   trampolines, C function pointer types, `#[nocallback]`/`#[noescape]`.
+//!   trampolines, C function pointer types, `#[nocallback]`/`#[noescape]`;
+//!   [`c_call!`](crate::c_call) and [`foreign`] for a `-sys` crate's
+//!   functions and types.
 //! - `args.rs`: [`Arg`] (what a wrapper accepts for a parameter type and how
 //!   it is checked) and the hint wrappers.
 //! - `store.rs`: [`CPtr`], the store API checked at `CGOCHECK=2`.
@@ -63,6 +65,7 @@ mod store;
 pub use args::{
     elem, extent, field, param_needs_check, pointee, slice_data, string_data, Address, Arg, Hinted, Indexed, StrData,
 };
+pub use declare::{c_name, foreign, CCall, Foreign};
 pub use map::GcMap;
 pub use store::CPtr;
 
