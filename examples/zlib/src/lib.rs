@@ -26,6 +26,10 @@ pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/zlib.rs"));
 }
 
+/// The same through the `-sys` path: libz-sys's declarations, a mirror of
+/// its `z_stream`.
+pub mod sys_path;
+
 use sys::z_stream;
 
 /// How much output each call to deflate/inflate may write.
