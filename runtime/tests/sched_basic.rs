@@ -335,9 +335,9 @@ fn a_task_stack_is_managed_memory_of_that_task() {
                 other => panic!("a task's local at {addr:#x} is {other:?}"),
             }
         };
-        // The main task and a spawned one; the default size is 256 KiB.
-        assert_eq!(check(), 256 << 10);
-        assert_eq!(spawn(check).join(), 256 << 10);
+        // The main task and a spawned one; the default size is 16 MiB.
+        assert_eq!(check(), 16 << 20);
+        assert_eq!(spawn(check).join(), 16 << 20);
         // spawn_with_stack gives at least what it was asked.
         let big = spawn_with_stack(4 << 20, check).join();
         assert!(big >= 4 << 20, "{big}");
@@ -356,7 +356,7 @@ fn a_bigger_stack_holds_a_deeper_recursion() {
         std::hint::black_box(&mut next);
         depth(n - 1, &mut next) + std::hint::black_box(1)
     }
-    // About 2 MiB of frames: too much for the default 256 KiB stack.
+    // About 2 MiB of frames, in a stack asked for by size.
     let h = spawn_with_stack(8 << 20, || depth(2000, &mut [0; 1024]));
     assert_eq!(h.join(), 2000);
 }

@@ -13,12 +13,20 @@
 //!   owner. A span leaves the list when a thread cache takes it and comes
 //!   back when the cache gives it back with free slots, or when a `free` hits
 //!   a span its owner gave back full.
-//! - pages: a bump pointer through the reserved range, committing 64 MiB at
-//!   a time, plus free lists of large-object runs and of stack runs by page
-//!   count. A freed run keeps its `Span` (spans are never freed, see
-//!   span.rs) and is reused for a request of at most its size and at least
-//!   half of it; the pages past the new object answer `SpanTail`. Splitting
-//!   and merging free runs comes with the collector's sweeper.
+//! - pages: two bump pointers, one up through the object range (arena.rs),
+//!   committing 64 MiB at a time, one down through the stack range,
+//!   committing 1 GiB at a time; plus free lists of large-object runs and of stack runs by page count. A freed
+//!   run keeps its `Span` (spans are never freed, see span.rs) and is
+//!   reused for a request of at most its size and at least half of it; the
+//!   pages past the new object answer `SpanTail`. Splitting and merging free
+//!   runs comes with the collector's sweeper.
+//! - a stack run is whole stack granules (256 KiB, arena.rs): the usable
+//!   stack at its top, and below it, from the run's start, the guard (at
+//!   least one page, the rounding slack with it). Its span starts at the
+//!   guard's last page, so its first page is the guard page and the rest is
+//!   the stack (as region() reads it); the stack table (not the page table)
+//!   maps the run to it. The run is guarded once, when first made; a freed
+//!   stack keeps its guard for the next one.
 //! - alignment above the 8 KiB page (a `#[repr(align(N))]` type, up to
 //!   Rust's 2^29): the range is aligned to 2^29 (arena.rs), so a run is
 //!   aligned when its page index is. A fresh run moves the bump pointer up
@@ -31,15 +39,21 @@
 //! Small spans are never returned to the page allocator yet: a span whose
 //! slots are all free stays on its partial list for its layout.
 
-use super::arena::Arena;
+use super::arena::{Arena, STACK_GRANULE};
 use super::sizeclass::{Class, PAGE, PAGE_SHIFT};
 use super::span::{state, Layout, Span, SpanKind};
 use cgocheck_checker::Type;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::SeqCst;
 
-/// Pages committed at a time as the heap grows (64 MiB).
+/// Pages committed at a time as objects fill their range (64 MiB).
 const COMMIT_PAGES: usize = 8192;
+/// Pages committed at a time as stacks fill theirs (1 GiB: 63 default
+/// stacks). Committing is address space only (`MAP_NORESERVE`); large
+/// chunks keep the stack range few mappings.
+const STACK_COMMIT_PAGES: usize = (1 << 30) / PAGE;
+/// Pages in a stack granule.
+const GRANULE_PAGES: usize = STACK_GRANULE / PAGE;
 
 /// Key of an interned layout: (element type address, slot size, count or 0).
 type LayoutKey = (usize, usize, usize);
@@ -55,10 +69,16 @@ pub(crate) struct Central {
     free_large: BTreeMap<usize, Vec<&'static Span>>,
     /// Freed stack runs, by page count.
     free_stacks: BTreeMap<usize, Vec<&'static Span>>,
-    /// Next never-used page index (page 0 is the zero-sized address).
+    /// Next never-used page index of the object range (page 0 is the
+    /// zero-sized address).
     next_page: usize,
     /// Pages below this index are committed.
     committed: usize,
+    /// Pages of the stack range, from its top, used by stacks (whole
+    /// granules).
+    stack_used: usize,
+    /// Pages of the stack range, from its top, committed.
+    stack_committed: usize,
 }
 
 impl Central {
@@ -71,6 +91,8 @@ impl Central {
             free_stacks: BTreeMap::new(),
             next_page: 1,
             committed: 1,
+            stack_used: 0,
+            stack_committed: 0,
         }
     }
 
@@ -99,9 +121,14 @@ impl Central {
         layout
     }
 
-    /// Bytes of the range handed out so far (the bump pointer).
+    /// Bytes of the object range handed out so far (the bump pointer).
     pub fn in_use(&self) -> usize {
         self.next_page * PAGE
+    }
+
+    /// Bytes of the stack range handed out so far.
+    pub fn stacks_in_use(&self) -> usize {
+        self.stack_used * PAGE
     }
 
     /// `npages` fresh committed pages whose address is a multiple of
@@ -122,6 +149,25 @@ impl Central {
             self.committed = upto;
         }
         Some(arena.base + first * PAGE)
+    }
+
+    /// A fresh committed run of `run_pages` pages (whole granules) from the
+    /// top of the stack range down; returns its address, or None, changing
+    /// nothing, when the stack range has no room left.
+    fn fresh_stack_run(&mut self, arena: &Arena, run_pages: usize) -> Option<usize> {
+        debug_assert_eq!(run_pages % GRANULE_PAGES, 0);
+        let total = (arena.reserved - arena.len) >> PAGE_SHIFT;
+        if run_pages > total - self.stack_used {
+            return None;
+        }
+        self.stack_used += run_pages;
+        let top = arena.base + arena.reserved;
+        if self.stack_used > self.stack_committed {
+            let upto = self.stack_used.next_multiple_of(STACK_COMMIT_PAGES).min(total);
+            arena.commit_stacks(top - upto * PAGE, (upto - self.stack_committed) * PAGE);
+            self.stack_committed = upto;
+        }
+        Some(top - self.stack_used * PAGE)
     }
 
     /// A span of class `class` for `layout` with a free slot, owned by the
@@ -226,18 +272,20 @@ impl Central {
         self.free_large.entry(span.npages).or_default().push(span);
     }
 
-    /// A stack span of `npages` pages (guard page first, protected), its
-    /// slot claimed; the caller takes it. None, changing nothing, when the
-    /// range has no room left.
+    /// A stack span of `npages` pages (guard page first, guarded with the
+    /// run's slack below it), its slot claimed; the caller takes it. None,
+    /// changing nothing, when the range has no room left.
     pub fn take_stack(&mut self, arena: &Arena, npages: usize) -> Option<&'static Span> {
         if let Some(span) = Central::reuse(&mut self.free_stacks, npages, PAGE) {
             span.claim_word(0);
             return Some(span);
         }
-        let base = self.fresh_pages(arena, npages, PAGE)?;
-        arena.guard(base);
+        let run_pages = npages.next_multiple_of(GRANULE_PAGES);
+        let run = self.fresh_stack_run(arena, run_pages)?;
+        let base = run + (run_pages - npages) * PAGE;
+        arena.guard(run, base + PAGE - run);
         let span: &'static Span = Box::leak(Box::new(Span::stack(base, npages)));
-        arena.publish(span);
+        arena.publish_stack(span);
         Some(span)
     }
 

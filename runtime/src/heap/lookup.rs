@@ -2,8 +2,8 @@
 //!
 //! `region(addr)` in the order of the common cases, each step O(1):
 //!
-//! 1. `addr - base < len`, one subtract and compare against the reserved
-//!    range. Outside it, the only other managed memory is the globals
+//! 1. `addr - base < reserved`, one subtract and compare against the
+//!    reserved range (objects and task stacks). Outside it, the only other managed memory is the globals
 //!    section (one more range test); everything else is `NotManaged`.
 //! 2. The page table entry of `addr`'s page. Null: the zero-sized address
 //!    (first byte of page 0) or unused range (`NotManaged`).
@@ -53,7 +53,7 @@ impl Heap {
         // not reserve.
         let Some(arena) = self.arena.get() else { return Place::Outside };
         let off = addr.wrapping_sub(arena.base);
-        if off >= arena.len {
+        if off >= arena.reserved {
             return Place::Outside;
         }
         let Some(span) = arena.span_at(off / PAGE) else {

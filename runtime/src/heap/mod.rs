@@ -84,8 +84,9 @@ impl Heap {
         self.arena().base
     }
 
-    /// The reserved address range `(lo, hi)` of the heap: every heap object
-    /// and task stack lies inside, nothing else does.
+    /// The address range `(lo, hi)` of the heap's objects: every heap
+    /// object lies inside. Task stacks lie just above, in
+    /// [`Heap::stack_range`]; nothing else lies in either.
     pub fn reserved_range(&self) -> (usize, usize) {
         let a = self.arena();
         (a.base, a.base + a.len)

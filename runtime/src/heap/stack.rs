@@ -1,25 +1,36 @@
-//! Task stacks: the hook the scheduler (a later issue) allocates them with.
+//! Task stacks: what the scheduler runs tasks (and C threads' callbacks) on.
 //!
 //! A task stack is managed memory: a pointer into it answers
 //! `Region::Stack { task, lo, hi }`, and the checker refuses to let C keep
 //! one. So stacks are carved from the heap's reserved range like everything
-//! else, get a span of kind `Stack`, and their pages point to it in the page
-//! table: `region()` stays one range test and one table load for them too.
+//! else (from its top end, arena.rs), get a span of kind `Stack`, and the
+//! stack table maps their granules to it: `region()` stays one range test
+//! and two table loads for them.
 //!
-//! Layout of a stack span (addresses grow to the right):
+//! A stack is a reservation, not memory: its pages are committed address
+//! space that the kernel backs with 4 KiB pages (never huge pages) only
+//! when the task touches them, so a stack costs what its task's deepest
+//! call used, and a deep recursion simply touches more of it. The
+//! scheduler's default is 16 MiB (sched/config.rs says why); a task that
+//! waits touches one or two pages of it.
+//!
+//! Layout of a stack run (addresses grow to the right):
 //!
 //! ```text
-//! base          lo = base + 8 KiB                              hi = end
-//! | guard page  | usable stack (grows down from hi)              |
-//! | PROT_NONE   | read-write, zero when handed out               |
+//! run start      base          lo = base + 8 KiB                      hi = end
+//! | rounding     | guard page  | usable stack (grows down from hi)    |
+//! | guard too    |             | read-write, zero when handed out     |
 //! ```
 //!
-//! The guard page turns an overflow into a fault at a known address; it is
-//! not managed memory (`region()` answers `NotManaged`), and
+//! The guard (`MADV_GUARD_INSTALL`, or `PROT_NONE` on kernels before 6.13,
+//! arena.rs) turns an overflow into a fault at a known address; it is not
+//! managed memory (`region()` answers `NotManaged`), and
 //! [`Heap::stack_guard_hit`] tells the crash report whose stack it guards.
-//! A freed stack's pages are given back to the kernel, its run is kept
-//! (guard still protected) for the next stack of a similar size.
+//! A freed stack's pages are given back to the kernel (`MADV_DONTNEED`:
+//! resident memory follows live tasks), its run is kept (guard still in
+//! place) for the next stack of a similar size.
 
+use super::arena::StackGuards;
 use super::sizeclass::PAGE;
 use super::span::SpanKind;
 use super::Heap;
@@ -37,39 +48,47 @@ pub struct StackRange {
 
 impl Heap {
     /// Allocates a stack of at least `size` usable bytes for task `task`,
-    /// zero-filled, with a guard page below. `region()` of its addresses
+    /// zero-filled, with a guard below. Only address space: pages become
+    /// resident as they are touched. `region()` of its addresses
     /// answers `Region::Stack { task, lo, hi }` until [`Heap::free_stack`].
     ///
-    /// Panics, naming the request, when `size` is larger than the heap or
-    /// does not fit in what is left of it.
+    /// Panics, naming the request, when `size` is larger than the heap's
+    /// stack range or does not fit in what is left of it.
     pub fn alloc_stack(&self, size: usize, task: u64) -> StackRange {
+        self.try_alloc_stack(size, task).unwrap_or_else(|why| panic!("cgocheck: {why}"))
+    }
+
+    /// [`Heap::alloc_stack`], answering why not instead of panicking (the
+    /// scheduler's own message says which task could not start).
+    pub(crate) fn try_alloc_stack(&self, size: usize, task: u64) -> Result<StackRange, String> {
         let arena = self.arena();
-        // Page 0 is the zero-sized address, one more is the guard page.
-        let usable = arena.len - 2 * PAGE;
+        // One page is the guard page.
+        let stack_len = arena.reserved - arena.len;
+        let usable = stack_len - PAGE;
         if size > usable {
-            panic!(
-                "cgocheck: stack of {size} bytes is larger than the managed heap ({usable} bytes usable for a stack)"
-            );
+            return Err(format!(
+                "stack of {size} bytes is larger than the managed heap's stack range ({usable} bytes usable for a stack)"
+            ));
         }
         let npages = 1 + size.max(1).div_ceil(PAGE);
         let mut central = self.central();
         let Some(span) = central.take_stack(arena, npages) else {
-            let used = central.in_use();
-            drop(central);
-            panic!(
-                "cgocheck: managed heap exhausted: stack of {size} bytes does not fit, {used} of {} bytes in use",
-                arena.len
-            );
+            let used = central.stacks_in_use();
+            return Err(format!(
+                "managed heap exhausted: stack of {size} bytes does not fit, {used} of the {stack_len} bytes of the \
+                 heap's stack range in use (let tasks finish before starting more, or give them smaller stacks: \
+                 CGOCHECK_STACK_KB or spawn_with_stack)"
+            ));
         };
         drop(central);
         span.task.store(task, Ordering::Relaxed);
         // Release: a reader that sees the stack live sees its task.
         span.take_slot(0, 1);
-        StackRange { lo: span.base + PAGE, hi: span.end() }
+        Ok(StackRange { lo: span.base + PAGE, hi: span.end() })
     }
 
-    /// Frees a stack from [`Heap::alloc_stack`]. Panics if `stack` is not a
-    /// live stack.
+    /// Frees a stack from [`Heap::alloc_stack`], giving the pages its task
+    /// touched back to the kernel. Panics if `stack` is not a live stack.
     ///
     /// # Safety
     /// Nothing runs on the stack or uses memory in it any more.
@@ -78,13 +97,32 @@ impl Heap {
         let span = stack
             .lo
             .checked_sub(arena.base)
-            .filter(|&off| off < arena.len)
+            .filter(|&off| off < arena.reserved)
             .and_then(|off| arena.span_at(off / PAGE))
             .filter(|s| s.kind == SpanKind::Stack && s.base + PAGE == stack.lo && s.end() == stack.hi)
             .unwrap_or_else(|| panic!("cgocheck: free_stack of {stack:x?}, which is not a stack from alloc_stack"));
         assert!(span.clear_allocated(0), "cgocheck: free_stack of {stack:x?}: already freed");
         arena.discard(stack.lo, stack.hi - stack.lo);
         self.central().freed_stack(span);
+    }
+
+    /// The address range task stacks (and their guards) are carved from:
+    /// just above [`Heap::reserved_range`]'s objects, inside the range
+    /// `region()` answers for.
+    pub fn stack_range(&self) -> (usize, usize) {
+        let a = self.arena();
+        (a.base + a.len, a.base + a.reserved)
+    }
+
+    /// Kernel mappings each task stack adds (`/proc/self/maps` lines,
+    /// counted against `vm.max_map_count`): 0 with guard regions (Linux
+    /// 6.13+), 2 with the `mprotect` guards of older kernels (the guard and
+    /// the stack memory above it split the stacks' mapping).
+    pub fn stack_mappings_per_task(&self) -> usize {
+        match self.arena().guards {
+            StackGuards::GuardRegions => 0,
+            StackGuards::Mprotect => 2,
+        }
     }
 }
 
@@ -99,12 +137,12 @@ pub struct GuardHit {
 }
 
 impl Heap {
-    /// If `addr` is in the guard page of a live task stack, that stack and
-    /// its task. Lock-free and allocation-free (one range test, one page
+    /// If `addr` is in the guard of a live task stack (its guard page or
+    /// the run's slack below, all guarded), that stack and its task. Lock-free and allocation-free (one range test, one page
     /// table load), so the fatal-signal handler may call it.
     pub fn stack_guard_hit(&self, addr: usize) -> Option<GuardHit> {
         let arena = self.arena.get()?;
-        let off = addr.checked_sub(arena.base).filter(|&off| off < arena.len)?;
+        let off = addr.checked_sub(arena.base).filter(|&off| off < arena.reserved)?;
         let span = arena.span_at(off / PAGE)?;
         let in_guard = span.kind == SpanKind::Stack && addr < span.base + PAGE && span.is_allocated(0);
         in_guard.then(|| GuardHit {

@@ -6,7 +6,7 @@
 //! | variable | accepted values | default |
 //! |---|---|---|
 //! | `GOMAXPROCS` | a number from 1 to 1024; a number below 1 means the default, as in Go | the CPUs this process may use |
-//! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 (KiB) | 256 |
+//! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 (KiB): each task's stack reservation | 16384 |
 //!
 //! Numbers are Go's (`+4` and `0004` are 4); set but empty is unset. Any
 //! other value stops the program with exit status 2 and a message naming
@@ -19,11 +19,24 @@ use std::sync::OnceLock;
 
 /// The most Ps there can be (Go's `_MaxGomaxprocs`).
 pub const MAX_PROCS: usize = 1024;
-/// Default usable size of a task stack, in KiB.
-pub const DEFAULT_STACK_KB: usize = 256;
+/// Default usable size of a task stack, in KiB: 16 MiB of reserved address
+/// space, of which a task's pages become resident only as it touches them
+/// (heap/stack.rs), so the size costs no memory. Go grows a goroutine's
+/// stack up to 1 GB by copying it, which Rust frames do not allow: the
+/// reservation is the stack's limit, so it must hold what programs do.
+/// 16 MiB holds 10,000 frames of up to 1.6 KiB, in a task and in a callback
+/// from a C thread alike (a debug build's frame of a small recursive
+/// function that matches an enum measured 1.4 KiB), and is twice Linux's
+/// default for a C program's main thread (`ulimit -s`, 8 MiB), which C
+/// code called from a task may expect. The bound from the other side is
+/// address space: a million tasks reserve 16.25 TiB with their guards,
+/// inside the heap's 32 TiB stack range (a quarter of x86_64's 128 TiB);
+/// 64 MiB stacks would not fit. Each stack also costs the kernel one 4 KiB
+/// page-table page (`VmPTE`, not resident memory) for its touched top.
+pub const DEFAULT_STACK_KB: usize = 16 << 10;
 /// Smallest task stack, in KiB: a panic and its unwinding must fit.
 pub const MIN_STACK_KB: usize = 16;
-/// Largest task stack, in KiB (1 GiB).
+/// Largest task stack, in KiB (1 GiB, Go's limit).
 pub const MAX_STACK_KB: usize = 1 << 20;
 
 /// What the environment asked for.
@@ -44,7 +57,7 @@ const GOMAXPROCS: Var = Var {
 const STACK_KB: Var = Var {
     name: "CGOCHECK_STACK_KB",
     expected: "a task stack size",
-    accepted: "integers from 16 to 1048576 (KiB; unset: 256)",
+    accepted: "integers from 16 to 1048576 (KiB of stack reserved per task; unset: 16384)",
 };
 
 /// Parses `GOMAXPROCS`; `None` (unset or empty) or a number below 1 gives
@@ -110,8 +123,8 @@ mod tests {
 
     #[test]
     fn stack_kb_values() {
-        assert_eq!(parse_stack_kb(None), Ok(256 << 10));
-        assert_eq!(parse_stack_kb(Some("")), Ok(256 << 10));
+        assert_eq!(parse_stack_kb(None), Ok(16 << 20));
+        assert_eq!(parse_stack_kb(Some("")), Ok(16 << 20));
         assert_eq!(parse_stack_kb(Some("64")), Ok(64 << 10));
         assert_eq!(parse_stack_kb(Some("+064")), Ok(64 << 10));
         for bad in ["0", "8", "-64", "64k", "2000000"] {

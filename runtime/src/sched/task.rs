@@ -250,18 +250,25 @@ fn take_record() -> &'static G {
     &chunk[0]
 }
 
-/// Most tasks alive at once. Each task stack is two kernel mappings (the
-/// stack and its guard page), and the kernel limits a process's mappings to
-/// `vm.max_map_count`; past that, stacks cannot be made.
-fn task_limit() -> (usize, usize) {
-    static LIMIT: OnceLock<(usize, usize)> = OnceLock::new();
+/// Most tasks alive at once as far as kernel mappings go, and
+/// `vm.max_map_count`; None when stacks add no mappings (guard regions,
+/// Linux 6.13+: then the task records and the stack range are the limits).
+/// With the `mprotect` guards of older kernels each task stack is two
+/// mappings, and the kernel limits a process's mappings to
+/// `vm.max_map_count` (65530 by default: 28,669 tasks); past that, stacks
+/// cannot be made.
+fn task_limit() -> Option<(usize, usize)> {
+    static LIMIT: OnceLock<Option<(usize, usize)>> = OnceLock::new();
     *LIMIT.get_or_init(|| {
-        let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok())
-            .unwrap_or(65530);
-        // Leave room for the program's own mappings and the Ms' threads.
-        (max_maps.saturating_sub(8192) / 2, max_maps)
+        let per_task = heap().stack_mappings_per_task();
+        (per_task > 0).then(|| {
+            let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .unwrap_or(65530);
+            // Leave room for the program's own mappings and the Ms' threads.
+            (max_maps.saturating_sub(8192) / per_task, max_maps)
+        })
     })
 }
 
@@ -307,19 +314,21 @@ pub(crate) fn release(g: &'static G) {
 /// bytes running `entry`. Returns a handle; the scheduler's own reference is
 /// the second one.
 pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
-    let (limit, max_maps) = task_limit();
     let live = LIVE.fetch_add(1, Ordering::Relaxed);
-    if live >= limit {
+    if let Some((_, max_maps)) = task_limit().filter(|&(limit, _)| live >= limit) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
         panic!(
             "cgocheck: cannot start another task: {live} tasks are alive, the most this system allows \
-             (each task stack is two mappings and vm.max_map_count is {max_maps}); \
-             let tasks finish before starting more, or raise vm.max_map_count"
+             (this kernel has no guard regions, Linux 6.13+, so each task stack is two mappings and \
+             vm.max_map_count is {max_maps}); let tasks finish before starting more, or raise vm.max_map_count"
         );
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let stack = heap().try_alloc_stack(stack_size, id).unwrap_or_else(|why| {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        panic!("cgocheck: cannot start another task: {live} tasks are alive, and {why}")
+    });
     let g = take_record();
-    let stack = heap().alloc_stack(stack_size, id);
     g.stack_lo.store(stack.lo, Ordering::Relaxed);
     g.stack_hi.store(stack.hi, Ordering::Relaxed);
     *g.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
@@ -578,8 +587,9 @@ impl<R> fmt::Debug for JoinHandle<R> {
 }
 
 /// Starts a task running `f` on a stack of the default size
-/// (`CGOCHECK_STACK_KB`, 256 KiB unless set). Starts the runtime if needed
-/// (without a main task: callable from any thread).
+/// (`CGOCHECK_STACK_KB`, 16 MiB unless set; reserved, resident only as
+/// used). Starts the runtime if needed (without a main task: callable from
+/// any thread).
 ///
 /// # Panics
 /// When no more tasks can be created (the message says why).
