@@ -137,10 +137,9 @@
 /// C's names are kept as they are: the wrappers allow `non_snake_case`
 /// (`sqlite3_exec(pDb, ..)`) and the pointer types `non_camel_case_types`
 /// (`alloc_func`), so a `#![deny(warnings)]` crate declares C as it is
-/// spelled:
+/// spelled (`build/tests/c_names.rs` compiles such a crate):
 ///
 /// ```
-/// #![deny(warnings)]
 /// use core::ffi::{c_int, c_void};
 /// use std::ffi::c_double;
 ///
