@@ -6,7 +6,8 @@
 //! - [`ffi`]: the C functions of `csrc/`, declared once.
 //! - the case binaries hold the case bodies — `cases` (heap, levels),
 //!   `ptrcases` (every managed → C row of the spec), `callbacks` (exports,
-//!   handles, C threads, nesting), `crash` (crash reports) — and the suites
+//!   handles, C threads, nesting), `crash` (crash reports), `stacks` (deep
+//!   recursion in callbacks from fresh C threads) — and the suites
 //!   under `tests/` hold the tables of expectations. `bench` is the
 //!   benchmark program, `examples/tour.rs` the tour, `cmain/` a C `main`
 //!   linking the runtime as a static library.
