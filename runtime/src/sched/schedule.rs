@@ -663,17 +663,35 @@ pub(crate) fn pin(m: &'static M, g: &'static G) {
 /// Makes `g`, running on `m`, the task locked to `m`. If another task was
 /// (blocked in a callback from C while `g` ran), it waits under `g` until
 /// `g`'s lock is undone ([`may_run`]).
+#[inline]
 fn lock_to(m: &'static M, g: &'static G) {
     if let Some(l) = m.lockedg() {
         if std::ptr::eq(l, g) {
             return;
         }
-        let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
-        pins.push(l);
-        m.npins.store(pins.len(), Ordering::Relaxed);
+        push_pin(m, l);
     }
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
+}
+
+/// Keeps `l`, the task locked to `m` so far, under a new one.
+#[cold]
+#[inline(never)]
+fn push_pin(m: &'static M, l: &'static G) {
+    let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
+    pins.push(l);
+    m.npins.store(pins.len(), Ordering::Relaxed);
+}
+
+/// The outer locked task that [`push_pin`] kept.
+#[cold]
+#[inline(never)]
+fn pop_pin(m: &'static M) -> Option<&'static G> {
+    let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
+    let l = pins.pop();
+    m.npins.store(pins.len(), Ordering::Relaxed);
+    l
 }
 
 /// Undoes [`pin`] (on the same M).
@@ -690,14 +708,7 @@ pub(crate) fn unpin(g: &'static G) {
 /// outer locked task, if any, is the locked one again.
 fn unlock_task(g: &'static G) {
     if let Some(m) = g.lockedm() {
-        let outer = if m.npins.load(Ordering::Relaxed) == 0 {
-            None
-        } else {
-            let mut pins = m.pins.lock().unwrap_or_else(|e| e.into_inner());
-            let l = pins.pop();
-            m.npins.store(pins.len(), Ordering::Relaxed);
-            l
-        };
+        let outer = if m.npins.load(Ordering::Relaxed) == 0 { None } else { pop_pin(m) };
         m.lockedg.store(outer.map_or(std::ptr::null_mut(), |l| l as *const G as *mut G), Ordering::Relaxed);
     }
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
