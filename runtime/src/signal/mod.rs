@@ -43,9 +43,11 @@
 //!    installed then (a C crash reporter's), else its default action, for
 //!    a core file ([`die`]).
 //!
-//! An unrecovered panic in a task gets the same report (`panic.rs`), made
-//! and symbolised in the process itself: there is no signal, so nothing
-//! forbids allocating.
+//! An unrecovered panic in a task, or in a callback with no managed
+//! caller, gets the same report (`panic.rs`), made and symbolised in the
+//! process itself: there is no signal, so nothing forbids allocating. The
+//! same pieces give [`stack_dump`] (Go's `runtime.Stack`) to a running
+//! program.
 //!
 //! What the handler calls is limited to system calls, atomics, `core::fmt`
 //! into fixed buffers, the traceback crate's collection half, the heap's
