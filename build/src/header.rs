@@ -184,10 +184,9 @@ impl ExportHeader {
                     syn::PathArguments::AngleBracketed(args) => match (name.as_str(), args.args.first()) {
                         ("GcSlice", Some(_)) => Ok("cgocheck_slice".to_owned()),
                         ("Gc", Some(syn::GenericArgument::Type(t))) => Ok(pointer_to(&self.c_type(t)?, false)),
-                        _ => Err(format!(
-                            "has no C spelling: a generic type other than Gc<T> and GcSlice<T>; export a \
-                             #[repr(C)] struct or a pointer, and name its C type with map_type"
-                        )),
+                        _ => Err("has no C spelling: a generic type other than Gc<T> and GcSlice<T>; export a \
+                                  #[repr(C)] struct or a pointer, and name its C type with map_type"
+                            .to_owned()),
                     },
                     syn::PathArguments::Parenthesized(_) => Err("has no C spelling".to_owned()),
                 }
