@@ -43,33 +43,28 @@ fn new_stream() -> Gc<z_stream> {
     new(unsafe { core::mem::zeroed::<z_stream>() })
 }
 
-/// The stream's fields, to set between calls.
-fn fields(strm: &Gc<z_stream>) -> &mut z_stream {
-    // SAFETY: C does not run while managed code holds this reference: every
-    // use below ends before the next call into zlib.
-    unsafe { strm.as_mut() }
-}
-
 /// Runs deflate or inflate over `input`, `CHUNK` bytes of output at a time,
 /// with everything C sees pinned. `step` is one call into zlib.
 fn stream(strm: Gc<z_stream>, input: &GcSlice<u8>, pin_input: bool, step: impl Fn(Gc<z_stream>) -> c_int) -> Vec<u8> {
     let out = new_slice::<u8>(CHUNK);
     let mut pinner = Pinner::new();
     pinner.pin(strm);
-    pinner.pin(out.clone());
+    pinner.pin(out);
     if pin_input {
-        pinner.pin(input.clone());
+        pinner.pin(*input);
     }
-    let s = fields(&strm);
+    // SAFETY (each `as_mut` below): zlib does not run while the reference
+    // is used; every use ends before the next call into zlib.
+    let s = unsafe { strm.as_mut() };
     s.next_in = input.as_ptr();
     s.avail_in = u32::try_from(input.len()).expect("at most 4 GiB of input");
     let mut result = Vec::new();
     loop {
-        let s = fields(&strm);
+        let s = unsafe { strm.as_mut() };
         s.next_out = out.as_ptr();
         s.avail_out = CHUNK as u32;
         let rc = step(strm);
-        let produced = CHUNK - fields(&strm).avail_out as usize;
+        let produced = CHUNK - unsafe { strm.as_mut() }.avail_out as usize;
         result.extend_from_slice(&out.as_slice()[..produced]);
         match rc {
             sys::Z_STREAM_END => break,
@@ -82,7 +77,7 @@ fn stream(strm: Gc<z_stream>, input: &GcSlice<u8>, pin_input: bool, step: impl F
     // unpinned, or the next call (deflateEnd) passes C a managed pointer to
     // unpinned managed pointers (the checker caught this in this example's
     // first version).
-    let s = fields(&strm);
+    let s = unsafe { strm.as_mut() };
     s.next_in = core::ptr::null_mut();
     s.next_out = core::ptr::null_mut();
     pinner.unpin();

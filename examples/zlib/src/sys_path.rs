@@ -44,9 +44,9 @@ fn stream(strm: Gc<ZStream>, input: &GcSlice<u8>, pin_input: bool, step: impl Fn
     let out = new_slice::<u8>(CHUNK);
     let mut pinner = Pinner::new();
     pinner.pin(strm);
-    pinner.pin(out.clone());
+    pinner.pin(out);
     if pin_input {
-        pinner.pin(input.clone());
+        pinner.pin(*input);
     }
     // SAFETY (each `as_mut` below): zlib does not run while the reference
     // is used; every use ends before the next call.
