@@ -8,6 +8,8 @@
 //!   handler run by the dying process;
 //! - the runtime's own frames hidden at `single` and `all`, shown at
 //!   `system` and `crash`;
+//! - a panic in a task that aborts (it reaches a C frame): its message is
+//!   printed, though the report will not;
 //! - a crash in the body of an exported function, attributed to the
 //!   body's line in the user's file;
 //! - `GOTRACEBACK=crash` with a C `SIGABRT` handler installed before or
@@ -165,6 +167,20 @@ fn runtime_frames_are_hidden_below_system_in_a_signal_report() {
             assert_eq!(at[1], at[0] + 1, "{level}: nothing between the body and its export:\n{err}");
         }
     }
+}
+
+#[test]
+fn a_panic_that_aborts_in_a_task_is_still_printed() {
+    // A panic in a task prints nothing until it is known unrecovered; one
+    // that reaches a C frame aborts instead, and its message must not be
+    // lost.
+    let (out, err) = crash("panic_into_c", "single", &[]);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let want =
+        format!("panic: no unwinding through C, 7 (at c-tests/src/bin/crash.rs:{}:", line_of("the aborting panic"));
+    assert!(err.starts_with(&want), "want {want}:\n{err}");
+    assert!(err.contains("panic in a function that cannot unwind"), "{err}");
+    assert!(err.contains("\nSIGABRT: abort\n"), "{err}");
 }
 
 #[test]

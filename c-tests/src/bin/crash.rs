@@ -118,6 +118,7 @@ const CASES: &[(&str, fn())] = &[
     ("signal_storm", signal_storm),
     ("stack_dump", stack_dump),
     ("callback_tasks", callback_tasks),
+    ("panic_into_c", panic_into_c),
 ];
 
 fn main() {
@@ -504,4 +505,15 @@ fn callback_tasks() {
         println!("tasks {before} {during} {}", cgocheck::sched::stats().tasks);
     });
     std::process::exit(0);
+}
+
+/// A task's panic reaches an `extern "C"` function, which it may not
+/// unwind out of: std aborts the process (SIGABRT, reported).
+fn panic_into_c() {
+    cgocheck::run(|| panics_in_extern_c());
+}
+
+extern "C" fn panics_in_extern_c() {
+    let n = black_box(7);
+    panic!("no unwinding through C, {n}"); // crash_fatal: the aborting panic
 }

@@ -13,7 +13,9 @@
 //!    simply never asked for), and prints nothing: as in Go, a panic that
 //!    is recovered prints nothing, and one that is not is printed once, by
 //!    the report. Elsewhere (a thread that runs no task) the hook in place
-//!    before (std's default, or the program's) runs as usual;
+//!    before (std's default, or the program's) runs as usual, and so it
+//!    does for a panic that aborts rather than unwinds (one that reaches a
+//!    C frame, say), after `panic: …` for the task's panic that led there;
 //! 2. the trampoline calls [`report_fatal_panic`] with the task id and the
 //!    payload — also when the report is made by another task, such as the
 //!    one that drops the `JoinHandle` of a task that already panicked: it
@@ -48,6 +50,9 @@ const KEPT: usize = 8;
 /// The frames of a panic in task `task`.
 struct Captured {
     task: u64,
+    /// The panic's message and where it was raised, for a panic that ends
+    /// up aborting instead (`print_unreported`).
+    message: String,
     frames: [Frame; PANIC_FRAMES],
     n: usize,
     more: bool,
@@ -59,32 +64,66 @@ static CAPTURED: Mutex<VecDeque<Captured>> = Mutex::new(VecDeque::new());
 static HOOK: Once = Once::new();
 
 /// Adds frame capture for panics in tasks to the process's panic hook,
-/// once; the hook in place before (std's default, or the program's) still
-/// runs after it. Call when the scheduler starts. A program that sets its
-/// own hook later replaces this one: its fatal panic reports then show
-/// the frames from where the task's trampoline reports the panic.
+/// once; the hook in place before (std's default, or the program's) runs
+/// for every panic outside tasks, and for a panic that aborts instead of
+/// unwinding (see [`aborts`]), after printing the message of the task's
+/// unreported panic that led to it. Call when the scheduler starts. A
+/// program that sets its own hook later replaces this one: its fatal
+/// panic reports then show the frames from where the task's trampoline
+/// reports the panic.
 pub fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !capture_if_in_task() {
-                previous(info);
+            if aborts(info) {
+                print_unreported();
+            } else if capture_if_in_task(info) {
+                return;
             }
+            previous(info);
         }));
     });
 }
 
-/// Walks the panicking stack and keeps it with the task's id, if the
-/// thread runs a task; says whether it did.
-fn capture_if_in_task() -> bool {
+/// Whether the panic will abort the process rather than unwind, so that
+/// no report will print it: under `panic=abort`, and the panics std raises
+/// without unwinding — a panic unwinding into an `extern "C"` function (a
+/// C frame), one raised by a destructor during unwinding, a failed unsafe
+/// precondition check. (std knows this as `PanicHookInfo::can_unwind`,
+/// not stable yet; these are its cases.)
+fn aborts(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let msg = message(info.payload());
+    cfg!(panic = "abort")
+        || msg == "panic in a function that cannot unwind"
+        || msg == "panic in a destructor during cleanup"
+        || msg.starts_with("unsafe precondition(s) violated")
+}
+
+/// Prints `panic: …` for the last panic captured in the calling task, the
+/// one whose unwinding is now aborting: nothing else would print it.
+fn print_unreported() {
+    let Some(task) = crash_view().and_then(|v| v.current()).and_then(|c| c.task) else { return };
+    let kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = kept.iter().rev().find(|c| c.task == task.id) {
+        write_fd(2, format!("panic: {}\n", c.message).as_bytes());
+    }
+}
+
+/// Walks the panicking stack and keeps it with the task's id and the
+/// message, if the thread runs a task; says whether it did.
+fn capture_if_in_task(info: &std::panic::PanicHookInfo<'_>) -> bool {
     let Some(task) = crash_view().and_then(|v| v.current()).and_then(|c| c.task) else { return false };
     let mut frames = [Frame::default(); PANIC_FRAMES];
     let (n, more) = walk_from_here(&mut frames);
+    let message = match info.location() {
+        Some(at) => format!("{} (at {at})", message(info.payload())),
+        None => message(info.payload()).to_owned(),
+    };
     let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
     if kept.len() == KEPT {
         kept.pop_front();
     }
-    kept.push_back(Captured { task: task.id, frames, n, more });
+    kept.push_back(Captured { task: task.id, message, frames, n, more });
     true
 }
 
