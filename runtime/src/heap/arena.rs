@@ -13,9 +13,10 @@
 //! theirs up, stacks from the top of theirs down (central.rs). 32 TiB holds
 //! the 1,048,576 task records' worth of default 16 MiB stacks (16.25 TiB
 //! with their guards) and room for larger ones, in a quarter of x86_64's
-//! 128 TiB of user address space. Pages are made readable and writable ("committed") in chunks as
-//! each part fills; untouched committed pages still cost no physical memory
-//! until written. The two parts are advised differently:
+//! 128 TiB of user address space. Pages are made readable and writable
+//! ("committed") in chunks as each part fills; untouched committed pages
+//! still cost no physical memory until written. The two parts are advised
+//! differently:
 //!
 //! - object chunks (64 MiB) are advised `MADV_HUGEPAGE` (the range is 2 MiB
 //!   aligned for that): a heap is filled front to back, and one fault per
@@ -23,7 +24,7 @@
 //!   memory.
 //! - stack chunks (1 GiB) are advised `MADV_NOHUGEPAGE`: a stack is touched
 //!   at its top only, and a huge page there would make 2 MiB resident for a
-//!   few KiB used. (Measured before stacks had their own end: 10,000 idle
+//!   few KiB used. (Measured before stacks had their own range: 10,000 idle
 //!   tasks on 256 KiB stacks held 257 KiB of RSS each, every stack fully
 //!   resident, no huge page left in `AnonHugePages` — the huge pages faulted
 //!   in were split by the guard pages' `mprotect` into resident 4 KiB
@@ -31,8 +32,8 @@
 //!
 //! A stack's guard (below its lowest usable page) is made with
 //! `madvise(MADV_GUARD_INSTALL)` where the kernel has it (Linux 6.13+):
-//! a guard region is a marker in the page table, not a mapping, so a
-//! million stacks are still one mapping. Where it is missing (detected once,
+//! a guard region is a marker in the page table, not a mapping, so stacks
+//! add no mappings (a million live tasks: 53 mappings in all). Where it is missing (detected once,
 //! when the range is reserved) the guard is `mprotect(PROT_NONE)`, which
 //! splits the stack chunk: two mappings per stack, against the kernel's
 //! `vm.max_map_count` (sched/task.rs turns that into a task limit).
@@ -53,8 +54,8 @@
 //!   so a 16 MiB stack writes 65 entries (520 bytes), where one entry per
 //!   page would write 16 KiB — resident memory for every task.
 //! - the zero region: `len / 64` read-only bytes, one bit per word of the
-//!   object range, never written. It is the pointer bitmap of every pointer-free
-//!   object: a window of it serves any object up to the size of the heap
+//!   object range, never written. It is the pointer bitmap of every
+//!   pointer-free object: a window of it serves any object up to the size of the heap
 //!   without allocating, and reading it maps only the kernel's zero page.
 //!
 //! Page 0 of the range is never given to a span: its first byte is the
