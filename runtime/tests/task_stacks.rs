@@ -247,6 +247,42 @@ fn overflow_at_the_default_reservation_is_reported() {
     assert!(c.stderr.contains("task_stacks::recurse_forever"), "the frames are shown:\n{c}");
 }
 
+#[test]
+fn child_stack_range_full() {
+    if !is_child() {
+        return;
+    }
+    run(|| {
+        // CGOCHECK_STACK_KB=1048576: 1 GiB stacks, Go's largest; about
+        // 32,000 fill the 32 TiB stack range.
+        let done = Chan::<()>::new(0);
+        let mut hs = Vec::new();
+        let msg = loop {
+            let done = done.clone();
+            match catch_unwind(AssertUnwindSafe(|| spawn(move || drop(done.recv())))) {
+                Ok(h) => hs.push(h),
+                Err(e) => break e.downcast::<String>().map(|s| *s).unwrap_or_default(),
+            }
+            assert!(hs.len() <= 1 << 20, "no limit after {} tasks with 1 GiB stacks", hs.len());
+        };
+        let alive = hs.len() + 1;
+        println!("refused at {alive}: {msg}");
+        assert!(msg.contains(&format!("cannot start another task: {alive} tasks are alive")), "{msg}");
+        assert!(msg.contains("stack range") && msg.contains("CGOCHECK_STACK_KB"), "{msg}");
+        assert_eq!(cgocheck::sched::stats().tasks, alive, "the refused task is not counted");
+        done.close();
+        hs.into_iter().for_each(|h| h.join());
+        // Their stacks are reused: as many start again.
+        let hs: Vec<_> = (1..alive).map(|i| spawn(move || i)).collect();
+        assert_eq!(hs.into_iter().map(|h| h.join()).sum::<usize>(), alive * (alive - 1) / 2);
+    });
+}
+
+#[test]
+fn a_full_stack_range_refuses_the_next_task_clearly_and_recovers() {
+    child_passes("child_stack_range_full", &[("CGOCHECK_STACK_KB", "1048576")], Duration::from_secs(120));
+}
+
 /// Makes this process's `madvise(MADV_GUARD_INSTALL)` fail with EINVAL, as
 /// a kernel before 6.13 answers (a seccomp filter: this thread and the
 /// threads it starts from now on). Must run before the heap is first used.

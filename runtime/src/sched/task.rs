@@ -324,11 +324,12 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
         );
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let g = take_record();
     let stack = heap().try_alloc_stack(stack_size, id).unwrap_or_else(|why| {
+        GFREE.lock().unwrap_or_else(|e| e.into_inner()).push(g);
         LIVE.fetch_sub(1, Ordering::Relaxed);
         panic!("cgocheck: cannot start another task: {live} tasks are alive, and {why}")
     });
-    let g = take_record();
     g.stack_lo.store(stack.lo, Ordering::Relaxed);
     g.stack_hi.store(stack.hi, Ordering::Relaxed);
     *g.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
