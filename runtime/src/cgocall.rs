@@ -66,12 +66,14 @@ fn opaque(mut x: usize) -> usize {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn null_function() -> ! {
     panic!("cgocheck::cgocall: the C function pointer is null")
 }
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn not_in_task() -> ! {
     panic!(
         "cgocheck::cgocall called outside a task: start the runtime with cgocheck::run(|| ...) and call C \
@@ -99,10 +101,15 @@ pub struct NoCallback(pub &'static str);
 /// `cgocheck::run`). A panic in a callback the C function made continues
 /// here, after the C frames were discarded (`crate::callback`).
 ///
+/// Both panics name the caller's line (`#[track_caller]`, as the
+/// `c_functions!` wrappers are): a C call made outside `run` points at the
+/// user's call, not at this file.
+///
 /// # Safety
 /// `f` must be safe to call with `frame` on a thread stack, and must not
 /// unwind.
 #[inline(never)]
+#[track_caller]
 pub unsafe fn cgocall(
     f: unsafe extern "C" fn(frame: *mut c_void),
     frame: *mut c_void,

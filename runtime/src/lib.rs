@@ -68,10 +68,10 @@ pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
 pub use signal::stack_dump;
 pub use sched::{
-    current_task, gomaxprocs, lock_os_thread, park, run, set_gomaxprocs, sleep, spawn, spawn_with_stack,
+    current_task, gomaxprocs, lock_os_thread, park, run, run_test, set_gomaxprocs, sleep, spawn, spawn_with_stack,
     unlock_os_thread, yield_now, AccessError, Chan, JoinHandle, LocalKey, Task,
 };
-pub use values::{new, new_slice, new_string, Gc, GcSlice, GcStr};
+pub use values::{new, new_slice, new_string, new_with, new_zeroed, Gc, GcSlice, GcStr};
 
 /// The README's Rust examples, compiled and run as doc tests so the front
 /// door stays true.

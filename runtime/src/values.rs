@@ -24,7 +24,7 @@ use crate::heap::heap;
 use cgocheck_checker::types::{PointeeType, ONE_POINTER};
 use cgocheck_checker::{CType, Kind, Type, TypeRef, WORD};
 use std::fmt;
-use std::ops::{Deref, Index};
+use std::ops::{Bound, Deref, Index, RangeBounds};
 
 /// A nullable pointer to a managed `T`: Go's `*T`.
 #[repr(transparent)]
@@ -156,6 +156,39 @@ pub fn new<T: CType>(value: T) -> Gc<T> {
     Gc { ptr: p }
 }
 
+/// Allocates a managed `T` with every byte zero: Go's `new(T)`. The value
+/// is never built anywhere else, so a `T` of any size (a 256 KiB buffer)
+/// costs no stack: `new(big_value)` would first build `big_value` on the
+/// calling task's stack. All zero is a valid `T` (a [`CType`] promise).
+#[inline]
+pub fn new_zeroed<T: CType>() -> Gc<T> {
+    Gc { ptr: heap().alloc(T::TYPE, 1) as *mut T }
+}
+
+/// Allocates a zeroed managed `T` and lets `init` fill it in place, before
+/// anyone else can see it: construction without building the value on the
+/// stack (`init` gets `&mut T` to the heap object).
+///
+/// ```
+/// #[derive(cgocheck::CType)]
+/// #[repr(C)]
+/// struct Page { len: usize, bytes: [u8; 256 << 10] }
+///
+/// let p = cgocheck::new_with(|p: &mut Page| {
+///     p.len = 3;
+///     p.bytes[..3].copy_from_slice(b"abc");
+/// });
+/// assert_eq!(&p.bytes[..p.len], b"abc");
+/// ```
+#[inline]
+pub fn new_with<T: CType>(init: impl FnOnce(&mut T)) -> Gc<T> {
+    let g = new_zeroed::<T>();
+    // SAFETY: the object was just allocated and only `g` refers to it; `g`
+    // is not handed out before `init` returns.
+    init(unsafe { g.as_mut() });
+    g
+}
+
 /// A managed slice: `{ ptr, len, cap }` like Go's slice header.
 #[repr(C)]
 pub struct GcSlice<T> {
@@ -235,6 +268,98 @@ impl<T> GcSlice<T> {
         }
         // SAFETY: as in `as_slice`; exclusivity is the caller's promise.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl<T: CType> GcSlice<T> {
+    /// Go's `s[i:j]`: a slice header over the same backing array, elements
+    /// `i..j`, with capacity `cap - i`. As in Go, `j` may go past `len` up to
+    /// `cap` (the elements there are the array's), and the bounds default
+    /// to `0` and `len` (`s.slice(..)`, `s.slice(2..)`).
+    ///
+    /// # Panics
+    /// Unless `i <= j <= cap`, with Go's message (`slice bounds out of
+    /// range`) naming the request.
+    #[track_caller]
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> GcSlice<T> {
+        let i = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.checked_add(1).expect("cgocheck: slice start overflows usize"),
+            Bound::Unbounded => 0,
+        };
+        let j = match range.end_bound() {
+            Bound::Included(&j) => j.checked_add(1).expect("cgocheck: slice end overflows usize"),
+            Bound::Excluded(&j) => j,
+            Bound::Unbounded => self.len,
+        };
+        assert!(
+            j <= self.cap,
+            "cgocheck: slice bounds out of range [:{j}] with capacity {} (GcSlice::slice)",
+            self.cap
+        );
+        assert!(i <= j, "cgocheck: slice bounds out of range [{i}:{j}] (GcSlice::slice)");
+        if self.ptr.is_null() {
+            return GcSlice::nil();
+        }
+        GcSlice { ptr: self.ptr.wrapping_add(i), len: j - i, cap: self.cap - i }
+    }
+
+    /// Go's `append(s, elems...)`: when `elems` fit in the capacity, they are
+    /// written into the backing array after `len` and the returned header
+    /// shares it (as in Go, other headers over that array see them);
+    /// otherwise a new array is allocated (Go's growth: double, or 1.25x
+    /// above 256 elements, at least `len + elems.len()`), the elements copied
+    /// over, and the returned header is the only one over it.
+    ///
+    /// ```
+    /// let s = cgocheck::new_slice::<i32>(0);
+    /// // SAFETY: no other reference to the elements after `len` is alive.
+    /// let s = unsafe { s.append(&[1, 2, 3]) };
+    /// let t = s.slice(1..2);
+    /// // SAFETY: as above: `t`'s elements after its `len` (s[2..]) are not
+    /// // referenced while it writes them.
+    /// let t = unsafe { t.append(&[9]) };
+    /// assert_eq!((s.as_slice(), t.as_slice()), (&[1, 2, 9][..], &[2, 9][..]));
+    /// ```
+    ///
+    /// # Safety
+    /// As for [`as_mut_slice`](Self::as_mut_slice), for the elements it
+    /// writes: no reference to elements `len..len + elems.len()` of the
+    /// backing array (from another header's `as_slice`, or C) is used
+    /// while they are written.
+    ///
+    /// # Panics
+    /// When the new length overflows or the new array does not fit in the
+    /// heap (see [`Heap::alloc`](crate::Heap::alloc)).
+    #[track_caller]
+    pub unsafe fn append(self, elems: &[T]) -> GcSlice<T>
+    where
+        T: Copy,
+    {
+        let n = elems.len();
+        let len = self.len.checked_add(n).unwrap_or_else(|| {
+            panic!("cgocheck: append of {n} elements to a slice of length {}: the length overflows", self.len)
+        });
+        let mut out = self;
+        if len > self.cap {
+            let grown = if self.cap < 256 { self.cap * 2 } else { self.cap + self.cap / 4 };
+            let cap = grown.max(len);
+            let ptr = heap().alloc(T::TYPE, cap) as *mut T;
+            if self.len > 0 {
+                // SAFETY: the old array holds `len` initialised `T`s; the new
+                // one has room for `cap >= len` and nobody else sees it yet.
+                unsafe { std::ptr::copy_nonoverlapping(self.ptr, ptr, self.len) };
+            }
+            out = GcSlice { ptr, len: self.len, cap };
+        }
+        if n > 0 {
+            // SAFETY: `out.len + n <= out.cap` elements fit in the backing
+            // array; `elems` cannot overlap the elements after `out.len`
+            // (the caller promises nobody references them); `T: Copy`.
+            unsafe { std::ptr::copy_nonoverlapping(elems.as_ptr(), out.ptr.add(out.len), n) };
+        }
+        out.len = len;
+        out
     }
 }
 

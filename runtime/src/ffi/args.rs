@@ -57,6 +57,51 @@ use core::marker::PhantomData;
 /// "a pointer" — [`Gc`], [`Hinted`], [`CPtr`](super::CPtr) — when `P` is a
 /// raw pointer to their pointee. A type of one's own can implement it to be
 /// passed directly.
+///
+/// An argument that fits no parameter is refused at compile time with a
+/// message that says what fits. A string's bytes are `u8`s, so
+/// `string_data(&s)` fits a `*const u8` and needs `.cast::<c_char>()` for
+/// C's `char*`; a Rust reference is not a C pointer, so `&mut arr` goes in
+/// through a wrapper that says what C sees:
+///
+/// ```compile_fail
+/// use core::ffi::c_int;
+/// // C's `char*` where `char` is signed (`c_char` is `i8` on x86-64).
+/// cgocheck::c_functions! { extern "C" { fn puts(s: *const i8) -> c_int; } }
+/// let s = cgocheck::new_string("hi\0");
+/// // error: `Hinted<'_, u8>` cannot be passed to a C parameter of type `*const i8`
+/// cgocheck::run(|| unsafe { puts(cgocheck::string_data(&s)) });
+/// ```
+/// ```
+/// use core::ffi::{c_char, c_int};
+/// cgocheck::c_functions! { extern "C" { fn puts(s: *const c_char) -> c_int; } }
+/// let s = cgocheck::new_string("hi\0");
+/// // SAFETY: NUL-terminated.
+/// cgocheck::run(|| unsafe { puts(cgocheck::string_data(&s).cast::<c_char>()) });
+/// ```
+/// ```compile_fail
+/// cgocheck::c_functions! { extern "C" { fn memset(p: *mut u8, c: i32, n: usize) -> *mut u8; } }
+/// let mut arr = [1u8; 4];
+/// // error: `&mut [u8; 4]` cannot be passed to a C parameter of type `*mut u8`
+/// cgocheck::run(|| unsafe { memset(&mut arr, 0, 4) });
+/// ```
+/// ```
+/// cgocheck::c_functions! { extern "C" { fn memset(p: *mut u8, c: i32, n: usize) -> *mut u8; } }
+/// let mut arr = [1u8; 4];
+/// // SAFETY: the 4 bytes of `arr`.
+/// cgocheck::run(|| unsafe { memset(cgocheck::field(&mut arr).cast::<u8>(), 0, 4) });
+/// assert_eq!(arr, [0; 4]);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed to a C parameter of type `{P}`",
+    label = "this argument does not fit the parameter type `{P}`",
+    note = "for a pointer parameter, pass a raw pointer, a `Gc<T>`, a `CPtr`, or a wrapper that says what C sees: \
+            `field(&x)` / `field(&mut x)` (one value or field), `elem(&arr, i)` (an element of an array or slice), \
+            `slice_data(&arr)` (an array's or slice's data), `string_data(&s)` (a string's bytes), \
+            `extent(p, n)` (n bytes), `pointee::<T>(p)` (a `void*` to a T)",
+    note = "the pointee types must match: convert a wrapper with `.cast::<U>()` (`string_data(&s).cast::<c_char>()` \
+            for a `char*`), and to `void*` with `.as_void()`; a `*mut T` fits a `*const T` parameter"
+)]
 pub trait Arg<P> {
     /// Runs the argument check for this argument at position `site`, at the
     /// process's `CGOCHECK` level.

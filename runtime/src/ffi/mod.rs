@@ -53,11 +53,15 @@
 //!   it is checked) and the hint wrappers.
 //! - `store.rs`: [`CPtr`], the store API checked at `CGOCHECK=2`.
 //! - `map.rs`: [`GcMap`], a managed map value (refused at the boundary).
+//! - `cstr.rs`: Go's `C.CString`, `C.CBytes`, `C.GoString`, `C.GoStringN`,
+//!   `C.GoBytes` ([`c_string`], [`c_bytes`], [`go_string`], [`go_string_n`],
+//!   [`go_bytes`]; [`c_free`]).
 //!
 //! A violation panics with the checker's whole message (its `Display`),
 //! from the caller's line.
 
 mod args;
+mod cstr;
 mod declare;
 mod map;
 mod store;
@@ -65,6 +69,7 @@ mod store;
 pub use args::{
     elem, extent, field, param_needs_check, pointee, slice_data, string_data, Address, Arg, Hinted, Indexed, StrData,
 };
+pub use cstr::{c_bytes, c_free, c_string, go_bytes, go_string, go_string_n};
 pub use declare::{c_name, foreign, CCall, Foreign};
 pub use map::GcMap;
 pub use store::CPtr;

@@ -86,7 +86,7 @@ mod view;
 pub use chan::Chan;
 pub use config::{DEFAULT_STACK_KB, MAX_PROCS, MAX_STACK_KB, MIN_STACK_KB};
 pub use monitor::sleep;
-pub use schedule::{gomaxprocs, lock_os_thread, run, set_gomaxprocs, unlock_os_thread, yield_now};
+pub use schedule::{gomaxprocs, lock_os_thread, run, run_test, set_gomaxprocs, unlock_os_thread, yield_now};
 pub use stats::{current_m_stats, stats, MStats, Stats};
 pub use task::{current_task, park, spawn, spawn_with_stack, JoinHandle, Task, WaitReason};
 pub use task_local::{AccessError, LocalKey, DROP_ROUNDS};

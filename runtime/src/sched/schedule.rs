@@ -907,11 +907,73 @@ fn this_m_in_task(what: &str) -> &'static M {
 /// threads at once (each gets its own main task).
 ///
 /// If `f` panics, the process reports it and exits with status 2 (Go's
-/// unrecovered panic in `main`).
+/// unrecovered panic in `main`). Under `cargo test`, use [`run_test`]
+/// instead: it hands the panic back to the test.
 ///
 /// # Panics
 /// When called from inside a task (use [`spawn`](super::spawn)).
 pub fn run<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    match run_main(f, OnPanic::Exit) {
+        Ok(v) => v,
+        Err(_) => unreachable!("cgocheck: run's main task panicked and the process did not end"),
+    }
+}
+
+/// [`run`] for a test: a panic of `f` (a failed check, a failed
+/// assertion) is not fatal; it is printed as `panic: <message>` to the
+/// test's captured output and then continues in the caller
+/// (`resume_unwind`), after the main task has ended. So the test fails
+/// alone, with the checker's message, while the other tests of the binary
+/// go on, and `#[should_panic(expected = "...")]` sees the original
+/// payload. Go has no such mode: it is what `go test` gives by running
+/// each test in its own goroutine and recovering there.
+///
+/// Only the main task's panic comes back: a panic in a task `f` spawned
+/// reaches the test through [`JoinHandle::join`](super::JoinHandle::join),
+/// and one in a task nobody joins still ends the process (Go's rule).
+///
+/// ```
+/// let r = std::panic::catch_unwind(|| cgocheck::run_test(|| panic!("failed check")));
+/// assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "failed check");
+/// assert_eq!(cgocheck::run_test(|| 7), 7);
+/// ```
+///
+/// # Panics
+/// With `f`'s panic; when called from inside a task, as [`run`].
+#[track_caller]
+pub fn run_test<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    match run_main(f, OnPanic::Return) {
+        Ok(v) => v,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            // `eprintln!` goes to the test harness's capture of this thread.
+            eprintln!("panic: {msg}\n(in the main task of cgocheck::run_test at {})", std::panic::Location::caller());
+            std::panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// What `run_main` does with a panic of the main task.
+#[derive(Clone, Copy, PartialEq)]
+enum OnPanic {
+    /// Report it and end the process (`run`).
+    Exit,
+    /// Return it (`run_test`).
+    Return,
+}
+
+/// `run` and `run_test`: runs `f` as the main task on this thread.
+fn run_main<F, R>(f: F, on_panic: OnPanic) -> std::thread::Result<R>
 where
     F: FnOnce() -> R,
 {
@@ -921,13 +983,16 @@ where
     ensure_started();
     m::ensure_signal_stack();
     let m = m::run_m();
-    let mut result: Option<R> = None;
-    let slot: *mut Option<R> = &mut result;
-    let body = move || match catch_unwind(AssertUnwindSafe(f)) {
+    let mut result: Option<std::thread::Result<R>> = None;
+    let slot: *mut Option<std::thread::Result<R>> = &mut result;
+    let body = move || {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        if let (Err(payload), OnPanic::Exit) = (&r, on_panic) {
+            task::fatal_task_panic(current_g().map_or(0, G::id), &**payload);
+        }
         // SAFETY: `result` outlives the main task (run waits for it), and
         // only the main task writes it, before it ends.
-        Ok(v) => unsafe { *slot = Some(v) },
-        Err(payload) => task::fatal_task_panic(current_g().map_or(0, G::id), &*payload),
+        unsafe { *slot = Some(r) }
     };
     // SAFETY: the main task is locked to this thread, and `run` does not
     // return before it has ended, so the body runs here, while its borrows
