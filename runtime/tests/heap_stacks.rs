@@ -138,7 +138,7 @@ fn child_stack_residency() {
         unsafe { std::ptr::write_bytes((st.hi - (4 << 20)) as *mut u8, 1, 4 << 20) };
     }
     let touched = rss_kib();
-    let want = 64 * 4 << 10;
+    let want = (64 * 4) << 10;
     assert!(touched - reserved >= want && touched - reserved < want + 4096, "touched {} KiB", touched - reserved);
     let smaps = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
     let huge = smaps.lines().find(|l| l.starts_with("AnonHugePages:")).unwrap();

@@ -259,7 +259,11 @@ fn child_stack_range_full() {
         let mut hs = Vec::new();
         let msg = loop {
             let done = done.clone();
-            match catch_unwind(AssertUnwindSafe(|| spawn(move || drop(done.recv())))) {
+            match catch_unwind(AssertUnwindSafe(|| {
+                spawn(move || {
+                    done.recv();
+                })
+            })) {
                 Ok(h) => hs.push(h),
                 Err(e) => break e.downcast::<String>().map(|s| *s).unwrap_or_default(),
             }

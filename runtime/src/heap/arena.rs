@@ -79,7 +79,8 @@ const _: () = assert!(MAX_ALIGN >= HUGE_PAGE && MAX_ALIGN.is_power_of_two());
 pub const STACK_GRANULE: usize = 256 << 10;
 /// log2 of [`STACK_GRANULE`] in pages.
 const GRANULE_PAGE_SHIFT: u32 = STACK_GRANULE.trailing_zeros() - PAGE_SHIFT;
-const _: () = assert!(STACK_GRANULE.is_power_of_two() && STACK_GRANULE > PAGE && MAX_ALIGN % STACK_GRANULE == 0);
+const _: () =
+    assert!(STACK_GRANULE.is_power_of_two() && STACK_GRANULE > PAGE && MAX_ALIGN.is_multiple_of(STACK_GRANULE));
 
 /// Sizes tried for the reservation, (object range, stack range), largest
 /// first (the file comment says why these).
