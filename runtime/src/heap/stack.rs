@@ -3,9 +3,9 @@
 //! A task stack is managed memory: a pointer into it answers
 //! `Region::Stack { task, lo, hi }`, and the checker refuses to let C keep
 //! one. So stacks are carved from the heap's reserved range like everything
-//! else (from its top end, arena.rs), get a span of kind `Stack`, and the
+//! else (its stack range, arena.rs), get a span of kind `Stack`, and the
 //! stack table maps their granules to it: `region()` stays one range test
-//! and two table loads for them.
+//! and one table load for them too.
 //!
 //! A stack is a reservation, not memory: its pages are committed address
 //! space that the kernel backs with 4 KiB pages (never huge pages) only
