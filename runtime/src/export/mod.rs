@@ -185,6 +185,15 @@ pub fn check_result<T: CType>(func: &'static str, value: &T) {
 /// C function declared `#[nocallback]` panics before the body runs. A panic
 /// in the body never unwinds into C; see `callback.rs` for what happens
 /// instead.
+///
+/// A crash or panic in the body is reported at the body's own line in the
+/// user's file: the body is compiled as a function of its own
+/// (`Name::__cgocheck_managed`), which the report names with that line.
+/// The generated `extern "C"` shim, named after the export, is attributed
+/// to this file, as Go attributes its `_cgoexp_` wrappers to
+/// `_cgo_gotypes.go`. (Collapsing the shim's debug info onto the
+/// `export!` call with `#[collapse_debuginfo(yes)]` does not apply: rustc
+/// collapses no span of a function that the macro itself defines.)
 #[macro_export]
 macro_rules! export {
     () => {};
