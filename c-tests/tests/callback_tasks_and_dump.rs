@@ -44,12 +44,12 @@ fn stack_dump_is_runtime_stack_with_c_frames() {
         "crash::checked::crash_fatal_dump_from_c(...)",
         "crash::stack_dump::{{closure}}(...)",
     ];
-    assert!(mine.starts_with("task 1 [running]:\n"), "{mine}");
+    assert!(mine.starts_with("task 1 [running, locked to thread]:\n"), "{mine}");
     assert_eq!(fns(mine), want, "the caller's frames, C included, runtime frames hidden:\n{mine}");
     assert!(mine.contains("csrc/crash_fatal.c:"), "{mine}");
     assert_eq!(mine.matches("\ntask ").count(), 0, "only the caller:\n{mine}");
     // With `all`: the caller first, then the sleeper with its frames.
-    assert!(all.starts_with("task 1 [running]:\n"), "{all}");
+    assert!(all.starts_with("task 1 [running, locked to thread]:\n"), "{all}");
     assert_eq!(fns(all)[..5], want, "{all}");
     let sleeper = all.split_once(" [sleep]:\n").unwrap_or_else(|| panic!("no sleeping task:\n{all}")).1;
     assert_eq!(fns(sleeper), ["crash::stack_dump::{{closure}}::{{closure}}(...)"], "{all}");

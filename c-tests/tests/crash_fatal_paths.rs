@@ -85,8 +85,9 @@ fn check_callback_panic(case: &str, level: &str) -> String {
         assert!(fns.is_empty() && !err.contains("\ntask "), "{case} at none: no frames:\n{err}");
         return err;
     }
-    // The callback's task: the panicking body at its line, the export, then
-    // the C frames that called it.
+    // The callback's task (locked to its thread, as in Go): the panicking
+    // body at its line, the export, then the C frames that called it.
+    assert!(err.contains(" [running, locked to thread]:\n"), "{case} at {level}:\n{err}");
     let body = fns.iter().position(|f| *f == "crash::GoPanicNoCaller::__cgocheck_managed(...)");
     let body = body.unwrap_or_else(|| panic!("{case} at {level}: no body frame:\n{err}"));
     assert_eq!(body, 0, "{case} at {level}: the panicking function first:\n{err}");

@@ -191,10 +191,7 @@ fn report(task: Option<u64>, payload: &(dyn Any + Send), note: Option<&str>) -> 
     }
     w.line(format_args!(""));
     if level > Traceback::None {
-        match task {
-            Some(id) => w.line(format_args!("task {id} [running]:")),
-            None => w.line(format_args!("thread {} [no task]:", super::gettid())),
-        }
+        running_header(&mut w, task);
         let captured = task.and_then(|task| {
             let mut kept = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
             kept.iter().rposition(|c| c.task == task).and_then(|i| kept.remove(i))
@@ -244,10 +241,7 @@ pub fn stack_dump(all: bool) -> String {
         w.hide_runtime_frames();
     }
     let task = crash_view().and_then(|v| v.current()).and_then(|c| c.task).map(|t| t.id);
-    match task {
-        Some(id) => w.line(format_args!("task {id} [running]:")),
-        None => w.line(format_args!("thread {} [no task]:", super::gettid())),
-    }
+    running_header(&mut w, task);
     let mut here = [Frame::default(); PANIC_FRAMES];
     let (n, more) = walk_from_here(&mut here);
     // The first frames are this function and the walk itself.
@@ -264,4 +258,16 @@ pub fn stack_dump(all: bool) -> String {
     let mut out = String::new();
     render(report, &mut out, &mut Symbolizer::new());
     out
+}
+
+/// `task N [running]:` (`, locked to thread` when the calling thread runs
+/// task `N` locked to it, as a callback's task is), or `thread T [no
+/// task]:`.
+fn running_header(w: &mut Writer<'_>, task: Option<u64>) {
+    let Some(id) = task else {
+        return w.line(format_args!("thread {} [no task]:", super::gettid()));
+    };
+    let here = crash_view().and_then(|v| v.current()).and_then(|c| c.task).filter(|t| t.id == id);
+    let locked = if here.is_some_and(|t| t.locked) { ", locked to thread" } else { "" };
+    w.line(format_args!("task {id} [running{locked}]:"));
 }
