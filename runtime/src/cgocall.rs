@@ -76,8 +76,8 @@ fn null_function() -> ! {
 #[track_caller]
 fn not_in_task() -> ! {
     panic!(
-        "cgocheck::cgocall called outside a task: start the runtime with cgocheck::run(|| ...) and call C \
-         from inside it (or from a task it spawns)"
+        "cgocheck::cgocall called outside a task: start the runtime with cgocheck::run(|| ...) (in a test: \
+         cgocheck::run_test(|| ...)) and call C from inside it (or from a task it spawns)"
     )
 }
 

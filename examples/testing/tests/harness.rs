@@ -149,4 +149,5 @@ fn each_failure_fails_its_test_only() {
         "the panic names the caller's line ({line})\n{report}"
     );
     assert!(outside.contains("called outside a task"), "{report}");
+    assert!(outside.contains("(in a test: cgocheck::run_test(|| ...))"), "{report}");
 }
