@@ -221,14 +221,17 @@ impl<T> GcSlice<T> {
         GcSlice { ptr: std::ptr::null_mut(), len: 0, cap: 0 }
     }
 
+    /// The number of elements (Go's `len(s)`).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the length is 0.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The number of elements the backing array has room for from `ptr` (Go's `cap(s)`).
     pub fn cap(&self) -> usize {
         self.cap
     }
@@ -411,18 +414,22 @@ impl GcStr {
         GcStr { ptr: std::ptr::null(), len: 0 }
     }
 
+    /// Pointer to the bytes (null for the empty string).
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr
     }
 
+    /// The length in bytes (Go's `len(s)`).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the length is 0.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The string.
     pub fn as_str(&self) -> &str {
         if self.len == 0 {
             return "";
