@@ -7,14 +7,15 @@
 //!   moving, every object's pointer words known; it answers the checker's
 //!   questions through [`ManagedMemory`];
 //! - managed values: [`Gc<T>`] (Go's `*T`), [`GcSlice<T>`] (`[]T`),
-//!   [`GcStr`] (`string`), allocated with [`new`], [`new_slice`],
-//!   [`new_string`]; managed globals ([`managed_static!`], [`Global`]);
+//!   [`GcStr`] (`string`), allocated with [`new`], [`new_zeroed`],
+//!   [`new_with`], [`new_slice`], [`new_string`]; managed globals ([`managed_static!`], [`Global`]);
 //! - [`Pinner`] (Go's `runtime.Pinner`) and [`Handle`] (Go's
 //!   `runtime/cgo.Handle`);
 //! - the checker's type model, re-exported: `#[derive(cgocheck::CType)]`
 //!   describes a `#[repr(C)]` struct for the heap and the checks; the
 //!   level-gated checks against this heap are [`check`];
-//! - tasks over `GOMAXPROCS` processors ([`run`], [`spawn`], [`Chan`], and
+//! - tasks over `GOMAXPROCS` processors ([`run`], [`run_test`] under
+//!   `cargo test`, [`spawn`], [`Chan`], and
 //!   [`sched`] for the rest) and [`cgocall`](mod@cgocall), the call into C
 //!   on the thread's g0 stack;
 //! - the typed call layer ([`c_functions!`], [`ffi`]) and its store API

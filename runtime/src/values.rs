@@ -6,6 +6,12 @@
 //!   (Go's slice header, same layout).
 //! - [`GcStr`]: `{ ptr, len }` over managed UTF-8 bytes (Go's string header).
 //!
+//! Allocation: [`new`] (Go's `&T{...}`), [`new_zeroed`] and [`new_with`]
+//! (Go's `new(T)`, and construction in place: a big value is never built
+//! on a task stack), [`new_slice`] (`make([]T, n)`), [`new_string`].
+//! Slices have Go's `s[i:j]` ([`GcSlice::slice`]) and `append`
+//! ([`GcSlice::append`], sharing the backing array while it has room).
+//!
 //! All three are `#[repr(C)]`/`transparent`, so they can sit in
 //! `#[derive(CType)]` structs and be passed to C; their descriptors say the
 //! first word is a pointer.
