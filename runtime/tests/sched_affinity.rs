@@ -22,7 +22,7 @@ mod sched_util;
 
 use cgocheck::cgocall::cgocall;
 use cgocheck::{current_task, park, run, set_gomaxprocs, sleep, spawn, task_local, yield_now, AccessError, Chan};
-use sched_util::{child, is_child, text};
+use sched_util::{at_procs, is_child, watched, HANG};
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::rc::Rc;
@@ -30,48 +30,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-
-/// How long a child may take before its watchdog declares a hang (its work
-/// takes well under a second on an idle machine).
-const HANG: Duration = Duration::from_secs(60);
-
-/// Runs `work` with a watchdog thread that raises SIGABRT (the runtime then
-/// prints every task's state) if it has not finished within [`HANG`].
-fn watched<R>(what: &str, work: impl FnOnce() -> R) -> R {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = done.clone();
-    let what = what.to_string();
-    std::thread::spawn(move || {
-        let t0 = Instant::now();
-        while !flag.load(Ordering::Acquire) {
-            if t0.elapsed() > HANG {
-                eprintln!("watchdog: {what} did not finish in {HANG:?}: a task stranded or a deadlock");
-                // SAFETY: raising a signal the runtime handles (its crash
-                // report); nothing else is touched.
-                unsafe { libc::raise(libc::SIGABRT) };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let r = work();
-    done.store(true, Ordering::Release);
-    r
-}
-
-/// Runs test `name` in a child at each `GOMAXPROCS` in `procs` and asserts
-/// that each passes.
-#[track_caller]
-fn at_procs(name: &str, procs: &[usize]) {
-    for p in procs {
-        let p = p.to_string();
-        let out = child(name, &[("GOMAXPROCS", &p), ("GOTRACEBACK", "all")]);
-        assert!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "{name} at GOMAXPROCS={p}:\n{}",
-            text(&out)
-        );
-    }
-}
 
 thread_local! {
     static SLOT: Cell<u64> = const { Cell::new(0) };

@@ -19,52 +19,10 @@
 mod sched_util;
 
 use cgocheck::{current_task, lock_os_thread, park, run, sleep, spawn, unlock_os_thread, yield_now, Chan, Task};
-use sched_util::{child, is_child, text};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use sched_util::{at_procs, is_child, watched};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How long one child may take before its watchdog declares a hang. Each
-/// child's work takes well under a second on an idle machine; CI machines
-/// are shared and slow, so the margin is wide.
-const HANG: Duration = Duration::from_secs(60);
-
-/// Runs `work` with a watchdog thread that raises SIGABRT (so the runtime
-/// prints every task's state) if it has not finished within [`HANG`].
-fn watched(what: &str, work: impl FnOnce()) {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = done.clone();
-    let what = what.to_string();
-    std::thread::spawn(move || {
-        let t0 = Instant::now();
-        while !flag.load(Ordering::Acquire) {
-            if t0.elapsed() > HANG {
-                eprintln!("watchdog: {what} did not finish in {HANG:?}: a lost wakeup or a deadlock");
-                // SAFETY: raising a signal the runtime handles (its crash
-                // report); nothing else is touched.
-                unsafe { libc::raise(libc::SIGABRT) };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    work();
-    done.store(true, Ordering::Release);
-}
-
-/// Runs test `name` in a child at each `GOMAXPROCS` in `procs`, asserting
-/// that each passes; a hang shows up as the watchdog's report.
-#[track_caller]
-fn at_procs(name: &str, procs: &[usize]) {
-    for p in procs {
-        let p = p.to_string();
-        let out = child(name, &[("GOMAXPROCS", &p), ("GOTRACEBACK", "all")]);
-        assert!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "{name} at GOMAXPROCS={p}:\n{}",
-            text(&out)
-        );
-    }
-}
 
 const PROCS: &[usize] = &[1, 2, 64];
 

@@ -9,6 +9,9 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// This process is a child started by [`child`].
 pub fn is_child() -> bool {
@@ -61,5 +64,50 @@ pub fn child_fails(name: &str, env: &[(&str, &str)], code: i32, phrases: &[&str]
     assert_eq!(out.status.code(), Some(code), "child {name}:\n{}", text(&out));
     for p in phrases {
         assert!(err.contains(p), "child {name}: stderr lacks {p:?}:\n{}", text(&out));
+    }
+}
+
+/// How long a watched piece of work may take before its watchdog declares
+/// a hang: each one takes seconds at most on a loaded machine.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Runs `work` with a watchdog thread that raises SIGABRT if it has not
+/// finished within [`HANG`]: the runtime's crash report then prints every
+/// task with its state and frames (with `GOTRACEBACK=all`, as [`at_procs`]
+/// sets), so a hang fails the test instead of stalling CI.
+pub fn watched<R>(what: &str, work: impl FnOnce() -> R) -> R {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let what = what.to_string();
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while !flag.load(Ordering::Acquire) {
+            if t0.elapsed() > HANG {
+                eprintln!("watchdog: {what} did not finish in {HANG:?}: a lost wakeup, a stranded task or a deadlock");
+                // SAFETY: raising a signal the runtime handles (its crash
+                // report); nothing else is touched.
+                unsafe { libc::raise(libc::SIGABRT) };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let r = work();
+    done.store(true, Ordering::Release);
+    r
+}
+
+/// Runs test `name` in a child at each `GOMAXPROCS` in `procs` (with
+/// `GOTRACEBACK=all`, for the watchdog's report) and asserts that each
+/// passes.
+#[track_caller]
+pub fn at_procs(name: &str, procs: &[usize]) {
+    for p in procs {
+        let p = p.to_string();
+        let out = child(name, &[("GOMAXPROCS", &p), ("GOTRACEBACK", "all")]);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{name} at GOMAXPROCS={p}:\n{}",
+            text(&out)
+        );
     }
 }
