@@ -32,6 +32,8 @@
 //!     .write(out.join("exports.h"));
 //! ```
 
+#![deny(missing_docs)]
+
 mod bindings;
 mod header;
 

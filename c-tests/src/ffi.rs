@@ -12,8 +12,11 @@ use core::ffi::{c_char, c_int, c_uint};
 #[derive(Debug, Clone, Copy, Default, cgocheck::CType)]
 #[ctype(name = "point3")]
 pub struct Point3 {
+    /// C's `x`.
     pub x: i64,
+    /// C's `y`.
     pub y: i64,
+    /// C's `z`.
     pub z: i64,
 }
 
@@ -22,22 +25,31 @@ pub struct Point3 {
 #[derive(Debug, Clone, Copy, cgocheck::CType)]
 #[ctype(name = "node")]
 pub struct Node {
+    /// The next node (null at the end).
     pub next: cgocheck::Gc<Node>,
+    /// What `ct_sum_list` adds up.
     pub value: i64,
 }
 
 // csrc/heap.c
 extern "C" {
+    /// Reads a struct through the pointer it is given: `x + y + z`.
     pub fn ct_sum_point(p: *const Point3) -> i64;
+    /// Fills `n` bytes at `buf`: `buf[i] = (seed + i) mod 256`.
     pub fn ct_fill_bytes(buf: *mut u8, n: usize, seed: c_uint);
+    /// Walks a list from `n` and sums the values.
     pub fn ct_sum_list(n: *const Node) -> i64;
+    /// Whether the `n` bytes at `p` are the NUL-terminated `want`.
     pub fn ct_string_equals(p: *const c_char, n: usize, want: *const c_char) -> c_int;
+    /// Keeps an integer (a Handle) in a C static, as C code keeps a
+    /// `cgo.Handle`.
     pub fn ct_keep_handle(h: usize);
+    /// The integer `ct_keep_handle` kept.
     pub fn ct_kept_handle() -> usize;
 }
 
-/// csrc/ptr.c: the C side of the managed → C rows of
-/// `shared/spec/pointer-cases.md`, declared through the checked call layer
+/// csrc/ptr.c: the C side of the managed → C rows of the pointer-passing
+/// table (the README's pointer rules), declared through the checked call layer
 /// (`cgocheck::c_functions!`), with the C types of their prototypes. The
 /// names are Go's (`f1`, `s1`, …) so the rows read like `ptr_test.go`.
 pub mod ptr {
@@ -49,6 +61,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s1")]
     pub struct S1 {
+        /// C's `p`.
         pub p: *mut c_int,
     }
 
@@ -57,7 +70,9 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s3")]
     pub struct S3 {
+        /// C's `i`.
         pub i: c_int,
+        /// C's `p`.
         pub p: *mut c_int,
     }
 
@@ -66,7 +81,9 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s4")]
     pub struct S4 {
+        /// C's `i`.
         pub i: c_int,
+        /// C's `p`.
         pub p: *mut c_int,
     }
 
@@ -75,7 +92,9 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s5")]
     pub struct S5 {
+        /// C's `p1`.
         pub p1: *mut c_int,
+        /// C's `p2`.
         pub p2: *mut c_int,
     }
 
@@ -84,6 +103,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s16")]
     pub struct S16 {
+        /// C's `a`.
         pub a: [*mut c_char; 10],
     }
 
@@ -92,6 +112,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s17")]
     pub struct S17 {
+        /// C's `a`.
         pub a: [*mut c_char; 32769],
     }
 
@@ -100,6 +121,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s19a")]
     pub struct S19a {
+        /// C's `a`.
         pub a: [*mut c_char; 32769],
     }
 
@@ -108,6 +130,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s19b")]
     pub struct S19b {
+        /// C's `f`.
         pub f: S19a,
     }
 
@@ -116,6 +139,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "s28")]
     pub struct S28 {
+        /// C's `p`.
         pub p: *mut c_int,
     }
 
@@ -124,6 +148,7 @@ pub mod ptr {
     #[repr(C)]
     #[ctype(name = "u39")]
     pub union U39 {
+        /// C's `i`.
         pub i: c_ulong,
     }
 
@@ -181,7 +206,9 @@ pub mod call {
     #[repr(C)]
     #[ctype(name = "obj64")]
     pub struct Obj64 {
+        /// C's `p`.
         pub p: *mut c_void,
+        /// C's `a`.
         pub a: [i64; 7],
     }
 

@@ -12,5 +12,7 @@
 //!   benchmark program, `examples/tour.rs` the tour, `cmain/` a C `main`
 //!   linking the runtime as a static library.
 
+#![deny(missing_docs)]
+
 pub mod ffi;
 pub mod harness;

@@ -2,7 +2,7 @@
 //!
 //! - [`types`]: type descriptors ([`Type`], [`CType`], `#[derive(CType)]`).
 //! - [`memory`]: the [`ManagedMemory`] trait the runtime's heap implements.
-//! - [`env`]: the one parser of every environment variable, with their table.
+//! - [`env`](mod@env): the one parser of every environment variable, with their table.
 //! - [`level`]: `CGOCHECK` / `GODEBUG=cgocheck` and which checks each level runs.
 //! - The checks, pure functions of a [`ManagedMemory`] (ungated; the
 //!   runtime's glue consults the level): [`check_arg`] (Go's `cgoCheckArg`,
@@ -11,6 +11,9 @@
 //!   `unknown.rs`), [`check_result`] (`cgoCheckResult`), and the level-2
 //!   store checks of `store.rs`. Pointer words are found by `words.rs`.
 //! - [`error`]: [`CheckError`] and its message; [`path`]: `arg 1 → .p`.
+
+// Every public item is documented; the build fails otherwise.
+#![deny(missing_docs)]
 
 // The derive names this crate by path; let it do so from inside too.
 extern crate self as cgocheck_checker;
@@ -30,8 +33,8 @@ mod words;
 
 pub use arg::check_arg;
 pub use cgocheck_derive::CType;
-pub use error::{CallSite, CheckError, Class, GoKind, Place, Report, Site, StoreOp};
 pub use env::EnvError;
+pub use error::{CallSite, CheckError, Class, GoKind, Place, Report, Site, StoreOp};
 pub use level::{Checks, Level};
 pub use memory::{ManagedMemory, Object, Region};
 pub use pointer::{check_pointer, Hint};

@@ -45,6 +45,9 @@
 //! (`unwind.rs`) lives on the signal stack, and `_dl_find_object` finds the
 //! `.eh_frame_hdr` of any loaded module per address without a lock.
 
+// Every public item is documented; the build fails otherwise.
+#![deny(missing_docs)]
+
 mod buf;
 mod memory;
 mod module;

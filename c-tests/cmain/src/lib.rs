@@ -8,6 +8,8 @@
 //! Nothing here starts the runtime: the first exported function C calls
 //! does, from whichever thread calls first.
 
+#![deny(missing_docs)]
+
 use cgocheck::{GcSlice, GcStr, Handle};
 use core::ffi::c_int;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -103,6 +103,8 @@
 //! descriptor is rejected by the trait's `#[diagnostic::on_unimplemented]`,
 //! pointed at that field's type.
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Group, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};

@@ -2,6 +2,8 @@
 //! tests in `tests/harness.rs`: they show that under `cargo test` a failed
 //! check fails its own test only (`cgocheck::run_test`).
 
+#![deny(missing_docs)]
+
 use core::ffi::{c_int, c_long};
 
 /// C's `struct pair` (`csrc/pairs.c`): a pointer C reads through, and a

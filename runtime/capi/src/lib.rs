@@ -10,4 +10,6 @@
 //! Nothing is defined here: naming the runtime is what puts it, with its
 //! `#[no_mangle]` C functions, into the archive.
 
+#![deny(missing_docs)]
+
 pub use cgocheck;

@@ -68,6 +68,7 @@ impl<K: CType + Copy + PartialEq, V: CType + Copy> GcMap<K, V> {
         }
     }
 
+    /// Whether this is the nil map (no table).
     pub fn is_nil(self) -> bool {
         self.table.is_null()
     }
@@ -81,6 +82,7 @@ impl<K: CType + Copy + PartialEq, V: CType + Copy> GcMap<K, V> {
         }
     }
 
+    /// Whether it has no entries.
     pub fn is_empty(self) -> bool {
         self.len() == 0
     }

@@ -17,7 +17,7 @@
 //!             └─ on the M's g0 stack: trampoline(frame) → C's f1(p)
 //! ```
 //!
-//! `c-tests` has one case per row of `shared/spec/pointer-cases.md`
+//! `c-tests` has one case per row of the pointer-passing table
 //! (`src/bin/ptrcases.rs`) and the tour (`examples/tour.rs`).
 //!
 //! # How much a pointer argument is checked

@@ -69,10 +69,12 @@ impl<T> CPtr<T> {
         CPtr { ptr: core::ptr::null_mut() }
     }
 
+    /// Whether the pointer is null.
     pub fn is_null(self) -> bool {
         self.ptr.is_null()
     }
 
+    /// The raw pointer.
     pub fn as_ptr(self) -> *mut T {
         self.ptr
     }
