@@ -564,9 +564,9 @@ fn message() {
 #[inline(never)]
 fn backtrace_from_c() {
     let mut pcs = [null_mut::<c_void>(); 64];
-    // SAFETY: `pcs` has room for 64 return addresses. It is on the task
-    // stack, so the call says that C gets the array (`elem`).
-    let n = unsafe { ct_backtrace(elem(&pcs, 0), 64) };
+    // SAFETY: `pcs` has room for 64 return addresses, which C writes. It is
+    // on the task stack, so the call says how much of it C gets (`extent`).
+    let n = unsafe { ct_backtrace(extent(pcs.as_mut_ptr(), size_of_val(&pcs)), 64) };
     assert!(n > 0, "backtrace() found no frame");
     let mut names = Vec::new();
     for &pc in &pcs[..n as usize] {
