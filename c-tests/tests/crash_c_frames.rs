@@ -45,8 +45,14 @@ fn crash_c_line(text: &str) -> usize {
 /// The (function, location) line pairs of the section starting with a line
 /// that starts with `header`.
 fn frames<'a>(report: &'a str, header: &str) -> Vec<(&'a str, &'a str)> {
-    let lines: Vec<&str> =
-        report.lines().skip_while(|l| !l.starts_with(header)).skip(1).take_while(|l| !l.is_empty()).collect();
+    // An elision line (`...N frames elided...`) is one line, not a frame.
+    let lines: Vec<&str> = report
+        .lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("..."))
+        .collect();
     lines.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect()
 }
 
@@ -130,10 +136,16 @@ fn task_stack_overflow_names_the_task_its_size_and_the_knob() {
     assert!(lines[0].contains("is in the guard page below it"), "{}", c.stderr);
     assert!(lines[1].contains("CGOCHECK_STACK_KB"), "{}", c.stderr);
     assert_eq!(lines[2], "fatal error: stack overflow", "{}", c.stderr);
-    // The section is the task's, its frames the recursion, cut at 32.
+    // The section is the task's, its frames the recursion: the innermost
+    // 32, the count of those elided (the 64 KiB stack holds about 60),
+    // then the outermost down to the entry function that started it.
     let f = frames(&c.stderr, "task 7 [running]:");
-    assert!(f.len() >= 31 && f.iter().take(31).all(|(name, _)| *name == "crash::recurse(...)"), "{}", c.stderr);
-    assert!(c.stderr.contains("...additional frames elided..."), "{}", c.stderr);
+    assert!(f.len() >= 32 && f.iter().take(32).all(|(name, _)| *name == "crash::recurse(...)"), "{}", c.stderr);
+    let elided = c.stderr.lines().find(|l| l.ends_with(" frames elided...")).expect("an elision line");
+    let count: usize = elided.trim_start_matches("...").split(' ').next().unwrap().parse().unwrap();
+    assert!(count > 0, "{}", c.stderr);
+    let entry = index_of(&f, "crash::recurse_entry(...)");
+    assert!(entry > 32 && f[entry - 1].0 == "crash::recurse(...)", "{}", c.stderr);
 }
 
 #[test]

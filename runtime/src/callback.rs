@@ -375,12 +375,20 @@ fn new_extra_m() -> &'static M {
 /// runs as the thread exits, outside any callback. Gives the M's P back to
 /// the scheduler if it still holds it (in the syscall state after its last
 /// callback) and puts the M on the free list; frees the thread's
-/// alternate signal stack.
+/// alternate signal stack. The pages its callbacks touched on the M's task
+/// stack go back to the kernel (the stack itself stays the M's), so a C
+/// thread that recursed deeply in a callback does not leave its memory
+/// resident until another thread binds the M.
 unsafe extern "C" fn dropm(arg: *mut c_void) {
     // SAFETY: needm stored a leaked Binding as this key's value; the
     // destructor runs once per thread, so it is taken back once.
     let binding = unsafe { Box::from_raw(arg.cast::<Binding>()) };
     let m = binding.m;
+    let g = m.curg().expect("cgocheck: an extra M without its task");
+    // SAFETY: the thread is exiting outside any callback: nothing runs on
+    // the task stack (each callback starts at its top) until a thread
+    // binds this M again, after it is on the free list below.
+    unsafe { crate::heap().release_stack_pages(g.stack()) };
     if let Some(p) = m.p() {
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
         // Unless the monitor retook it meanwhile, it is ours to hand off.

@@ -1,7 +1,8 @@
 //! Task stacks as tasks use them: deep recursion just works, idle tasks
 //! cost a few KiB, overflow at the reservation is still a clear report, and
 //! on kernels without guard regions the `mprotect` fallback still guards
-//! (and its task limit is said).
+//! (and its task limit is said). A thread the runtime did not start that
+//! recursed deeply in a callback gives those stack pages back when it exits.
 //!
 //! Every case runs in a child process of its own (this binary re-run on
 //! one test, with `TASK_STACKS_CHILD=1`): memory figures must be this
@@ -244,7 +245,23 @@ fn overflow_at_the_default_reservation_is_reported() {
     assert_eq!(c.code, Some(2), "{c}");
     assert!(c.stderr.contains("overflowed its 16777216-byte stack"), "{c}");
     assert!(c.stderr.contains("fatal error: stack overflow") && c.stderr.contains("CGOCHECK_STACK_KB"), "{c}");
-    assert!(c.stderr.contains("task_stacks::recurse_forever"), "the frames are shown:\n{c}");
+    // Both ends of the recursion (about 87,000 frames): the innermost
+    // frames where it overflowed, Go's elision line with the count, then
+    // the outermost ones down to where it started, the spawned closure.
+    let names: Vec<&str> = c.stderr.lines().filter(|l| !l.starts_with('\t')).collect();
+    let task = names.iter().position(|l| l.starts_with("task ") && l.ends_with("[running]:")).expect("a task section");
+    let section: Vec<&str> = names[task + 1..].iter().take_while(|l| !l.is_empty()).copied().collect();
+    assert!(section[..32].iter().all(|l| *l == "task_stacks::recurse_forever(...)"), "the top:\n{c}");
+    let elided =
+        section.iter().position(|l| l.starts_with("...") && l.ends_with(" frames elided...")).expect("elision");
+    let count: u64 = section[elided].trim_start_matches("...").split(' ').next().unwrap().parse().unwrap();
+    assert!(elided == 32 && count > 10_000, "the middle is elided and counted:\n{c}");
+    let bottom = &section[elided + 1..];
+    assert!(bottom.first() == Some(&"task_stacks::recurse_forever(...)"), "the bottom:\n{c}");
+    assert!(
+        bottom.last().is_some_and(|l| l.starts_with("task_stacks::child_overflow_default::{{closure}}")),
+        "the bottom ends at the task's entry, the spawned closure:\n{c}"
+    );
 }
 
 #[test]
@@ -380,4 +397,74 @@ fn without_guard_regions_overflow_is_still_reported() {
     assert_eq!(c.code, Some(2), "{c}");
     assert!(c.stderr.contains("overflowed its 65536-byte stack"), "{c}");
     assert!(c.stderr.contains("fatal error: stack overflow"), "{c}");
+}
+
+/// Bytes of stack one [`deep_in_callback`] frame touches, at least.
+const CALLBACK_FRAME: usize = 1024;
+
+/// Touches `frames` frames of at least [`CALLBACK_FRAME`] bytes each.
+#[inline(never)]
+fn deep_in_callback(frames: u64) -> u64 {
+    let mut pad = [frames as u8; CALLBACK_FRAME];
+    std::hint::black_box(&mut pad);
+    if frames == 0 {
+        return pad[7] as u64;
+    }
+    deep_in_callback(frames - 1) + pad[3] as u64
+}
+
+cgocheck::export! {
+    /// A callback that recurses `frames` deep on its task stack.
+    fn TaskStacksDeepCallback(frames: u64) -> u64 {
+        deep_in_callback(frames)
+    }
+}
+
+#[test]
+fn child_callback_stacks_released() {
+    if !is_child() {
+        return;
+    }
+    // Threads the runtime did not start (std's, here: to the runtime the
+    // same as C's pthreads) call back, each binding its own extra M, and
+    // recurse 4 MiB deep on that M's task stack. All are alive at once,
+    // so each has its own M; then they exit.
+    const THREADS: usize = 16;
+    const FRAMES: u64 = 4096;
+    let f: extern "C" fn(u64) -> u64 = TaskStacksDeepCallback;
+    let rss0 = status_kib("VmRSS");
+    let (called, exit) =
+        (Arc::new(std::sync::Barrier::new(THREADS + 1)), Arc::new(std::sync::Barrier::new(THREADS + 1)));
+    let hs: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (called, exit) = (called.clone(), exit.clone());
+            std::thread::spawn(move || {
+                std::hint::black_box(f(FRAMES));
+                called.wait();
+                exit.wait();
+            })
+        })
+        .collect();
+    called.wait();
+    let rss = status_kib("VmRSS");
+    exit.wait();
+    for h in hs {
+        h.join().unwrap();
+    }
+    // Joined: each thread's key destructor (`dropm`) has run.
+    let after = status_kib("VmRSS");
+    let touched = THREADS * FRAMES as usize * CALLBACK_FRAME / 1024;
+    println!("{THREADS} callback threads {FRAMES} frames deep: VmRSS {rss0} -> {rss} -> {after} KiB after they exited");
+    assert!(rss - rss0 >= touched * 9 / 10, "the callbacks touched {touched} KiB, RSS grew by {} KiB", rss - rss0);
+    assert!(
+        after.saturating_sub(rss0) <= touched / 10,
+        "{} KiB of the {touched} KiB the exited threads' callbacks touched are still resident",
+        after.saturating_sub(rss0)
+    );
+}
+
+#[test]
+fn a_c_thread_gives_its_callback_stack_pages_back_when_it_exits() {
+    let c = child_passes("child_callback_stacks_released", &[], Duration::from_secs(60));
+    eprintln!("{}", c.stdout.lines().filter(|l| l.contains("VmRSS")).collect::<Vec<_>>().join("\n"));
 }

@@ -8,7 +8,10 @@
 //! 1. **Collection** (async-signal-safe, in the crashed process):
 //!    [`Regs::from_ucontext`] reads the interrupted registers from a
 //!    signal's `ucontext`; [`unwind`] walks up to [`MAX_FRAMES`] frames
-//!    (Go's 32-entry `cgoCallers` buffer) from there, by the `.eh_frame` CFI
+//!    (Go's 32-entry `cgoCallers` buffer) from there, and [`unwind_ends`]
+//!    the whole stack (bounded by [`MAX_WALK`]), keeping its innermost
+//!    [`MAX_FRAMES`] and, in a ring, its outermost [`BOTTOM_FRAMES`] (the
+//!    two ends of a deep recursion), by the `.eh_frame` CFI
 //!    of each code address's module (found with glibc's lock-free
 //!    `_dl_find_object`, see `module.rs`), falling back to the frame-pointer
 //!    chain where a module has no CFI for an address. Stack memory is read
@@ -62,4 +65,4 @@ pub use module::{init, module_of, ModuleInfo};
 pub use regs::Regs;
 pub use render::{render, render_raw};
 pub use symbolize::{Symbol, Symbolizer};
-pub use unwind::{unwind, Frame, MAX_FRAMES};
+pub use unwind::{unwind, unwind_ends, Ends, Frame, BOTTOM_FRAMES, MAX_FRAMES, MAX_WALK};

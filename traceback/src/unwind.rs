@@ -51,8 +51,8 @@ use gimli::{
     UnwindSection, UnwindTableRow, Value,
 };
 
-/// Go's `cgoCallers` holds 32 return addresses; a report walks at most this
-/// many frames per stack.
+/// Go's `cgoCallers` holds 32 return addresses; a report shows at most
+/// this many of a stack's innermost frames (see [`unwind_ends`]).
 pub const MAX_FRAMES: usize = 32;
 
 /// One frame of a walk.
@@ -113,31 +113,138 @@ impl EvaluationStorage<Bytes> for FixedEval {
 /// frames stored and whether the walk was cut short by `out`'s size.
 /// Async-signal-safe: no allocation, no lock.
 pub fn unwind(start: &Regs, exact: bool, out: &mut [Frame]) -> (usize, bool) {
+    let mut n = 0;
+    let more = walk(start, exact, &mut |f| {
+        if n == out.len() {
+            return false;
+        }
+        out[n] = f;
+        n += 1;
+        true
+    });
+    (n, more)
+}
+
+/// How many of a long walk's outermost frames [`unwind_ends`] keeps: the
+/// bottom of a deep recursion, down to the function that started it and
+/// the thread's or task's entry.
+pub const BOTTOM_FRAMES: usize = 16;
+
+/// The most frames [`unwind_ends`] steps through looking for the
+/// outermost one. A step costs a few microseconds (an FDE lookup and a
+/// handful of `process_vm_readv` reads: a walk of 87,000 frames and the
+/// whole report took under a second), so this bounds a walk to a few
+/// seconds; it holds every
+/// frame of the default 16 MiB task stack overflowed by recursive frames
+/// of 64 bytes or more.
+pub const MAX_WALK: usize = 1 << 18;
+
+/// Both ends of a walk: its first [`MAX_FRAMES`] frames and, when the
+/// stack is deeper, its last [`BOTTOM_FRAMES`], with the count of those
+/// in between. Fixed-size, to live on a signal stack.
+pub struct Ends {
+    top: [Frame; MAX_FRAMES],
+    n_top: usize,
+    /// A ring of the frames after the top: frame `i` (counted from the
+    /// first frame after the top) is at `i % BOTTOM_FRAMES`.
+    ring: [Frame; BOTTOM_FRAMES],
+    after_top: usize,
+    cut: bool,
+}
+
+impl Ends {
+    /// The innermost frames, in walk order.
+    pub fn top(&self) -> &[Frame] {
+        &self.top[..self.n_top]
+    }
+
+    /// How many frames lie between [`Ends::top`] and [`Ends::bottom`].
+    pub fn elided(&self) -> usize {
+        self.after_top.saturating_sub(BOTTOM_FRAMES)
+    }
+
+    /// The outermost frames, in walk order, into `out` (which must hold
+    /// [`BOTTOM_FRAMES`]); returns how many.
+    pub fn bottom(&self, out: &mut [Frame; BOTTOM_FRAMES]) -> usize {
+        let n = self.after_top.min(BOTTOM_FRAMES);
+        let first = self.after_top - n;
+        for (i, slot) in out[..n].iter_mut().enumerate() {
+            *slot = self.ring[(first + i) % BOTTOM_FRAMES];
+        }
+        n
+    }
+
+    /// Whether the walk gave up after [`MAX_WALK`] frames, so that
+    /// [`Ends::bottom`] is not the outermost end of the stack.
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+}
+
+/// Walks the whole stack from `start` (see [`unwind`] for `exact`), up to
+/// [`MAX_WALK`] frames, keeping both ends of it; `stop` ends the walk
+/// before the first frame it accepts (that frame is not kept).
+/// Async-signal-safe: no allocation, no lock.
+pub fn unwind_ends(start: &Regs, exact: bool, stop: &mut dyn FnMut(&Frame) -> bool) -> Ends {
+    let mut ends = Ends {
+        top: [Frame::default(); MAX_FRAMES],
+        n_top: 0,
+        ring: [Frame::default(); BOTTOM_FRAMES],
+        after_top: 0,
+        cut: false,
+    };
+    let mut seen = 0;
+    let mut stopped = false;
+    let more = walk(start, exact, &mut |f| {
+        if stop(&f) {
+            stopped = true;
+            return false;
+        }
+        if seen == MAX_WALK {
+            return false;
+        }
+        seen += 1;
+        if ends.n_top < MAX_FRAMES {
+            ends.top[ends.n_top] = f;
+            ends.n_top += 1;
+        } else {
+            ends.ring[ends.after_top % BOTTOM_FRAMES] = f;
+            ends.after_top += 1;
+        }
+        true
+    });
+    ends.cut = more && !stopped;
+    ends
+}
+
+/// Walks the stack from `start`, handing each frame, innermost first, to
+/// `visit`, until the outermost frame or until `visit` returns false.
+/// Returns whether `visit` ended the walk with a frame still to come.
+fn walk(start: &Regs, exact: bool, visit: &mut dyn FnMut(Frame) -> bool) -> bool {
     let mut ctx = Ctx::new_in();
     let mut regs = *start;
     let mut exact = exact;
-    let mut n = 0;
+    let mut first = true;
     loop {
-        if regs.pc == 0 && !(exact && n == 0) {
-            return (n, false);
+        if regs.pc == 0 && !(exact && first) {
+            return false;
         }
-        if n == out.len() {
-            return (n, true);
-        }
+        first = false;
         let step = cfi_step(&regs, exact, &mut ctx).or_else(|| null_call_step(&regs, exact)).or_else(|| fp_step(&regs));
         let (next, cfa, signal) = match step {
             Some(Step::Caller { regs, cfa, signal }) => (Some(regs), cfa, signal),
             Some(Step::Outermost(cfa)) => (None, cfa, false),
             None => (None, 0, false),
         };
-        out[n] = Frame { pc: regs.pc, sp: regs.sp(), fp: cfa, exact };
-        n += 1;
+        if !visit(Frame { pc: regs.pc, sp: regs.sp(), fp: cfa, exact }) {
+            return true;
+        }
         match next {
             Some(next) if next.sp() > regs.sp() || (signal && next.sp() != regs.sp()) => {
                 regs = next;
                 exact = signal;
             }
-            _ => return (n, false),
+            _ => return false,
         }
     }
 }
@@ -405,6 +512,53 @@ mod tests {
         assert!(frames[back].exact, "{frames:x?}");
         let me = a_cfa_expression_and_a_signal_frame_lead_across_a_stack_switch as *const () as usize;
         assert!(frames[back..].iter().any(|f| f.pc > me && f.pc < me + 4096), "{frames:x?} vs {me:#x}");
+    }
+
+    /// Recurses `depth` frames, then walks both ends of the stack from
+    /// the innermost one, up to the outermost call of the recursion (what
+    /// is below it depends on the test harness). Returns the ends and the
+    /// number of frames walked.
+    #[inline(never)]
+    fn ends_below(depth: usize, stop_at: Option<usize>) -> (Ends, usize) {
+        // The outermost call's local: its own frame's sp is below it, its
+        // caller's above.
+        let here = 0u8;
+        let stop_at = stop_at.unwrap_or(core::hint::black_box(&here) as *const u8 as usize);
+        if depth > 0 {
+            let r = ends_below(depth - 1, Some(stop_at));
+            return core::hint::black_box(r);
+        }
+        crate::init();
+        let mut uc = core::mem::MaybeUninit::<libc::ucontext_t>::zeroed();
+        // SAFETY: `uc` is writable storage for a ucontext_t.
+        assert_eq!(unsafe { libc::getcontext(uc.as_mut_ptr()) }, 0);
+        // SAFETY: getcontext filled `uc`.
+        let regs = unsafe { Regs::from_ucontext(uc.as_ptr().cast()) };
+        let ends = unwind_ends(&regs, true, &mut |f: &Frame| f.sp >= stop_at);
+        // The same walk, counted frame by frame.
+        let mut all = 0;
+        walk(&regs, true, &mut |f| {
+            all += (f.sp < stop_at) as usize;
+            f.sp < stop_at
+        });
+        (ends, all)
+    }
+
+    #[test]
+    fn both_ends_of_a_deep_stack_are_kept_and_the_middle_counted() {
+        let (ends, all) = ends_below(200, None);
+        let me = ends_below as *const () as usize;
+        let in_me = |f: &Frame| f.pc > me && f.pc < me + 4096;
+        assert!(!ends.cut());
+        // The 201 calls of ends_below (getcontext's context is in the last).
+        assert_eq!(all, 201);
+        assert_eq!(ends.top().len() + ends.elided() + BOTTOM_FRAMES, all);
+        assert_eq!(ends.top().len(), MAX_FRAMES);
+        assert!(ends.top().iter().all(in_me), "{:x?}", ends.top());
+        let mut bottom = [Frame::default(); BOTTOM_FRAMES];
+        assert_eq!(ends.bottom(&mut bottom), BOTTOM_FRAMES);
+        assert!(bottom.iter().all(in_me), "{bottom:x?}");
+        assert!(bottom.windows(2).all(|w| w[1].sp > w[0].sp) && bottom[0].sp > ends.top()[MAX_FRAMES - 1].sp);
     }
 
     #[test]

@@ -32,7 +32,7 @@
 
 use super::arena::StackGuards;
 use super::sizeclass::PAGE;
-use super::span::SpanKind;
+use super::span::{Span, SpanKind};
 use super::Heap;
 use std::sync::atomic::Ordering;
 
@@ -94,16 +94,38 @@ impl Heap {
     /// Nothing runs on the stack or uses memory in it any more.
     pub unsafe fn free_stack(&self, stack: StackRange) {
         let arena = self.arena();
-        let span = stack
+        let span = self.stack_span(stack, "free_stack");
+        assert!(span.clear_allocated(0), "cgocheck: free_stack of {stack:x?}: already freed");
+        arena.discard(stack.lo, stack.hi - stack.lo);
+        self.central().freed_stack(span);
+    }
+
+    /// Gives the pages a live stack's task touched back to the kernel
+    /// (`MADV_DONTNEED`), keeping the stack allocated: they read as zero
+    /// and cost nothing until touched again. For a stack kept across idle
+    /// periods, e.g. a C thread's callback stack after the thread exits.
+    /// Panics if `stack` is not a live stack.
+    ///
+    /// # Safety
+    /// Nothing runs on the stack or uses memory in it now.
+    pub(crate) unsafe fn release_stack_pages(&self, stack: StackRange) {
+        let arena = self.arena();
+        let span = self.stack_span(stack, "release_stack_pages");
+        assert!(span.is_allocated(0), "cgocheck: release_stack_pages of {stack:x?}: the stack was freed");
+        arena.discard(stack.lo, stack.hi - stack.lo);
+    }
+
+    /// The span of `stack`, checking that `stack` is exactly a stack from
+    /// [`Heap::alloc_stack`]; panics naming `what` otherwise.
+    fn stack_span(&self, stack: StackRange, what: &str) -> &'static Span {
+        let arena = self.arena();
+        stack
             .lo
             .checked_sub(arena.base)
             .filter(|&off| off < arena.reserved)
             .and_then(|off| arena.span_at(off / PAGE))
             .filter(|s| s.kind == SpanKind::Stack && s.base + PAGE == stack.lo && s.end() == stack.hi)
-            .unwrap_or_else(|| panic!("cgocheck: free_stack of {stack:x?}, which is not a stack from alloc_stack"));
-        assert!(span.clear_allocated(0), "cgocheck: free_stack of {stack:x?}: already freed");
-        arena.discard(stack.lo, stack.hi - stack.lo);
-        self.central().freed_stack(span);
+            .unwrap_or_else(|| panic!("cgocheck: {what} of {stack:x?}, which is not a stack from alloc_stack"))
     }
 
     /// The address range task stacks (and their guards) are carved from:

@@ -30,8 +30,9 @@
 //!    a fault inside the handler itself ends the process at once.
 //! 3. **Collection** (`report.rs`), async-signal-safe: the signal lines,
 //!    then per task (from the scheduler's [`CrashView`], `view.rs`) or for
-//!    the bare thread, up to 32 frames walked from the signal's registers
-//!    and from tasks' saved registers, each with its module and load bias,
+//!    the bare thread, the frames walked from the signal's registers and
+//!    from tasks' saved registers (both ends of a deep stack: the
+//!    innermost 32 and the outermost 16), each with its module and load bias,
 //!    as wire records in a static 1 MiB buffer. No lock, no allocation.
 //! 4. **Symbolisation** (`symbolizer.rs`): a child process — this same
 //!    executable, started again — reads the records from a pipe, finds

@@ -32,15 +32,20 @@
 //!   said first and in those words, with the task, its stack size and the
 //!   knob that raises it; a fault just below the stack pointer of a thread
 //!   that is not a task is said to be that thread's stack overflow.
-//! - Each walk holds at most 32 frames (Go's cgoCallers); a longer stack
-//!   ends with Go's `...additional frames elided...`.
+//! - A walk goes through the whole stack (up to a million frames, so a
+//!   corrupt or huge one stays bounded in time) and keeps both ends, as
+//!   Go does since 1.21: a longer stack than 48 frames prints its
+//!   innermost 32 (where it crashed or overflowed), `...N frames
+//!   elided...`, and its outermost 16 (where a recursion started, down to
+//!   the task's entry). A walk that hits the bound prints its innermost
+//!   32 and Go's `...additional frames elided...`.
 
 use super::level::Traceback;
 use super::view::{crash_view, CurrentThread, SavedRegs, TaskInfo, TaskState};
 use crate::heap::heap;
 use crate::{ManagedMemory, Region};
 use cgocheck_traceback::wire::Writer;
-use cgocheck_traceback::{unwind, Frame, Regs, MAX_FRAMES};
+use cgocheck_traceback::{unwind_ends, Frame, Regs, BOTTOM_FRAMES};
 
 /// How a user raises a task's stack size, named in a stack overflow report.
 const STACK_SIZE_HINT: &str =
@@ -217,17 +222,24 @@ fn walk_saved(w: &mut Writer<'_>, saved: SavedRegs) {
 
 /// Walks from `start` and writes the frames; with `stop_in`, only those
 /// before the first frame whose stack pointer is in `lo..hi`.
+///
+/// The whole stack is walked (up to `MAX_WALK` frames), and a deep one is
+/// written as Go writes it: the innermost `MAX_FRAMES`, then `...N frames
+/// elided...`, then the outermost `BOTTOM_FRAMES` — where a recursion
+/// overflowed and where it started, down to the task's entry.
 fn walk(w: &mut Writer<'_>, start: &Regs, exact: bool, stop_in: Option<(usize, usize)>) {
-    let mut frames = [Frame::default(); MAX_FRAMES];
-    let (mut n, mut more) = unwind(start, exact, &mut frames);
-    if let Some((lo, hi)) = stop_in {
-        if let Some(cut) = frames[..n].iter().position(|f| f.sp >= lo && f.sp < hi) {
-            n = cut;
-            more = false;
-        }
-    }
-    w.frames(&frames[..n]);
-    if more {
+    let ends = unwind_ends(start, exact, &mut |f: &Frame| stop_in.is_some_and(|(lo, hi)| f.sp >= lo && f.sp < hi));
+    w.frames(ends.top());
+    if ends.cut() {
+        // The walk gave up before the outermost frame: its bottom is not
+        // the stack's.
         w.line(format_args!("...additional frames elided..."));
+        return;
     }
+    if ends.elided() > 0 {
+        w.line(format_args!("...{} frames elided...", ends.elided()));
+    }
+    let mut bottom = [Frame::default(); BOTTOM_FRAMES];
+    let n = ends.bottom(&mut bottom);
+    w.frames(&bottom[..n]);
 }
