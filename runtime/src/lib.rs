@@ -64,10 +64,6 @@ pub mod handle;
 pub mod heap;
 pub mod pinner;
 pub mod sched;
-// signal/ is not this lint's to fix from here (its owner edits it): its one
-// gap, the `pc`/`sp`/`fp` fields of `signal::view::SavedRegs`, is described
-// in the struct's own comment. Give them `///` lines and drop this allow.
-#[allow(missing_docs)]
 pub mod signal;
 pub mod values;
 
@@ -77,11 +73,11 @@ pub use globals::Global;
 pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};
 pub use pinner::Pinner;
-pub use signal::stack_dump;
 pub use sched::{
     current_task, gomaxprocs, lock_os_thread, park, run, run_test, set_gomaxprocs, sleep, spawn, spawn_with_stack,
     unlock_os_thread, yield_now, AccessError, Chan, JoinHandle, LocalKey, Task,
 };
+pub use signal::stack_dump;
 pub use values::{new, new_slice, new_string, new_with, new_zeroed, Gc, GcSlice, GcStr};
 
 /// The README's Rust examples, compiled and run as doc tests so the front

@@ -42,8 +42,11 @@ pub enum TaskState {
 /// only matters where code lacks CFI; give 0 when it is not known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SavedRegs {
+    /// Program counter: where the task resumes.
     pub pc: usize,
+    /// Stack pointer.
     pub sp: usize,
+    /// Frame pointer (`rbp`), where the frame-pointer walk starts.
     pub fp: usize,
 }
 
