@@ -18,12 +18,13 @@ pub fn is_child() -> bool {
     std::env::var_os("SCHED_TEST_CHILD").is_some()
 }
 
-/// Runs test `name` of this binary in a child process with `env` added
+/// Runs test `name` of this binary (ignored or not: the parent decided to
+/// run it) in a child process with `env` added
 /// (`GOMAXPROCS` and `CGOCHECK_STACK_KB` removed unless given).
 pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+    cmd.args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env("SCHED_TEST_CHILD", "1")
         .env("RUST_BACKTRACE", "0")
         .env_remove("GOMAXPROCS")
