@@ -59,6 +59,7 @@ pub mod check;
 mod conservative;
 pub mod export;
 pub mod ffi;
+pub mod gc;
 pub mod globals;
 pub mod handle;
 pub mod heap;
@@ -69,6 +70,7 @@ pub mod values;
 
 pub use cgocheck_checker::{self as checker, CType, Field, Kind, ManagedMemory, Object, PtrMask, Region, Type, WORD};
 pub use ffi::{elem, extent, field, pointee, slice_data, string_data, CPtr, GcMap};
+pub use gc::{add_cleanup, gc, mem_stats, Cleanup, MemStats, Root};
 pub use globals::Global;
 pub use handle::Handle;
 pub use heap::{heap, Heap, StackRange};

@@ -74,6 +74,13 @@ pub(crate) struct M {
     /// the refusal names it. Written and read by this M's thread only;
     /// atomic so that statistics may read it from elsewhere.
     pub nocallback: AtomicPtr<NoCallback>,
+    /// Runtime locks held by this M's running task (Go's `m.locks`): while
+    /// non-zero the task is not preempted (`sched/nopreempt.rs`). Written by
+    /// the M's own thread only.
+    pub locks: AtomicU32,
+    /// A preemption was requested while `locks` was non-zero: the last
+    /// [`NoPreempt`](super::nopreempt::NoPreempt) guard to go honours it.
+    pub preempt_pending: AtomicBool,
     /// 1-based, in creation order.
     pub id: u64,
     /// The context `g0_enter` saved: resuming it makes the M leave.
@@ -185,6 +192,8 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
     let id = NM.fetch_add(1, Ordering::Relaxed) + 1;
     let m: &'static M = Box::leak(Box::new(M {
         id,
+        locks: AtomicU32::new(0),
+        preempt_pending: AtomicBool::new(false),
         running_word: p::word(id, p::RUNNING),
         syscall_word: p::word(id, p::SYSCALL),
         g0_sp: AtomicUsize::new(0),

@@ -75,6 +75,7 @@ mod chan;
 pub(crate) mod config;
 pub(crate) mod m;
 mod monitor;
+pub(crate) mod nopreempt;
 pub(crate) mod p;
 mod parking;
 pub(crate) mod schedule;
