@@ -40,15 +40,21 @@
 //! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 | none | Go's number syntax; out of range is an error |
 //! | `GOTRACEBACK` | `none`, `single`, `all`, `system`, `crash`, `wer`, or a number 0 to 4294967295 (0 = none, 1 = all, 2 and above = system) | the names, `""` = single, numbers by `strconv.Atoi` within 32 unsigned bits as a level with "all"; `wer` is `crash` on Windows; anything else prints no traceback at all | the names and numbers with Go's meaning: `single` and `all` hide the runtime's own frames (call layer, callback switching, scheduler, std's panic machinery) as Go hides `runtime.*`, `system` and `crash` show them; `wer` is `crash` on every system; anything else is an error (Go would silently print nothing) |
 //! | `CGOCHECK_SYMBOLIZER_WAIT_MS` | a number from 1 to 600000 | none | an internal test hook (how long a crashed process waits for its symboliser to start printing), read like the others |
+//! | `GOGC` | `off`, or a number: 0 and above is the percentage, below 0 is `off` | the same (`runtime/mgcpacer.go` `readGOGC`: `off`, else `strconv.ParseInt(s, 10, 32)`); anything else silently means 100 | Go's values with Go's meaning; anything else (`OFF`, `200%`, `1e3`, too big for 32 bits) is an error: a typo would quietly run the collector at the default pace |
+//! | `GOMEMLIMIT` | `off`, or a byte count ([`byte_count`]): a number of bytes with no sign or `+`, optionally followed by `B`, `KiB`, `MiB`, `GiB` or `TiB`, at most 2^63−1 bytes; 9223372036854775807 is no limit | the same (`readGOMEMLIMIT`, `parseByteCount` in `runtime/string.go`); anything else is fatal ("malformed GOMEMLIMIT") | Go's rule, with our message: no `KB`/`MB` (decimal units are not Go's), no spaces, no fractions |
+//! | `GODEBUG` `gctrace=` | a number in the last `gctrace=` item: 1 and above prints one line per collection on stderr, 0 and below prints nothing | numbers, left to right, malformed ones skipped; above 0 traces (above 1 adds Go-internal detail) | as for `cgocheck=`: the last item decides and must be a number; every number keeps Go's meaning (2 traces like 1: there is no extra detail here) |
 //!
 //! (`CGOCHECK_SYMBOLIZER=1` is not a setting but the marker the crash
 //! handler puts in its symboliser's environment; it is compared, not
 //! parsed.)
 //!
-//! Variables to come (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace=1`) fit the
-//! same pieces: [`read`] for the value, [`int`] or a parser of their own
-//! syntax written here, [`godebug_int`] for a `GODEBUG` key, and an
-//! [`EnvError`] with the accepted values.
+//! A new variable fits the same pieces: [`read`] for the value, [`int`]
+//! or a parser of its own syntax written here (as [`byte_count`] is for
+//! `GOMEMLIMIT`), [`godebug_int`] for a `GODEBUG` key, and an
+//! [`EnvError`] with the accepted values. The collector's three
+//! (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace`) are parsed here whole
+//! ([`gogc`], [`gomemlimit`], [`gctrace`]); the runtime's
+//! `sched/config.rs` reads them at start.
 
 use std::ops::RangeInclusive;
 use thiserror::Error;
@@ -142,6 +148,100 @@ pub fn godebug_int(godebug: &str, key: &str, var: &Var, range: RangeInclusive<i3
     }
 }
 
+/// `GOGC`, the collector's pace.
+pub const GOGC: Var = Var {
+    name: "GOGC",
+    expected: "a GC percentage",
+    accepted: "`off` (collect only when cgocheck::gc() is called), or an integer percentage \
+               (Go's syntax, 32 bits): the next collection starts when the heap has grown by that \
+               percentage over what the last one found live; below 0 is `off` (unset: 100)",
+};
+
+/// `GOMEMLIMIT`, the limit the heap must stay under.
+pub const GOMEMLIMIT: Var = Var {
+    name: "GOMEMLIMIT",
+    expected: "a memory limit",
+    accepted: "`off` (no limit, the default), or a number of bytes, optionally followed by one of \
+               the units `B`, `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024; e.g. `512MiB`, `4GiB`, \
+               `1000000`), at most 9223372036854775807 bytes; no spaces, fractions or decimal \
+               units (`MB`)",
+};
+
+/// `GODEBUG`'s `gctrace=` item.
+pub const GCTRACE: Var = Var {
+    name: "GODEBUG",
+    expected: "a gctrace setting",
+    accepted: "integers: `gctrace=1` (one line per collection on stderr) or `gctrace=0` (none, \
+               the default); above 1 is 1, below 0 is 0, as in Go",
+};
+
+/// The collector's pace from a `GOGC` value (`None`: unset or empty):
+/// `Some(percent)`, or `None` when the collector is off. Unset is 100.
+pub fn gogc(value: Option<&str>) -> Result<Option<u32>, EnvError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(Some(100)),
+        Some("off") => Ok(None),
+        Some(v) => match int(v) {
+            Some(n) => Ok(u32::try_from(n).ok()),
+            None => Err(GOGC.error(v)),
+        },
+    }
+}
+
+/// Go's `parseByteCount`: a byte count with an optional binary unit.
+///
+/// The grammar: a decimal number in Go's syntax ([`int`]'s, 64 bits, so
+/// an optional sign) that is not negative, then nothing, `B`, or one of
+/// `KiB`, `MiB`, `GiB`, `TiB` (1024 to 1024^4 bytes); the product must fit
+/// in 63 bits. `-0` is 0 as in Go. `None` for anything else: an empty
+/// string, a unit alone, `KB`/`MB` (decimal units), lower-case units,
+/// spaces, fractions.
+pub fn byte_count(s: &str) -> Option<u64> {
+    let number = |digits: &str| digits.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok());
+    let (digits, unit) = if let Some(d) = s.strip_suffix("KiB") {
+        (d, 1u64 << 10)
+    } else if let Some(d) = s.strip_suffix("MiB") {
+        (d, 1 << 20)
+    } else if let Some(d) = s.strip_suffix("GiB") {
+        (d, 1 << 30)
+    } else if let Some(d) = s.strip_suffix("TiB") {
+        (d, 1 << 40)
+    } else if let Some(d) = s.strip_suffix('B') {
+        (d, 1)
+    } else {
+        (s, 1)
+    };
+    // Go looks at the character before the unit: the number must end in a
+    // digit (so `1iB`, `KiB` and `B` alone are refused by the parse).
+    let n = number(digits)?;
+    n.checked_mul(unit).filter(|&b| b <= i64::MAX as u64)
+}
+
+/// The memory limit from a `GOMEMLIMIT` value (`None`: unset or empty), in
+/// bytes; `None` when there is none (unset, `off`, or Go's "no limit"
+/// value, 9223372036854775807 bytes).
+pub fn gomemlimit(value: Option<&str>) -> Result<Option<u64>, EnvError> {
+    match value.filter(|v| !v.is_empty()) {
+        None | Some("off") => Ok(None),
+        Some(v) => match byte_count(v) {
+            Some(n) if n == i64::MAX as u64 => Ok(None),
+            Some(n) => Ok(Some(n)),
+            None => Err(GOMEMLIMIT.error(v)),
+        },
+    }
+}
+
+/// Whether a `GODEBUG` list (`None`: unset or empty) turns the collector
+/// trace on: its last `gctrace=` item is a number above 0 ([`godebug_int`]
+/// decides which item counts; a malformed last one is an error labelled
+/// `GODEBUG=gctrace`).
+pub fn gctrace(godebug: Option<&str>) -> Result<bool, EnvError> {
+    match godebug {
+        None => Ok(false),
+        Some(g) => Ok(godebug_int(g, "gctrace", &GCTRACE, i32::MIN..=i32::MAX)?.is_some_and(|n| n > 0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +294,113 @@ mod tests {
         let e = g("k=1,k=10").unwrap_err();
         assert_eq!((e.var.as_str(), e.value.as_str()), ("GODEBUG=k", "10"));
         assert!(g("k= 1").is_err());
+    }
+
+    #[test]
+    fn gogc_is_off_or_gos_32_bit_number() {
+        assert_eq!(gogc(None), Ok(Some(100)));
+        assert_eq!(gogc(Some("")), Ok(Some(100)), "empty is unset");
+        assert_eq!(gogc(Some("off")), Ok(None));
+        for (v, want) in [("0", Some(0)), ("50", Some(50)), ("+200", Some(200)), ("0100", Some(100))] {
+            assert_eq!(gogc(Some(v)), Ok(want), "{v:?}");
+        }
+        assert_eq!(gogc(Some("2147483647")), Ok(Some(i32::MAX as u32)));
+        for v in ["-1", "-100", "-2147483648"] {
+            assert_eq!(gogc(Some(v)), Ok(None), "{v:?}: below 0 is off, as in Go");
+        }
+    }
+
+    #[test]
+    fn gogc_errors_name_the_accepted_values() {
+        for bad in ["OFF", "Off", "on", "200%", "1e3", " 100", "100 ", "2147483648", "1.5", "0x64", "1_00"] {
+            let e = gogc(Some(bad)).unwrap_err();
+            assert_eq!((e.var.as_str(), e.value.as_str()), ("GOGC", bad));
+        }
+        assert_eq!(
+            gogc(Some("200%")).unwrap_err().to_string(),
+            "GOGC: \"200%\" is not a GC percentage; accepted values are `off` (collect only when \
+             cgocheck::gc() is called), or an integer percentage (Go's syntax, 32 bits): the next \
+             collection starts when the heap has grown by that percentage over what the last one \
+             found live; below 0 is `off` (unset: 100)"
+        );
+    }
+
+    #[test]
+    fn byte_counts_are_gos_parse_byte_count() {
+        for (s, n) in [
+            ("0", 0u64),
+            ("1", 1),
+            ("+7", 7),
+            ("-0", 0),
+            ("007B", 7),
+            ("1B", 1),
+            ("1KiB", 1024),
+            ("3MiB", 3 << 20),
+            ("+2GiB", 2 << 30),
+            ("5TiB", 5 << 40),
+            ("0TiB", 0),
+            ("9223372036854775807", i64::MAX as u64),
+            ("9223372036854775807B", i64::MAX as u64),
+            ("8388607TiB", 8_388_607 << 40),
+        ] {
+            assert_eq!(byte_count(s), Some(n), "{s:?}");
+        }
+        for s in [
+            "", "B", "iB", "KiB", "1iB", "1XiB", "1KB", "1MB", "1kib", "1kiB", "1 MiB", " 1", "1.5GiB", "-1", "-1KiB",
+            "1KiBB", "0x10", "1_000", "8388608TiB", "9223372036854775808", "18014398509481984KiB", "1e9", "٣B",
+        ] {
+            assert_eq!(byte_count(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn gomemlimit_values_and_errors() {
+        assert_eq!(gomemlimit(None), Ok(None));
+        assert_eq!(gomemlimit(Some("")), Ok(None), "empty is unset");
+        assert_eq!(gomemlimit(Some("off")), Ok(None));
+        assert_eq!(gomemlimit(Some("9223372036854775807")), Ok(None), "Go's no-limit value");
+        assert_eq!(gomemlimit(Some("512MiB")), Ok(Some(512 << 20)));
+        assert_eq!(gomemlimit(Some("0")), Ok(Some(0)));
+        assert_eq!(gomemlimit(Some("9223372036854775806B")), Ok(Some(i64::MAX as u64 - 1)));
+        for bad in ["OFF", "512MB", "512 MiB", "1.5GiB", "-1", "lots", "100mib"] {
+            let e = gomemlimit(Some(bad)).unwrap_err();
+            assert_eq!((e.var.as_str(), e.value.as_str()), ("GOMEMLIMIT", bad));
+        }
+        assert_eq!(
+            gomemlimit(Some("512MB")).unwrap_err().to_string(),
+            "GOMEMLIMIT: \"512MB\" is not a memory limit; accepted values are `off` (no limit, the \
+             default), or a number of bytes, optionally followed by one of the units `B`, `KiB`, \
+             `MiB`, `GiB`, `TiB` (powers of 1024; e.g. `512MiB`, `4GiB`, `1000000`), at most \
+             9223372036854775807 bytes; no spaces, fractions or decimal units (`MB`)"
+        );
+    }
+
+    #[test]
+    fn gctrace_is_the_last_gctrace_item_above_zero() {
+        assert_eq!(gctrace(None), Ok(false));
+        assert_eq!(gctrace(Some("cgocheck=2,madvdontneed=1")), Ok(false));
+        for (g, on) in [
+            ("gctrace=1", true),
+            ("gctrace=0", false),
+            ("gctrace=2", true),
+            ("gctrace=-1", false),
+            ("gctrace=+01", true),
+            ("cgocheck=0,gctrace=1,x=y", true),
+            ("gctrace=1,gctrace=0", false),
+            ("gctrace=x,gctrace=1", true),
+            ("gctrace=1,gctrace=", true),
+        ] {
+            assert_eq!(gctrace(Some(g)), Ok(on), "{g:?}");
+        }
+        for bad in ["gctrace=yes", "gctrace=1,gctrace=on", "gctrace= 1", "gctrace=99999999999"] {
+            let e = gctrace(Some(bad)).unwrap_err();
+            assert_eq!(e.var, "GODEBUG=gctrace", "{bad:?}");
+        }
+        assert_eq!(
+            gctrace(Some("gctrace=on")).unwrap_err().to_string(),
+            "GODEBUG=gctrace: \"on\" is not a gctrace setting; accepted values are integers: \
+             `gctrace=1` (one line per collection on stderr) or `gctrace=0` (none, the default); \
+             above 1 is 1, below 0 is 0, as in Go"
+        );
     }
 }
