@@ -88,27 +88,29 @@ fn child_checks_at_its_level() {
     if !is_child() {
         return;
     }
-    let want = std::env::var("EXPECT_LEVEL").unwrap();
-    let level = check::level();
-    assert_eq!((level as u8).to_string(), want);
-    let (args, stores) = (level >= Level::Check, level == Level::Full);
+    cgocheck::run_test(|| {
+        let want = std::env::var("EXPECT_LEVEL").unwrap();
+        let level = check::level();
+        assert_eq!((level as u8).to_string(), want);
+        let (args, stores) = (level >= Level::Check, level == Level::Full);
 
-    let site = CallSite::new("f1", 1);
-    let s = new(S1 { p: new(0) });
-    assert_eq!(unsafe { check::pointer(site, s.as_ptr(), Hint::Element) }.is_err(), args);
-    assert!(check::value(site, &Gc::<S1>::null()).is_ok());
-    assert_eq!(check::result("GoFn21", &s.p).is_err(), args);
-    let ty = <Gc<S1>>::TYPE;
-    assert_eq!(unsafe { check::arg(site, ty, (&s as *const Gc<S1>).cast()) }.is_err(), args);
+        let site = CallSite::new("f1", 1);
+        let s = new(S1 { p: new(0) });
+        assert_eq!(unsafe { check::pointer(site, s.as_ptr(), Hint::Element) }.is_err(), args);
+        assert!(check::value(site, &Gc::<S1>::null()).is_ok());
+        assert_eq!(check::result("GoFn21", &s.p).is_err(), args);
+        let ty = <Gc<S1>>::TYPE;
+        assert_eq!(unsafe { check::arg(site, ty, (&s as *const Gc<S1>).cast()) }.is_err(), args);
 
-    let c = CMem::new(64);
-    let x = new(0u8);
-    assert_eq!(check::ptr_write(c.ptr, x.as_ptr()).is_err(), stores);
-    // `write` and `copy` write only what passed the check.
-    let dst = c.cast::<Gc<u8>>();
-    assert_eq!(unsafe { check::write(dst, x) }.is_err(), stores);
-    assert_eq!(unsafe { dst.read() } == x, !stores);
-    let dst = unsafe { dst.add(1) };
-    assert_eq!(unsafe { check::copy(dst, &[x, x]) }.is_err(), stores);
-    assert_eq!(unsafe { dst.add(1).read() } == x, !stores);
+        let c = CMem::new(64);
+        let x = new(0u8);
+        assert_eq!(check::ptr_write(c.ptr, x.as_ptr()).is_err(), stores);
+        // `write` and `copy` write only what passed the check.
+        let dst = c.cast::<Gc<u8>>();
+        assert_eq!(unsafe { check::write(dst, x) }.is_err(), stores);
+        assert_eq!(unsafe { dst.read() } == x, !stores);
+        let dst = unsafe { dst.add(1) };
+        assert_eq!(unsafe { check::copy(dst, &[x, x]) }.is_err(), stores);
+        assert_eq!(unsafe { dst.add(1).read() } == x, !stores);
+    });
 }

@@ -224,32 +224,36 @@ fn pointer_to_pointer_free_type_is_not_checked() {
 
 #[test]
 fn hints_are_the_ones_cmd_cgo_chooses() {
-    let h = holder();
-    assert!(matches!(field(&h.a).hint(), Hint::Element));
-    assert!(matches!(field(h).hint(), Hint::Element));
-    assert!(matches!(field(&h.a).as_void().hint(), Hint::Element), "a conversion keeps the hint");
-    let s = new_slice::<*mut c_void>(4);
-    let e = elem(&s, 2);
-    assert!(matches!(e.hint(), Hint::Whole { .. }));
-    assert_eq!(e.as_ptr(), s.elem_ptr(2));
-    assert!(matches!(slice_data(&s).hint(), Hint::Whole { .. }));
-    let arr = [0u64; 3];
-    assert!(matches!(elem(&arr, 1).hint(), Hint::Whole { .. }));
-    assert!(matches!(elem(&new([0u8; 4]), 3).hint(), Hint::Whole { .. }));
-    assert!(matches!(elem(&h.a[..], 0).hint(), Hint::Extent(16)), "a Rust slice view has no header");
-    assert!(matches!(string_data(&new_string("abc")).hint(), Hint::Extent(3)));
-    assert!(matches!(string_data("abcd").hint(), Hint::Extent(4)));
-    assert!(matches!(pointee::<u64>(std::ptr::null_mut()).hint(), Hint::Pointee(_)));
-    assert!(matches!(extent(std::ptr::null_mut::<c_void>(), 5).hint(), Hint::Extent(5)));
+    cgocheck::run_test(|| {
+        let h = holder();
+        assert!(matches!(field(&h.a).hint(), Hint::Element));
+        assert!(matches!(field(h).hint(), Hint::Element));
+        assert!(matches!(field(&h.a).as_void().hint(), Hint::Element), "a conversion keeps the hint");
+        let s = new_slice::<*mut c_void>(4);
+        let e = elem(&s, 2);
+        assert!(matches!(e.hint(), Hint::Whole { .. }));
+        assert_eq!(e.as_ptr(), s.elem_ptr(2));
+        assert!(matches!(slice_data(&s).hint(), Hint::Whole { .. }));
+        let arr = [0u64; 3];
+        assert!(matches!(elem(&arr, 1).hint(), Hint::Whole { .. }));
+        assert!(matches!(elem(&new([0u8; 4]), 3).hint(), Hint::Whole { .. }));
+        assert!(matches!(elem(&h.a[..], 0).hint(), Hint::Extent(16)), "a Rust slice view has no header");
+        assert!(matches!(string_data(&new_string("abc")).hint(), Hint::Extent(3)));
+        assert!(matches!(string_data("abcd").hint(), Hint::Extent(4)));
+        assert!(matches!(pointee::<u64>(std::ptr::null_mut()).hint(), Hint::Pointee(_)));
+        assert!(matches!(extent(std::ptr::null_mut::<c_void>(), 5).hint(), Hint::Extent(5)));
+    });
 }
 
 #[test]
 fn out_of_range_element_panics_like_go() {
-    let s = new_slice::<u8>(2);
-    assert!(panic_of(|| {
-        let _ = elem(&s, 2);
-    })
-    .contains("index out of range [2] with length 2"));
+    cgocheck::run_test(|| {
+        let s = new_slice::<u8>(2);
+        assert!(panic_of(|| {
+            let _ = elem(&s, 2);
+        })
+        .contains("index out of range [2] with length 2"));
+    });
 }
 
 #[test]

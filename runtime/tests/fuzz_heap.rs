@@ -20,13 +20,17 @@
 //!   random offsets in and around the objects, and random words anywhere in
 //!   the heap's range, must get an answer (ok or a refusal), never a panic.
 //!
+//! Each case runs as the main task of `cgocheck::run_test` (the heap
+//! allocates only for tasks), and the cases' objects, known to the model by
+//! address, are kept alive by a `Root` each.
+//!
 //! Fixed case counts keep it to a few seconds; successful allocations stay
 //! far below the heap's size so that the cases leave the heap (shared by
 //! the process) as they found it. Requests that would fill the heap are in
 //! `heap_limits.rs`, in child processes.
 
 use cgocheck::checker::{check_pointer, CallSite, Hint};
-use cgocheck::{heap, Kind, ManagedMemory, PtrMask, Region, Type};
+use cgocheck::{heap, Kind, ManagedMemory, PtrMask, Region, Root, Type};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -86,7 +90,6 @@ fn count_for(size: usize, pick: u8, small: usize) -> usize {
 }
 
 /// What the heap's answer to a request must look like.
-#[derive(Debug)]
 struct Live {
     ty: &'static Type,
     count: usize,
@@ -95,6 +98,9 @@ struct Live {
     /// Bytes the heap says the object has.
     size: usize,
     stamp: u8,
+    /// Keeps the object alive for the collector: the model's map is Rust
+    /// memory, which the collector does not scan.
+    _root: Root<usize>,
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -209,7 +215,7 @@ fn run_requests(reqs: Vec<Request>) -> Result<(), TestCaseError> {
             stamp = stamp.wrapping_add(1).max(1);
             mem[0] = stamp;
             mem[req - 1] = stamp;
-            live.insert(addr, Live { ty, count, req, size: o.size, stamp });
+            live.insert(addr, Live { ty, count, req, size: o.size, stamp, _root: Root::new(addr) });
             if let Some(f) = r.free {
                 let base = *live.keys().nth(f % live.len()).unwrap();
                 live.remove(&base);
@@ -261,6 +267,9 @@ fn run_checks(
     let c_addr = c_mem.as_ptr() as usize + 8;
     // Objects: (base, type, count, bytes).
     let mut objs: Vec<(usize, &'static Type, usize, usize)> = Vec::new();
+    // The objects' roots: `objs` is Rust memory, which the collector does
+    // not scan.
+    let mut roots: Vec<Root<usize>> = Vec::new();
     for (words_n, ptrs, count) in &tys {
         // At least one pointer word, so every object can hold a pointer.
         let mut ptrs = ptrs.clone();
@@ -269,6 +278,7 @@ fn run_checks(
         let count = 1 + count % 6;
         let base = heap().alloc(ty, count) as usize;
         objs.push((base, ty, count, ty.size * count));
+        roots.push(Root::new(base));
     }
     // Fill every pointer word; note which objects hold a managed pointer.
     let mut holds_managed = vec![false; objs.len()];
@@ -320,6 +330,7 @@ fn run_checks(
         }
         Ok(())
     })();
+    drop(roots);
     for &(base, ..) in &objs {
         // SAFETY: the case is over; nothing uses its objects.
         unsafe { heap().free(base as *mut u8) };
@@ -332,7 +343,7 @@ proptest! {
 
     #[test]
     fn allocation_near_the_limits(reqs in proptest::collection::vec(request(), 1..24)) {
-        run_requests(reqs)?;
+        cgocheck::run_test(|| run_requests(reqs))?;
     }
 
     #[test]
@@ -342,6 +353,6 @@ proptest! {
         probes in proptest::collection::vec((any::<usize>(), -300isize..70000), 0..16),
         stray in proptest::collection::vec(any::<usize>(), 0..16),
     ) {
-        run_checks(tys, words, probes, stray)?;
+        cgocheck::run_test(|| run_checks(tys, words, probes, stray))?;
     }
 }

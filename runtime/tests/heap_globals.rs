@@ -60,14 +60,16 @@ fn ordinary_statics_are_not_managed() {
 
 #[test]
 fn globals_are_writable_and_keep_their_values() {
-    assert_eq!(a::COUNTER.get(), 5);
-    assert_eq!(b::TABLE.get(), [1, 2, 3, 4]);
-    // SAFETY: no other test touches PTR.
-    unsafe { b::PTR.set(cgocheck::new(3u64)) };
-    let p: Gc<u64> = b::PTR.get();
-    assert_eq!(*p, 3);
-    // Written through the raw pointer, as C would.
-    // SAFETY: no other test reads or writes UNNAMED.
-    unsafe { *UNNAMED.as_ptr() += 1 };
-    assert_eq!(UNNAMED.get(), 0xfeee);
+    cgocheck::run_test(|| {
+        assert_eq!(a::COUNTER.get(), 5);
+        assert_eq!(b::TABLE.get(), [1, 2, 3, 4]);
+        // SAFETY: no other test touches PTR.
+        unsafe { b::PTR.set(cgocheck::new(3u64)) };
+        let p: Gc<u64> = b::PTR.get();
+        assert_eq!(*p, 3);
+        // Written through the raw pointer, as C would.
+        // SAFETY: no other test reads or writes UNNAMED.
+        unsafe { *UNNAMED.as_ptr() += 1 };
+        assert_eq!(UNNAMED.get(), 0xfeee);
+    });
 }

@@ -85,21 +85,23 @@ fn zero_is_never_a_handle() {
 
 #[test]
 fn managed_values_are_roots() {
-    let g = new(Rec { p: Gc::null(), n: 1 });
-    let inner = new(77u64);
-    let holder = new(Rec { p: inner, n: 2 });
-    let h1 = Handle::new(g);
-    // A struct holding a managed pointer by value, beside plain data.
-    let h2 = Handle::new((5u64, holder.p, 6u64));
-    let h3 = Handle::new(String::from("no managed pointers"));
-    let roots: Vec<usize> = Handle::roots().collect();
-    assert!(roots.contains(&g.addr()), "{roots:x?}");
-    assert!(roots.contains(&inner.addr()), "{roots:x?}");
-    assert!(!roots.contains(&holder.addr()), "holder is not referenced by a handle");
-    h1.delete();
-    let roots: Vec<usize> = Handle::roots().collect();
-    assert!(!roots.contains(&g.addr()), "a deleted handle is no root");
-    assert!(roots.contains(&inner.addr()));
-    h2.delete();
-    h3.delete();
+    cgocheck::run_test(|| {
+        let g = new(Rec { p: Gc::null(), n: 1 });
+        let inner = new(77u64);
+        let holder = new(Rec { p: inner, n: 2 });
+        let h1 = Handle::new(g);
+        // A struct holding a managed pointer by value, beside plain data.
+        let h2 = Handle::new((5u64, holder.p, 6u64));
+        let h3 = Handle::new(String::from("no managed pointers"));
+        let roots: Vec<usize> = Handle::roots().collect();
+        assert!(roots.contains(&g.addr()), "{roots:x?}");
+        assert!(roots.contains(&inner.addr()), "{roots:x?}");
+        assert!(!roots.contains(&holder.addr()), "holder is not referenced by a handle");
+        h1.delete();
+        let roots: Vec<usize> = Handle::roots().collect();
+        assert!(!roots.contains(&g.addr()), "a deleted handle is no root");
+        assert!(roots.contains(&inner.addr()));
+        h2.delete();
+        h3.delete();
+    });
 }

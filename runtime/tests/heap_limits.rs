@@ -77,41 +77,52 @@ fn heap_still_sound() {
 
 #[test]
 fn byte_slice_of_usize_max_is_refused_by_name() {
-    let msg = panic_of(|| new_slice::<u8>(usize::MAX));
-    assert!(msg.contains("18446744073709551615 values of uint8"), "{msg}");
-    assert!(msg.contains("larger than the managed heap"), "{msg}");
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        let msg = panic_of(|| new_slice::<u8>(usize::MAX));
+        assert!(msg.contains("18446744073709551615 values of uint8"), "{msg}");
+        assert!(msg.contains("larger than the managed heap"), "{msg}");
+        heap_still_sound();
+    });
 }
 
 #[test]
 fn word_slice_near_usize_max_is_refused_by_name() {
-    let n = usize::MAX / 8;
-    let msg = panic_of(|| new_slice::<u64>(n));
-    assert!(msg.contains(&format!("{n} values of uint64")), "{msg}");
-    assert!(msg.contains("larger than the managed heap") && !msg.contains(" 0 more bytes"), "{msg}");
-    // One past: the byte count itself overflows.
-    let msg = panic_of(|| new_slice::<u64>(n + 1));
-    assert!(msg.contains(&format!("{} values of uint64", n + 1)) && msg.contains("overflows"), "{msg}");
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        let n = usize::MAX / 8;
+        let msg = panic_of(|| new_slice::<u64>(n));
+        assert!(msg.contains(&format!("{n} values of uint64")), "{msg}");
+        assert!(msg.contains("larger than the managed heap") && !msg.contains(" 0 more bytes"), "{msg}");
+        // One past: the byte count itself overflows.
+        let msg = panic_of(|| new_slice::<u64>(n + 1));
+        assert!(msg.contains(&format!("{} values of uint64", n + 1)) && msg.contains("overflows"), "{msg}");
+        heap_still_sound();
+    });
 }
 
 #[test]
 fn just_over_the_heap_is_refused_by_name() {
-    let (lo, hi) = heap().reserved_range();
-    let n = (hi - lo) / 8 + 1;
-    let msg = panic_of(|| new_slice::<Gc<u8>>(n));
-    assert!(msg.contains(&format!("{n} values of *uint8")) && msg.contains("larger than the managed heap"), "{msg}");
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        let (lo, hi) = heap().reserved_range();
+        let n = (hi - lo) / 8 + 1;
+        let msg = panic_of(|| new_slice::<Gc<u8>>(n));
+        assert!(
+            msg.contains(&format!("{n} values of *uint8")) && msg.contains("larger than the managed heap"),
+            "{msg}"
+        );
+        heap_still_sound();
+    });
 }
 
 #[test]
 fn huge_stack_request_is_refused_by_name() {
-    let msg = panic_of(|| heap().alloc_stack(usize::MAX, 7));
-    assert!(
-        msg.contains("stack of 18446744073709551615 bytes") && msg.contains("larger than the managed heap"),
-        "{msg}"
-    );
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        let msg = panic_of(|| heap().alloc_stack(usize::MAX, 7));
+        assert!(
+            msg.contains("stack of 18446744073709551615 bytes") && msg.contains("larger than the managed heap"),
+            "{msg}"
+        );
+        heap_still_sound();
+    });
 }
 
 #[derive(CType)]
@@ -141,44 +152,46 @@ struct Giant {
 
 #[test]
 fn alignment_above_the_page_is_honoured() {
-    for _ in 0..6 {
-        let p = new(Page16 { x: 1, p: Gc::null() });
-        assert_eq!(p.addr() % 16384, 0, "Page16 at {:#x}", p.addr());
-        assert_eq!(base_of(p.addr()), (p.addr(), 16384));
-        let s = new_slice::<Page16>(3);
-        assert_eq!(s.as_ptr() as usize % 16384, 0, "[Page16] at {:p}", s.as_ptr());
-        assert_eq!(base_of(s.as_ptr() as usize + 40000).0, s.as_ptr() as usize);
-        // (A 1 MiB value is made in the heap, not passed by value: a debug
-        // build would copy it across the test thread's stack.)
-        let m = new_slice::<Mega>(2);
-        assert_eq!(m.as_ptr() as usize % (1 << 20), 0, "[Mega] at {:p}", m.as_ptr());
-        assert_eq!(base_of(m.as_ptr() as usize + (1 << 20) + 5), (m.as_ptr() as usize, 2 << 20));
-    }
-    // Freed aligned objects are reused only where the alignment holds.
-    for _ in 0..4 {
-        let m = new_slice::<Mega>(1);
-        assert_eq!(m.as_ptr() as usize % (1 << 20), 0);
-        let q = new(Page16 { x: 4, p: Gc::null() });
-        assert_eq!(q.addr() % 16384, 0);
+    cgocheck::run_test(|| {
+        for _ in 0..6 {
+            let p = new(Page16 { x: 1, p: Gc::null() });
+            assert_eq!(p.addr() % 16384, 0, "Page16 at {:#x}", p.addr());
+            assert_eq!(base_of(p.addr()), (p.addr(), 16384));
+            let s = new_slice::<Page16>(3);
+            assert_eq!(s.as_ptr() as usize % 16384, 0, "[Page16] at {:p}", s.as_ptr());
+            assert_eq!(base_of(s.as_ptr() as usize + 40000).0, s.as_ptr() as usize);
+            // (A 1 MiB value is made in the heap, not passed by value: a debug
+            // build would copy it across the test thread's stack.)
+            let m = new_slice::<Mega>(2);
+            assert_eq!(m.as_ptr() as usize % (1 << 20), 0, "[Mega] at {:p}", m.as_ptr());
+            assert_eq!(base_of(m.as_ptr() as usize + (1 << 20) + 5), (m.as_ptr() as usize, 2 << 20));
+        }
+        // Freed aligned objects are reused only where the alignment holds.
+        for _ in 0..4 {
+            let m = new_slice::<Mega>(1);
+            assert_eq!(m.as_ptr() as usize % (1 << 20), 0);
+            let q = new(Page16 { x: 4, p: Gc::null() });
+            assert_eq!(q.addr() % 16384, 0);
+            // SAFETY: neither is used again.
+            unsafe {
+                heap().free(m.as_ptr() as *mut u8);
+                heap().free(q.as_ptr() as *mut u8);
+            }
+        }
+        // Rust's largest alignment, twice: each skips to the next 512 MiB.
+        let g = new_slice::<Giant>(1);
+        let h = new_slice::<Giant>(1);
+        for s in [g, h] {
+            assert_eq!(s.as_ptr() as usize % (1 << 29), 0, "[Giant] at {:p}", s.as_ptr());
+            assert_eq!(base_of(s.as_ptr() as usize + (1 << 29) - 1), (s.as_ptr() as usize, 1 << 29));
+        }
         // SAFETY: neither is used again.
         unsafe {
-            heap().free(m.as_ptr() as *mut u8);
-            heap().free(q.as_ptr() as *mut u8);
+            heap().free(g.as_ptr() as *mut u8);
+            heap().free(h.as_ptr() as *mut u8);
         }
-    }
-    // Rust's largest alignment, twice: each skips to the next 512 MiB.
-    let g = new_slice::<Giant>(1);
-    let h = new_slice::<Giant>(1);
-    for s in [g, h] {
-        assert_eq!(s.as_ptr() as usize % (1 << 29), 0, "[Giant] at {:p}", s.as_ptr());
-        assert_eq!(base_of(s.as_ptr() as usize + (1 << 29) - 1), (s.as_ptr() as usize, 1 << 29));
-    }
-    // SAFETY: neither is used again.
-    unsafe {
-        heap().free(g.as_ptr() as *mut u8);
-        heap().free(h.as_ptr() as *mut u8);
-    }
-    heap_still_sound();
+        heap_still_sound();
+    });
 }
 
 #[test]
@@ -195,24 +208,26 @@ fn zero_sized_values_of_any_alignment_are_aligned() {
 
 #[test]
 fn impossible_alignment_of_a_run_time_type_is_refused() {
-    static ODD: Type = Type::scalar("odd", 24, 24, Kind::Struct { fields: &[] });
-    let msg = panic_of(|| heap().alloc(&ODD, 1));
-    assert!(msg.contains("type odd has alignment 24") && msg.contains("powers of two"), "{msg}");
-    static HUGE: Type = Type::scalar("huge", 1 << 30, 1 << 30, Kind::Struct { fields: &[] });
-    let msg = panic_of(|| heap().alloc(&HUGE, 1));
-    assert!(msg.contains("type huge has alignment 1073741824") && msg.contains("at most 536870912"), "{msg}");
-    // A pointerful type whose size is not whole words cannot be described.
-    static RAGGED: Type = Type {
-        name: "ragged",
-        size: 12,
-        align: 4,
-        ptrdata: 8,
-        kind: Kind::Struct { fields: &[] },
-        ptrmask: PtrMask::Bits(&[1]),
-    };
-    let msg = panic_of(|| heap().alloc(&RAGGED, 100_000));
-    assert!(msg.contains("type ragged holds pointers but its size 12"), "{msg}");
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        static ODD: Type = Type::scalar("odd", 24, 24, Kind::Struct { fields: &[] });
+        let msg = panic_of(|| heap().alloc(&ODD, 1));
+        assert!(msg.contains("type odd has alignment 24") && msg.contains("powers of two"), "{msg}");
+        static HUGE: Type = Type::scalar("huge", 1 << 30, 1 << 30, Kind::Struct { fields: &[] });
+        let msg = panic_of(|| heap().alloc(&HUGE, 1));
+        assert!(msg.contains("type huge has alignment 1073741824") && msg.contains("at most 536870912"), "{msg}");
+        // A pointerful type whose size is not whole words cannot be described.
+        static RAGGED: Type = Type {
+            name: "ragged",
+            size: 12,
+            align: 4,
+            ptrdata: 8,
+            kind: Kind::Struct { fields: &[] },
+            ptrmask: PtrMask::Bits(&[1]),
+        };
+        let msg = panic_of(|| heap().alloc(&RAGGED, 100_000));
+        assert!(msg.contains("type ragged holds pointers but its size 12"), "{msg}");
+        heap_still_sound();
+    });
 }
 
 /// Child: a slice of `CGOCHECK_LIMITS_COUNT` pointers is refused with a
@@ -223,15 +238,17 @@ fn child_huge_pointer_slice() {
     if !is_child() {
         return;
     }
-    let n: usize = std::env::var("CGOCHECK_LIMITS_COUNT").unwrap().parse().unwrap();
-    let before = rss_kib("VmHWM:");
-    let msg = panic_of(|| new_slice::<Gc<u64>>(n));
-    let peak = rss_kib("VmHWM:");
-    eprintln!("peak RSS {before} KiB -> {peak} KiB: {msg}");
-    assert!(msg.contains(&format!("{n} values of *uint64")), "{msg}");
-    assert!(msg.contains("larger than the managed heap"), "{msg}");
-    assert!(peak - before < 64 << 10, "refusing the request took {} KiB", peak - before);
-    heap_still_sound();
+    cgocheck::run_test(|| {
+        let n: usize = std::env::var("CGOCHECK_LIMITS_COUNT").unwrap().parse().unwrap();
+        let before = rss_kib("VmHWM:");
+        let msg = panic_of(|| new_slice::<Gc<u64>>(n));
+        let peak = rss_kib("VmHWM:");
+        eprintln!("peak RSS {before} KiB -> {peak} KiB: {msg}");
+        assert!(msg.contains(&format!("{n} values of *uint64")), "{msg}");
+        assert!(msg.contains("larger than the managed heap"), "{msg}");
+        assert!(peak - before < 64 << 10, "refusing the request took {} KiB", peak - before);
+        heap_still_sound();
+    });
 }
 
 #[test]
@@ -253,16 +270,18 @@ fn child_exhaustion() {
     if !is_child() {
         return;
     }
-    let (lo, hi) = heap().reserved_range();
-    let half = (hi - lo) / 2;
-    let a = new_slice::<u8>(half);
-    let msg = panic_of(|| new_slice::<u8>(half));
-    assert!(msg.contains(&format!("managed heap exhausted: allocation of {half} values of uint8")), "{msg}");
-    heap_still_sound();
-    // SAFETY: `a` is not used again.
-    unsafe { heap().free(a.as_ptr()) };
-    let b = new_slice::<u8>(half);
-    assert_eq!(b.len(), half);
+    cgocheck::run_test(|| {
+        let (lo, hi) = heap().reserved_range();
+        let half = (hi - lo) / 2;
+        let a = new_slice::<u8>(half);
+        let msg = panic_of(|| new_slice::<u8>(half));
+        assert!(msg.contains(&format!("managed heap exhausted: allocation of {half} values of uint8")), "{msg}");
+        heap_still_sound();
+        // SAFETY: `a` is not used again.
+        unsafe { heap().free(a.as_ptr()) };
+        let b = new_slice::<u8>(half);
+        assert_eq!(b.len(), half);
+    });
 }
 
 #[test]
@@ -280,22 +299,24 @@ fn child_layouts_of_many_lengths() {
     if !is_child() {
         return;
     }
-    let round = |from: usize| {
-        for i in 0..2000 {
-            let s = new_slice::<Gc<u64>>(100_000 + i * 7 + from);
-            assert_eq!(base_of(s.as_ptr() as usize).1, s.len() * 8);
-            // SAFETY: `s` is not used again.
-            unsafe { heap().free(s.as_ptr() as *mut u8) };
-        }
-    };
-    // A first round for the heap's own one-time costs (commit, page table).
-    round(0);
-    let before = rss_kib("VmRSS:");
-    round(1);
-    round(2);
-    let after = rss_kib("VmRSS:");
-    eprintln!("RSS {before} KiB -> {after} KiB over 4,000 more lengths");
-    assert!(after.saturating_sub(before) < 4 << 10, "RSS grew by {} KiB", after - before);
+    cgocheck::run_test(|| {
+        let round = |from: usize| {
+            for i in 0..2000 {
+                let s = new_slice::<Gc<u64>>(100_000 + i * 7 + from);
+                assert_eq!(base_of(s.as_ptr() as usize).1, s.len() * 8);
+                // SAFETY: `s` is not used again.
+                unsafe { heap().free(s.as_ptr() as *mut u8) };
+            }
+        };
+        // A first round for the heap's own one-time costs (commit, page table).
+        round(0);
+        let before = rss_kib("VmRSS:");
+        round(1);
+        round(2);
+        let after = rss_kib("VmRSS:");
+        eprintln!("RSS {before} KiB -> {after} KiB over 4,000 more lengths");
+        assert!(after.saturating_sub(before) < 4 << 10, "RSS grew by {} KiB", after - before);
+    });
 }
 
 #[test]

@@ -11,9 +11,13 @@
 //! object's first and last byte must be intact (no overlap). On allocation
 //! and on `Probe` steps, the object's `ptr_bits` is compared with the
 //! element type's `Type::ptr_bits` repeated `count` times.
+//!
+//! Each case runs as the main task of `cgocheck::run_test` (the heap
+//! allocates only for tasks); the live objects, known to the model by
+//! address, are kept alive for the collector by a `Root` each.
 
 use cgocheck::heap::sizeclass::{class_for, CLASSES, MAX_SMALL};
-use cgocheck::{heap, CType, Gc, Kind, ManagedMemory, Object, Pinner, PtrMask, Region, Type};
+use cgocheck::{heap, CType, Gc, Kind, ManagedMemory, Object, Pinner, PtrMask, Region, Root, Type};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +95,9 @@ struct Live {
     req: usize,
     pins: usize,
     stamp: u8,
+    /// Keeps the object alive for the collector: the model is Rust memory,
+    /// which the collector does not scan.
+    _root: Root<usize>,
 }
 
 /// What the heap should report as an object's size.
@@ -182,7 +189,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     mem[0] = stamp;
                     mem[req - 1] = stamp;
                     freed.remove(&addr);
-                    let l = Live { ty: t, count, req, pins: 0, stamp };
+                    let l = Live { ty: t, count, req, pins: 0, stamp, _root: Root::new(addr) };
                     check_live(addr, &l, step, true)?;
                     live.insert(addr, l);
                 }
@@ -247,6 +254,6 @@ proptest! {
 
     #[test]
     fn heap_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        run(ops)?;
+        cgocheck::run_test(|| run(ops))?;
     }
 }

@@ -18,75 +18,85 @@ fn rec() -> Gc<Rec> {
 
 #[test]
 fn pin_and_unpin_any_interior_pointer() {
-    let r = rec();
-    let other = rec();
-    assert!(!is_pinned(r));
-    let mut p = Pinner::new();
-    // An interior pointer (the last field word) pins the whole object.
-    p.pin((r.addr() + 63) as *const u8);
-    assert_eq!(p.len(), 1);
-    for off in [0, 8, 31, 63] {
-        assert!(heap().is_pinned(r.addr() + off), "offset {off}");
-    }
-    assert!(!is_pinned(other), "a neighbour is not pinned");
-    p.unpin();
-    assert!(p.is_empty());
-    assert!(!is_pinned(r));
-    // Reusable after unpin.
-    p.pin(other);
-    assert!(is_pinned(other));
-    p.unpin();
-    assert!(!is_pinned(other));
+    cgocheck::run_test(|| {
+        let r = rec();
+        let other = rec();
+        assert!(!is_pinned(r));
+        let mut p = Pinner::new();
+        // An interior pointer (the last field word) pins the whole object.
+        p.pin((r.addr() + 63) as *const u8);
+        assert_eq!(p.len(), 1);
+        for off in [0, 8, 31, 63] {
+            assert!(heap().is_pinned(r.addr() + off), "offset {off}");
+        }
+        assert!(!is_pinned(other), "a neighbour is not pinned");
+        p.unpin();
+        assert!(p.is_empty());
+        assert!(!is_pinned(r));
+        // Reusable after unpin.
+        p.pin(other);
+        assert!(is_pinned(other));
+        p.unpin();
+        assert!(!is_pinned(other));
+    });
 }
 
 #[test]
 fn slice_elements_and_references_pin_the_backing_array() {
-    let s = new_slice::<u64>(100);
-    let mut p = Pinner::new();
-    p.pin(s.elem_ptr(57));
-    assert!(is_pinned(s));
-    assert!(heap().is_pinned(s.elem_ptr(99) as usize));
-    p.unpin();
-    assert!(!is_pinned(s));
-    p.pin(&s[3]);
-    assert!(is_pinned(s.elem_ptr(0)));
-    p.unpin();
-    assert!(!is_pinned(s));
+    cgocheck::run_test(|| {
+        let s = new_slice::<u64>(100);
+        let mut p = Pinner::new();
+        p.pin(s.elem_ptr(57));
+        assert!(is_pinned(s));
+        assert!(heap().is_pinned(s.elem_ptr(99) as usize));
+        p.unpin();
+        assert!(!is_pinned(s));
+        p.pin(&s[3]);
+        assert!(is_pinned(s.elem_ptr(0)));
+        p.unpin();
+        assert!(!is_pinned(s));
+    });
 }
 
 #[test]
 fn pins_are_counted_per_object() {
-    let r = rec();
-    let mut a = Pinner::new();
-    let mut b = Pinner::new();
-    a.pin(r);
-    b.pin((r.addr() + 8) as *mut u8);
-    a.pin(r); // twice in one Pinner
-    a.unpin();
-    assert!(is_pinned(r), "b still pins it");
-    b.unpin();
-    assert!(!is_pinned(r));
+    cgocheck::run_test(|| {
+        let r = rec();
+        let mut a = Pinner::new();
+        let mut b = Pinner::new();
+        a.pin(r);
+        b.pin((r.addr() + 8) as *mut u8);
+        a.pin(r); // twice in one Pinner
+        a.unpin();
+        assert!(is_pinned(r), "b still pins it");
+        b.unpin();
+        assert!(!is_pinned(r));
+    });
 }
 
 #[test]
 fn large_objects_pin_too() {
-    let s = new_slice::<Gc<u64>>(10_000);
-    let mut p = Pinner::new();
-    p.pin(s.elem_ptr(9_999));
-    assert!(heap().is_pinned(s.as_ptr() as usize));
-    p.unpin();
-    assert!(!heap().is_pinned(s.as_ptr() as usize));
+    cgocheck::run_test(|| {
+        let s = new_slice::<Gc<u64>>(10_000);
+        let mut p = Pinner::new();
+        p.pin(s.elem_ptr(9_999));
+        assert!(heap().is_pinned(s.as_ptr() as usize));
+        p.unpin();
+        assert!(!heap().is_pinned(s.as_ptr() as usize));
+    });
 }
 
 #[test]
 fn drop_unpins() {
-    let r = rec();
-    {
-        let mut p = Pinner::new();
-        p.pin(r);
-        assert!(is_pinned(r));
-    }
-    assert!(!is_pinned(r));
+    cgocheck::run_test(|| {
+        let r = rec();
+        {
+            let mut p = Pinner::new();
+            p.pin(r);
+            assert!(is_pinned(r));
+        }
+        assert!(!is_pinned(r));
+    });
 }
 
 /// Run as a child by `drop_warns_like_go`: drops a Pinner with pins.
@@ -95,10 +105,12 @@ fn child_drop_with_pins() {
     if std::env::var_os("CGOCHECK_PINNER_CHILD").is_none() {
         return;
     }
-    let mut p = Pinner::new();
-    p.pin(rec());
-    p.pin(rec());
-    drop(p);
+    cgocheck::run_test(|| {
+        let mut p = Pinner::new();
+        p.pin(rec());
+        p.pin(rec());
+        drop(p);
+    });
 }
 
 #[test]
@@ -153,21 +165,25 @@ fn task_stacks_are_not_pinned() {
 
 #[test]
 fn freed_objects_are_not_pinned_and_cannot_be() {
-    let r = rec();
-    // SAFETY: nothing uses `r` after this but address queries.
-    unsafe { heap().free(r.as_ptr().cast()) };
-    assert!(!heap().is_pinned(r.addr()));
-    let msg = std::panic::catch_unwind(|| Pinner::new().pin(r)).unwrap_err();
-    let msg = msg.downcast_ref::<String>().unwrap();
-    assert!(msg.contains(&format!("{:#x} points into a freed object", r.addr())), "{msg}");
+    cgocheck::run_test(|| {
+        let r = rec();
+        // SAFETY: nothing uses `r` after this but address queries.
+        unsafe { heap().free(r.as_ptr().cast()) };
+        assert!(!heap().is_pinned(r.addr()));
+        let msg = std::panic::catch_unwind(|| Pinner::new().pin(r)).unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert!(msg.contains(&format!("{:#x} points into a freed object", r.addr())), "{msg}");
+    });
 }
 
 #[test]
 #[should_panic(expected = "is pinned")]
 fn freeing_a_pinned_object_panics() {
-    let r = rec();
-    let mut p = Pinner::new();
-    p.pin(r);
-    // SAFETY: panics before freeing.
-    unsafe { heap().free(r.as_ptr().cast()) };
+    cgocheck::run_test(|| {
+        let r = rec();
+        let mut p = Pinner::new();
+        p.pin(r);
+        // SAFETY: panics before freeing.
+        unsafe { heap().free(r.as_ptr().cast()) };
+    });
 }

@@ -63,9 +63,11 @@ fn freed_stacks_are_reused_zeroed() {
 #[test]
 #[should_panic(expected = "not a stack from alloc_stack")]
 fn freeing_a_non_stack_panics() {
-    let g = cgocheck::new([0u64; 2]);
-    // SAFETY: panics before touching anything.
-    unsafe { heap().free_stack(StackRange { lo: g.addr(), hi: g.addr() + 16 }) };
+    cgocheck::run_test(|| {
+        let g = cgocheck::new([0u64; 2]);
+        // SAFETY: panics before touching anything.
+        unsafe { heap().free_stack(StackRange { lo: g.addr(), hi: g.addr() + 16 }) };
+    });
 }
 
 /// Run as a child by `guard_page_faults`: writes just below a stack.

@@ -55,55 +55,59 @@ fn a_big_value_is_built_in_place_on_a_small_task_stack() {
 
 #[test]
 fn slicing_is_go_s_i_j() {
-    let s = new_slice::<u32>(4);
-    // SAFETY: the only reference to the new elements.
-    unsafe { s.as_mut_slice() }.copy_from_slice(&[0, 1, 2, 3]);
-    let t = s.slice(1..3);
-    assert_eq!((t.as_slice(), t.len(), t.cap()), (&[1, 2][..], 2, 3));
-    assert_eq!(t.as_ptr(), s.elem_ptr(1), "the same backing array");
-    // Past `len` up to `cap`, as Go allows: `t[0:3]`.
-    assert_eq!(t.slice(..3).as_slice(), &[1, 2, 3]);
-    assert_eq!(s.slice(..).as_slice(), s.as_slice());
-    assert_eq!(s.slice(4..).len(), 0);
-    assert_eq!(s.slice(2..=3).as_slice(), &[2, 3]);
-    assert!(GcSlice::<u32>::nil().slice(..).as_ptr().is_null());
+    cgocheck::run_test(|| {
+        let s = new_slice::<u32>(4);
+        // SAFETY: the only reference to the new elements.
+        unsafe { s.as_mut_slice() }.copy_from_slice(&[0, 1, 2, 3]);
+        let t = s.slice(1..3);
+        assert_eq!((t.as_slice(), t.len(), t.cap()), (&[1, 2][..], 2, 3));
+        assert_eq!(t.as_ptr(), s.elem_ptr(1), "the same backing array");
+        // Past `len` up to `cap`, as Go allows: `t[0:3]`.
+        assert_eq!(t.slice(..3).as_slice(), &[1, 2, 3]);
+        assert_eq!(s.slice(..).as_slice(), s.as_slice());
+        assert_eq!(s.slice(4..).len(), 0);
+        assert_eq!(s.slice(2..=3).as_slice(), &[2, 3]);
+        assert!(GcSlice::<u32>::nil().slice(..).as_ptr().is_null());
 
-    let msg = panic_message(catch_unwind(|| t.slice(..4)));
-    assert_eq!(msg, "cgocheck: slice bounds out of range [:4] with capacity 3 (GcSlice::slice)");
-    // A reversed range, on purpose: Go's `s[3:2]`.
-    #[allow(clippy::reversed_empty_ranges)]
-    let msg = panic_message(catch_unwind(|| s.slice(3..2)));
-    assert_eq!(msg, "cgocheck: slice bounds out of range [3:2] (GcSlice::slice)");
+        let msg = panic_message(catch_unwind(|| t.slice(..4)));
+        assert_eq!(msg, "cgocheck: slice bounds out of range [:4] with capacity 3 (GcSlice::slice)");
+        // A reversed range, on purpose: Go's `s[3:2]`.
+        #[allow(clippy::reversed_empty_ranges)]
+        let msg = panic_message(catch_unwind(|| s.slice(3..2)));
+        assert_eq!(msg, "cgocheck: slice bounds out of range [3:2] (GcSlice::slice)");
+    });
 }
 
 #[test]
 fn append_writes_in_place_within_cap_and_grows_a_new_array_beyond() {
-    let s = new_slice::<i64>(4).slice(..2);
-    // Within capacity: written into the shared backing array, as in Go.
-    // SAFETY: nothing references elements 2.. of the array.
-    let a = unsafe { s.append(&[5]) };
-    assert_eq!((a.as_ptr(), a.len(), a.cap()), (s.as_ptr(), 3, 4));
-    assert_eq!(s.slice(..3).as_slice(), &[0, 0, 5], "s sees it through its capacity");
+    cgocheck::run_test(|| {
+        let s = new_slice::<i64>(4).slice(..2);
+        // Within capacity: written into the shared backing array, as in Go.
+        // SAFETY: nothing references elements 2.. of the array.
+        let a = unsafe { s.append(&[5]) };
+        assert_eq!((a.as_ptr(), a.len(), a.cap()), (s.as_ptr(), 3, 4));
+        assert_eq!(s.slice(..3).as_slice(), &[0, 0, 5], "s sees it through its capacity");
 
-    // Beyond capacity: a new array, doubled (Go's growth below 256).
-    // SAFETY: as above (a new array is nobody else's).
-    let b = unsafe { a.append(&[6, 7]) };
-    assert_ne!(b.as_ptr(), a.as_ptr());
-    assert_eq!((b.as_slice(), b.cap()), (&[0, 0, 5, 6, 7][..], 8));
-    // SAFETY: `b`'s array is its own; `a`'s element 3 is not referenced.
-    let c = unsafe { a.append(&[9]) };
-    assert_eq!((c.as_slice(), b.as_slice()), (&[0, 0, 5, 9][..], &[0, 0, 5, 6, 7][..]), "b no longer shares");
+        // Beyond capacity: a new array, doubled (Go's growth below 256).
+        // SAFETY: as above (a new array is nobody else's).
+        let b = unsafe { a.append(&[6, 7]) };
+        assert_ne!(b.as_ptr(), a.as_ptr());
+        assert_eq!((b.as_slice(), b.cap()), (&[0, 0, 5, 6, 7][..], 8));
+        // SAFETY: `b`'s array is its own; `a`'s element 3 is not referenced.
+        let c = unsafe { a.append(&[9]) };
+        assert_eq!((c.as_slice(), b.as_slice()), (&[0, 0, 5, 9][..], &[0, 0, 5, 6, 7][..]), "b no longer shares");
 
-    // To nil, and growth of 1.25x above 256 elements, or to what is asked.
-    // SAFETY: new arrays.
-    let d = unsafe { GcSlice::<i64>::nil().append(&[1, 2, 3]) };
-    assert_eq!((d.as_slice(), d.cap()), (&[1, 2, 3][..], 3));
-    // SAFETY: new arrays.
-    let e = unsafe { new_slice::<i64>(400).append(&[1]) };
-    assert_eq!((e.len(), e.cap(), e[400]), (401, 500, 1));
-    // SAFETY: as above.
-    let f = unsafe { new_slice::<i64>(2).append(&[1; 10]) };
-    assert_eq!((f.len(), f.cap()), (12, 12));
+        // To nil, and growth of 1.25x above 256 elements, or to what is asked.
+        // SAFETY: new arrays.
+        let d = unsafe { GcSlice::<i64>::nil().append(&[1, 2, 3]) };
+        assert_eq!((d.as_slice(), d.cap()), (&[1, 2, 3][..], 3));
+        // SAFETY: new arrays.
+        let e = unsafe { new_slice::<i64>(400).append(&[1]) };
+        assert_eq!((e.len(), e.cap(), e[400]), (401, 500, 1));
+        // SAFETY: as above.
+        let f = unsafe { new_slice::<i64>(2).append(&[1; 10]) };
+        assert_eq!((f.len(), f.cap()), (12, 12));
+    });
 }
 
 #[test]
