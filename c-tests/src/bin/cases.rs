@@ -4,7 +4,9 @@
 //! `tests/` run this binary as a child process per case and per `CGOCHECK`
 //! level and judge its exit status and stderr (see `c_tests::harness`).
 //! A case reports success by returning; it fails by panicking (exit 101), or
-//! by whatever the runtime does to a violating program.
+//! by whatever the runtime does to a violating program. Each case runs as
+//! the main task of `cgocheck::run`, as every program that allocates
+//! managed memory does.
 
 use c_tests::ffi::*;
 use cgocheck::{heap, managed_static, new, new_slice, new_string, Gc, Handle, ManagedMemory, Pinner, Region};
@@ -24,7 +26,9 @@ const CASES: &[(&str, fn())] = &[
 
 fn main() {
     let (_, case) = c_tests::harness::chosen_case("cases", CASES);
-    case();
+    // As the main task: managed objects are made by tasks, whose stacks the
+    // collector scans.
+    cgocheck::run(case);
 }
 
 /// Asserts that `addr` is inside a live heap object whose element type is
