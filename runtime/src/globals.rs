@@ -29,6 +29,10 @@
 //! data/bss range, and refuses). The same mechanism as the globals'
 //! section, rather than a distributed-slice crate: one linker technique,
 //! in one file.
+//!
+//! The collector scans every managed global precisely (`for_each`, read
+//! straight from the descriptor section: nothing is built or allocated
+//! while the world is stopped), with the pointer mask of its type.
 
 use cgocheck_checker::memory::GlobalVar;
 use cgocheck_checker::{CType, Region, Type};
@@ -194,28 +198,40 @@ pub(crate) fn region(addr: usize) -> Region<'static> {
     }
 }
 
+/// The descriptor section, as written by the linker.
+fn descs() -> &'static [GlobalDesc] {
+    let start = (&raw const DESCS_START).cast::<GlobalDesc>();
+    let len = (&raw const DESCS_STOP as usize - start as usize) / size_of::<GlobalDesc>();
+    // SAFETY: the linker delimits the section with these two symbols (the
+    // runtime's own global puts one descriptor there, so both exist); it
+    // holds only `GlobalDesc`s, each 16 bytes and 8-aligned, laid end to end
+    // (a linker aligning them more strictly pads with zeros: whole all-zero
+    // descriptors, which callers skip), initialised statically and never
+    // written.
+    unsafe { std::slice::from_raw_parts(start, len) }
+}
+
+/// Calls `f(base, type)` for every managed global, in section order, read
+/// straight from the descriptors: no allocation, no lock (the collector
+/// calls it while the world is stopped).
+pub(crate) fn for_each(mut f: impl FnMut(usize, &'static Type)) {
+    for d in descs() {
+        if !d.addr.is_null() && !d.ty.is_null() {
+            // SAFETY: a non-null `ty` is the `T::TYPE` that `GlobalDesc::of`
+            // stored: a `&'static Type`.
+            f(d.addr as usize, unsafe { &*d.ty });
+        }
+    }
+}
+
 /// Every managed global as `(base, type)`, sorted by address: built from
 /// the descriptor section on first use.
 fn table() -> &'static [(usize, &'static Type)] {
     static TABLE: OnceLock<Box<[(usize, &'static Type)]>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let start = (&raw const DESCS_START).cast::<GlobalDesc>();
-        let len = (&raw const DESCS_STOP as usize - start as usize) / size_of::<GlobalDesc>();
-        // SAFETY: the linker delimits the section with these two symbols
-        // (the runtime's own global puts one descriptor there, so both
-        // exist); it holds only `GlobalDesc`s, each 16 bytes and 8-aligned,
-        // laid end to end (a linker aligning them more strictly pads with
-        // zeros: whole all-zero descriptors, skipped below), initialised
-        // statically and never written.
-        let descs = unsafe { std::slice::from_raw_parts(start, len) };
         let (lo, hi) = range();
-        let mut table: Vec<(usize, &'static Type)> = descs
-            .iter()
-            .filter(|d| !d.addr.is_null() && !d.ty.is_null())
-            // SAFETY: a non-null `ty` is the `T::TYPE` that `GlobalDesc::of`
-            // stored: a `&'static Type`.
-            .map(|d| (d.addr as usize, unsafe { &*d.ty }))
-            .collect();
+        let mut table: Vec<(usize, &'static Type)> = Vec::new();
+        for_each(|base, ty| table.push((base, ty)));
         table.sort_unstable_by_key(|&(base, _)| base);
         for &(base, ty) in &table {
             assert!(

@@ -17,15 +17,27 @@
 //! hands out a clone of the `Arc`, so deleting a handle while someone still
 //! uses its value is safe; asking for the wrong type is a panic naming both.
 //!
-//! Handles keep managed values alive: [`Handle::roots`] lists the heap
-//! objects referenced by live handles' values, for the collector. A value is
+//! Handles keep managed values alive: the collector scans every live
+//! handle's value (`scan_roots`, fed to its marker by `gc/roots.rs`), and
+//! [`Handle::roots`] lists the heap objects they refer to. A value is
 //! scanned conservatively (conservative.rs), word by word, over its own
 //! bytes: a `Gc`, `GcSlice`, `GcStr` or a struct of them held directly is a
 //! root; a managed pointer behind a Rust heap indirection (a `Vec`, a `Box`)
-//! is not seen — keep such collections in managed memory.
+//! is not seen — keep such collections in managed memory. The `Arc` that
+//! [`Handle::value`] hands out is the caller's Rust memory: once the
+//! handle is deleted, a value still held only through it is not a root.
+//!
+//! The collector reads the table while the world is stopped, so every
+//! taker of its lock holds a `NoPreempt` guard (sched/nopreempt.rs) around
+//! it, and nothing under the lock reaches a safepoint: a stopped task never
+//! holds it. `Handle::new` holds the guard from the moment the value moves
+//! into its `Arc` until the table has it, so the value is always either on
+//! the caller's stack or in the table.
 
 use crate::conservative::read_word;
+use crate::gc::roots::{self, Sink};
 use crate::heap::heap;
+use crate::sched::nopreempt::NoPreempt;
 use cgocheck_checker::{ManagedMemory, Region, WORD};
 use std::any::{type_name, Any};
 use std::num::NonZeroUsize;
@@ -51,11 +63,12 @@ static TABLE: RwLock<Table> = RwLock::new(Table { slots: Vec::new(), free: Vec::
 
 // The table is changed only by code that does not panic halfway (the Arc
 // drop of a deleted value happens after the lock is released), so a
-// poisoned lock still guards a consistent table.
-fn read() -> RwLockReadGuard<'static, Table> {
+// poisoned lock still guards a consistent table. Callers hold a
+// `NoPreempt` guard, taken before and dropped after the lock guard.
+fn read(_np: &NoPreempt) -> RwLockReadGuard<'static, Table> {
     TABLE.read().unwrap_or_else(|e| e.into_inner())
 }
-fn write() -> RwLockWriteGuard<'static, Table> {
+fn write(_np: &NoPreempt) -> RwLockWriteGuard<'static, Table> {
     TABLE.write().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -64,12 +77,20 @@ fn invalid(raw: usize) -> ! {
 }
 
 impl Table {
-    /// The index of the live slot `raw` names.
-    fn index(&self, raw: usize) -> usize {
+    /// The index of the live slot `raw` names (`None`: an invalid handle;
+    /// the caller releases the lock before panicking).
+    fn live(&self, raw: usize) -> Option<usize> {
         let index = (raw & 0xffff_ffff).wrapping_sub(1);
         match self.slots.get(index) {
-            Some(s) if s.value.is_some() && s.generation as usize == raw >> 32 => index,
-            _ => invalid(raw),
+            Some(s) if s.value.is_some() && s.generation as usize == raw >> 32 => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Calls `f(start, size, align)` on every live value.
+    fn for_each_value(&self, mut f: impl FnMut(usize, usize, usize)) {
+        for v in self.slots.iter().filter_map(|s| s.value.as_ref()) {
+            f(Arc::as_ptr(v).cast::<u8>() as usize, std::mem::size_of_val(&**v), std::mem::align_of_val(&**v));
         }
     }
 }
@@ -77,8 +98,11 @@ impl Table {
 impl Handle {
     /// Stores `value` and returns its handle.
     pub fn new<T: Any + Send + Sync>(value: T) -> Handle {
+        // Not preempted (so never stopped for a collection) while the value
+        // is in the Arc and not yet in the table.
+        let np = NoPreempt::new();
         let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
-        let mut t = write();
+        let mut t = write(&np);
         let index = match t.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -91,6 +115,8 @@ impl Handle {
         slot.value = Some(value);
         slot.type_name = type_name::<T>();
         let raw = (slot.generation as usize) << 32 | (index + 1);
+        drop(t);
+        drop(np);
         Handle(NonZeroUsize::new(raw).expect("index + 1 is never 0"))
     }
 
@@ -112,11 +138,17 @@ impl Handle {
     /// invalid or holds another type.
     pub fn value<T: Any + Send + Sync>(self) -> Arc<T> {
         let raw = self.as_raw();
-        let t = read();
-        let slot = &t.slots[t.index(raw)];
+        let np = NoPreempt::new();
+        let t = read(&np);
+        let Some(index) = t.live(raw) else {
+            drop(t);
+            invalid(raw)
+        };
+        let slot = &t.slots[index];
         let value = slot.value.clone().expect("a live slot has a value");
         let stored = slot.type_name;
         drop(t);
+        drop(np);
         value.downcast::<T>().unwrap_or_else(|_| {
             panic!("runtime/cgo: Handle {raw} ({raw:#x}) holds a value of type {stored}, not {}", type_name::<T>())
         })
@@ -126,28 +158,32 @@ impl Handle {
     /// once no `Arc` from [`Handle::value`] is alive.
     pub fn delete(self) {
         let raw = self.as_raw();
-        let mut t = write();
-        let index = t.index(raw);
+        let np = NoPreempt::new();
+        let mut t = write(&np);
+        let Some(index) = t.live(raw) else {
+            drop(t);
+            invalid(raw)
+        };
         let slot = &mut t.slots[index];
         let value = slot.value.take();
         slot.generation = slot.generation.wrapping_add(1);
         t.free.push(index as u32);
         drop(t);
+        drop(np);
         // Dropped outside the lock: the value's destructor may use Handles.
         drop(value);
     }
 
     /// Base addresses of the heap objects that live handles' values refer
-    /// to (roots for the collector; see the module comment for what is
-    /// seen). One entry per reference found.
+    /// to (what the collector marks from them; see the module comment for
+    /// what is seen). One entry per reference found.
     pub fn roots() -> impl Iterator<Item = usize> {
-        let t = read();
         let mut roots = Vec::new();
-        for v in t.slots.iter().filter_map(|s| s.value.as_ref()) {
-            let start = Arc::as_ptr(v).cast::<u8>() as usize;
-            let size = std::mem::size_of_val(&**v);
+        let np = NoPreempt::new();
+        let t = read(&np);
+        t.for_each_value(|start, size, _| {
             if start & (WORD - 1) != 0 {
-                continue; // less than word-aligned: holds no managed pointer
+                return; // less than word-aligned: holds no managed pointer
             }
             for p in (start..start + size / WORD * WORD).step_by(WORD) {
                 // SAFETY: `p` is word-aligned and inside the value the Arc
@@ -157,7 +193,21 @@ impl Handle {
                     roots.push(obj.base);
                 }
             }
-        }
+        });
+        drop(t);
+        drop(np);
         roots.into_iter()
     }
+}
+
+/// Feeds every live handle's value to the collector, conservatively over
+/// its own bytes. Allocates nothing.
+pub(crate) fn scan_roots(sink: &mut dyn Sink) {
+    let np = NoPreempt::new();
+    let t = read(&np);
+    t.for_each_value(|start, size, align| {
+        // SAFETY: the value is alive: its Arc stays in the table while the
+        // read lock is held.
+        unsafe { roots::scan_bytes(sink, start, size, align) }
+    });
 }

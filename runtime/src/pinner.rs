@@ -22,6 +22,12 @@
 //! | a task stack | panic: a stack cannot be pinned; allocate with `new` |
 //! | a freed object, a never-allocated slot, a span tail | panic naming the address |
 //!
+//! Pinned objects are roots of the collector: C may hold them, so they and
+//! everything they reach stay alive (`for_each_pinned`, called by
+//! `gc/roots.rs` with the world stopped). The table's lock is therefore
+//! taken under a `NoPreempt` guard by everyone (a stopped task never holds
+//! it), and nothing under it reaches a safepoint.
+//!
 //! Dropping a Pinner that still pins objects prints Go's leak warning and
 //! unpins them (Go panics from a finalizer; a destructor that panics would
 //! abort during unwinding, so we warn). A Pinner dropped while a panic
@@ -30,6 +36,7 @@
 //! for the panic's doing and bury the panic's own message.
 
 use crate::heap::heap;
+use crate::sched::nopreempt::NoPreempt;
 use crate::values::{Gc, GcSlice, GcStr};
 use cgocheck_checker::{ManagedMemory, Region};
 use std::collections::BTreeMap;
@@ -38,10 +45,22 @@ use std::sync::{Mutex, MutexGuard};
 /// Pin counts by object base address.
 static PINS: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
 
-fn pins() -> MutexGuard<'static, BTreeMap<usize, usize>> {
+/// The pin table; the caller holds `_np`, taken before and dropped after
+/// the guard (module comment).
+fn pins(_np: &NoPreempt) -> MutexGuard<'static, BTreeMap<usize, usize>> {
     // Nothing panics while the lock is held, so poisoning cannot leave the
     // table inconsistent.
     PINS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Calls `f(base)` for every pinned object. Allocates nothing.
+pub(crate) fn for_each_pinned(mut f: impl FnMut(usize)) {
+    let np = NoPreempt::new();
+    let pins = pins(&np);
+    for &base in pins.keys() {
+        f(base);
+    }
+    drop(pins);
 }
 
 /// Anything that names a managed address: managed pointers, raw pointers,
@@ -106,13 +125,15 @@ impl Pinner {
             Region::NotManaged | Region::ZeroSized | Region::Global { .. } => {}
             Region::Heap(obj) => {
                 let (span, slot) = heap().slot_of(obj.base).expect("a heap object has a span");
-                let mut pins = pins();
+                let np = NoPreempt::new();
+                let mut pins = pins(&np);
                 let n = pins.entry(obj.base).or_insert(0);
                 *n += 1;
                 if *n == 1 {
                     span.set_pinned(slot, true);
                 }
                 drop(pins);
+                drop(np);
                 self.pinned.push(obj.base);
             }
             Region::Stack { task, .. } => panic!(
@@ -142,7 +163,8 @@ impl Pinner {
         if self.pinned.is_empty() {
             return;
         }
-        let mut pins = pins();
+        let np = NoPreempt::new();
+        let mut pins = pins(&np);
         for base in self.pinned.drain(..) {
             let n = pins.get_mut(&base).expect("a pinned object has a pin count (free refuses pinned objects)");
             *n -= 1;

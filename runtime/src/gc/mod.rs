@@ -45,7 +45,7 @@ mod mark;
 mod pacer;
 pub(crate) mod preempt;
 mod root;
-mod roots;
+pub(crate) mod roots;
 mod stats;
 pub(crate) mod stw;
 mod sweep;

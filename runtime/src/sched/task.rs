@@ -24,7 +24,9 @@ use super::config::{MAX_STACK_KB, MIN_STACK_KB};
 use super::m::{current_m, M};
 use super::parking::ParkToken;
 use super::schedule;
+use super::nopreempt::NoPreempt;
 use super::task_local::{self, TaskLocals};
+use crate::gc::roots::{self, Node, Sink};
 use crate::heap::{heap, StackRange};
 use std::any::Any;
 use std::ffi::c_void;
@@ -91,8 +93,36 @@ impl WaitReason {
     }
 }
 
-/// The body of a task, type-erased.
-pub(crate) struct Entry(Box<dyn FnOnce()>);
+/// The body of a task, type-erased, in a record the collector scans.
+///
+/// A task's closure holds what it captured, managed pointers included, in
+/// Rust memory (a `Box`) from the moment `spawn` boxes it until the task
+/// ends. The record is registered with the collector's root registry
+/// (`gc/roots.rs`) for that whole time, so its bytes are scanned,
+/// conservatively: before the task starts, and while it runs — the body
+/// is called through a reference into the record, so whether the compiled
+/// code reads its captures from the record or from a copy on the task's
+/// stack, both are scanned. Captures stay alive until the task ends.
+pub(crate) struct Entry(Box<EntryRecord<dyn FnMut()>>);
+
+/// An entry's registered record: the registry's node first, then the
+/// body, an `FnMut` that runs the closure the first time it is called.
+#[repr(C)]
+struct EntryRecord<F: ?Sized> {
+    node: Node,
+    body: F,
+}
+
+/// The registry's scan function for an `EntryRecord<F>`: the body's bytes.
+///
+/// # Safety
+/// `node` is the node of a live `EntryRecord<F>` (roots::ScanFn).
+unsafe fn scan_entry<F>(node: *const Node, sink: &mut dyn Sink) {
+    // SAFETY: the record is alive while registered; the body's bytes are
+    // read as raw words (its owner may be running it: the world is
+    // stopped, and a task never stops mid-store of a word).
+    unsafe { roots::scan_value(sink, &raw const (*node.cast::<EntryRecord<F>>()).body) }
+}
 
 // SAFETY: an Entry is built either from a `Send` closure (`Entry::new`) or
 // by `Entry::local`, whose caller guarantees that it runs on the thread that
@@ -101,17 +131,56 @@ unsafe impl Send for Entry {}
 
 impl Entry {
     pub(crate) fn new(f: impl FnOnce() + Send + 'static) -> Entry {
-        Entry(Box::new(f))
+        Entry(Entry::record(f))
     }
 
     /// # Safety
     /// The entry must run on the calling thread, and before anything `f`
     /// borrows goes away.
     pub(crate) unsafe fn local<'a>(f: impl FnOnce() + 'a) -> Entry {
-        let b: Box<dyn FnOnce() + 'a> = Box::new(f);
+        let b = Entry::record(f);
         // SAFETY: only the lifetime changes; the caller keeps the borrows
         // alive until the entry has run.
-        Entry(unsafe { std::mem::transmute::<Box<dyn FnOnce() + 'a>, Box<dyn FnOnce() + 'static>>(b) })
+        Entry(unsafe { std::mem::transmute::<Box<EntryRecord<dyn FnMut() + 'a>>, Box<EntryRecord<dyn FnMut()>>>(b) })
+    }
+
+    /// Boxes `f` in a registered record (an `Entry` owns it from then on
+    /// and unregisters it when dropped).
+    fn record<'a, F: FnOnce() + 'a>(f: F) -> Box<EntryRecord<dyn FnMut() + 'a>> {
+        // Not preempted (so not stopped for a collection) between `f`
+        // leaving the caller's frame and its record being registered.
+        let np = NoPreempt::new();
+        /// The record of `body`, whose concrete type the scan function
+        /// is made for.
+        fn boxed<'a, C: FnMut() + 'a>(body: C) -> Box<EntryRecord<dyn FnMut() + 'a>> {
+            Box::new(EntryRecord { node: Node::new(scan_entry::<C>), body })
+        }
+        let mut once = Some(f);
+        let record = boxed(move || {
+            if let Some(f) = once.take() {
+                f()
+            }
+        });
+        // SAFETY: the record is boxed (it does not move) and stays
+        // registered until `Drop` unregisters it, before it is freed; no
+        // lock is held; its scan function was made for its body's type.
+        unsafe { record.node.register() };
+        drop(np);
+        record
+    }
+
+    /// Runs the body (once; later calls do nothing). The record stays
+    /// registered meanwhile.
+    fn run(&mut self) {
+        (self.0.body)()
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // SAFETY: registered by `record`, unregistered only here, before
+        // the box is freed.
+        unsafe { self.0.node.unregister() }
     }
 }
 
@@ -149,7 +218,8 @@ pub(crate) struct G {
     pub locals: TaskLocals,
     /// A [`WaitReason`] while waiting.
     pub wait_reason: AtomicU8,
-    /// The body, taken when the task starts.
+    /// The body, taken when the task starts (under a `NoPreempt` guard,
+    /// like every lock the collector may meet taken).
     entry: Mutex<Option<Entry>>,
 }
 
@@ -332,7 +402,10 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
     });
     g.stack_lo.store(stack.lo, Ordering::Relaxed);
     g.stack_hi.store(stack.hi, Ordering::Relaxed);
-    *g.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+    {
+        let _np = NoPreempt::new();
+        *g.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+    }
     // SAFETY: the stack is fresh, 8 KiB aligned, and nothing runs on it.
     let sp = unsafe { crate::arch::init_task_stack(stack.hi, g as *const G as *const c_void, task_main) };
     g.sched_sp.store(sp, Ordering::Relaxed);
@@ -355,10 +428,14 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
 unsafe extern "C" fn task_main(arg: *mut c_void) -> ! {
     // SAFETY: init_task_stack was given the task's record, never freed.
     let g: &'static G = unsafe { &*(arg as *const G) };
-    let entry = g.entry.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(Entry(body)) = entry {
-        // The body catches its own panics (spawn and run wrap it).
-        body();
+    let entry = {
+        let _np = NoPreempt::new();
+        g.entry.lock().unwrap_or_else(|e| e.into_inner()).take()
+    };
+    if let Some(mut entry) = entry {
+        // The body catches its own panics (spawn and run wrap it). The
+        // entry (still registered) is dropped when it returns.
+        entry.run();
     }
     schedule::exit_current()
 }
@@ -475,7 +552,16 @@ pub(crate) fn block(reason: WaitReason) {
 }
 
 /// Where a task's result waits for `join`.
+///
+/// The result sits in Rust memory from the task's end until `join` takes
+/// it, so the packet is a record of the collector's root registry
+/// (`gc/roots.rs`): registered when made, unregistered when freed; while
+/// it holds a result, the result's bytes are scanned (conservatively). Its
+/// lock is taken under a `NoPreempt` guard (the collector takes it with the
+/// world stopped).
+#[repr(C)]
 struct Packet<R> {
+    node: Node,
     state: Mutex<PacketState<R>>,
 }
 
@@ -486,20 +572,45 @@ struct PacketState<R> {
     detached: bool,
 }
 
+/// The registry's scan function for a `Packet<R>`: its result, if any.
+///
+/// # Safety
+/// `node` is the node of a live `Packet<R>` (roots::ScanFn).
+unsafe fn scan_packet<R>(node: *const Node, sink: &mut dyn Sink) {
+    // SAFETY: the packet is alive while registered.
+    let packet = unsafe { &*node.cast::<Packet<R>>() };
+    let st = roots::lock(&packet.state);
+    if st.result.is_some() {
+        // SAFETY: the result is alive while the lock is held.
+        unsafe { roots::scan_value(sink, &raw const st.result) };
+    }
+}
+
 impl<R> Packet<R> {
-    fn new() -> Packet<R> {
-        Packet { state: Mutex::new(PacketState { result: None, waiter: None, detached: false }) }
+    /// A registered packet (in an `Arc`, so it does not move).
+    fn new() -> Arc<Packet<R>> {
+        let packet = Arc::new(Packet {
+            node: Node::new(scan_packet::<R>),
+            state: Mutex::new(PacketState { result: None, waiter: None, detached: false }),
+        });
+        // SAFETY: the Arc's contents do not move, and `Drop` unregisters
+        // before they are freed; no lock is held.
+        unsafe { packet.node.register() };
+        packet
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PacketState<R>> {
+    /// The state; the caller holds `_np` (taken before, dropped after).
+    fn lock(&self, _np: &NoPreempt) -> std::sync::MutexGuard<'_, PacketState<R>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The task finished with `r`.
     fn complete(&self, id: u64, r: std::thread::Result<R>) {
-        let mut st = self.lock();
+        let np = NoPreempt::new();
+        let mut st = self.lock(&np);
         if st.detached {
             drop(st);
+            drop(np);
             if let Err(payload) = r {
                 fatal_task_panic(id, &*payload);
             }
@@ -508,9 +619,22 @@ impl<R> Packet<R> {
         st.result = Some(r);
         let w = st.waiter.take();
         drop(st);
+        drop(np);
         if let Some(w) = w {
             w.wake();
         }
+    }
+}
+
+impl<R> Drop for Packet<R> {
+    fn drop(&mut self) {
+        // A result never joined moves to this frame before the packet
+        // leaves the registry, so its destructor finds what it refers to
+        // alive.
+        let result = self.state.get_mut().unwrap_or_else(|e| e.into_inner()).result.take();
+        // SAFETY: registered by `new`, unregistered only here.
+        unsafe { self.node.unregister() };
+        drop(result);
     }
 }
 
@@ -542,7 +666,10 @@ impl<R> JoinHandle<R> {
 
     /// The task has finished (join will not block).
     pub fn is_finished(&self) -> bool {
-        self.packet.lock().result.is_some()
+        let np = NoPreempt::new();
+        let done = self.packet.lock(&np).result.is_some();
+        drop(np);
+        done
     }
 
     /// Waits for the task to finish and returns its result. If the task
@@ -551,12 +678,18 @@ impl<R> JoinHandle<R> {
     pub fn join(mut self) -> R {
         self.joined = true;
         let r = loop {
-            let mut st = self.packet.lock();
+            let waiter = Waiter::current();
+            let np = NoPreempt::new();
+            let mut st = self.packet.lock(&np);
             if let Some(r) = st.result.take() {
+                drop(st);
+                drop(np);
                 break r;
             }
-            st.waiter = Some(Waiter::current());
+            let old = st.waiter.replace(waiter);
             drop(st);
+            drop(np);
+            drop(old);
             block(WaitReason::Join);
         };
         match r {
@@ -571,11 +704,13 @@ impl<R> Drop for JoinHandle<R> {
         if self.joined {
             return;
         }
-        let mut st = self.packet.lock();
+        let np = NoPreempt::new();
+        let mut st = self.packet.lock(&np);
         st.detached = true;
         if let Some(Err(_)) = st.result {
             let Some(Err(payload)) = st.result.take() else { unreachable!() };
             drop(st);
+            drop(np);
             fatal_task_panic(self.task.id(), &*payload);
         }
     }
@@ -618,7 +753,7 @@ where
         MAX_STACK_KB
     );
     schedule::ensure_started();
-    let packet = Arc::new(Packet::new());
+    let packet = Packet::new();
     let their = packet.clone();
     let body = move || {
         let r = task_local::drop_all_into(catch_unwind(AssertUnwindSafe(f)));

@@ -37,8 +37,19 @@
 //! `join` like a panic of the task's body. A callback from a thread C
 //! created (`callback.rs`) is a task of its own in this respect: its
 //! task-locals are dropped when the callback returns to C.
+//!
+//! The values are roots of the collector: it scans every task's table
+//! ([`TaskLocals::scan`]), conservatively over each value's own bytes,
+//! while the world is stopped. So the table is changed only under a
+//! `NoPreempt` guard (a task is never stopped with its table half-changed),
+//! and the values being destroyed at the end of a task stay in the table's
+//! `dying` list — scanned too — until each one's destructor has run, so a
+//! destructor that reads a `Gc` field finds it alive.
 
+use super::nopreempt::NoPreempt;
 use super::task::{current_g, G};
+use crate::gc::roots::{self, Sink};
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -67,14 +78,26 @@ enum Slot {
 /// A task's table of task-local values (the `locals` field of its record).
 pub(crate) struct TaskLocals {
     slots: UnsafeCell<Vec<Slot>>,
+    /// Values taken out of the table at the task's end, being destroyed in
+    /// order: `values[next..]` are not yet freed (`values[next]` may be
+    /// mid-destructor), each with its layout.
+    dying: UnsafeCell<Dying>,
 }
 
-// SAFETY: the table is reached only through the running task's own record
+struct Dying {
+    values: Vec<(NonNull<dyn Any>, Layout)>,
+    next: usize,
+}
+
+// SAFETY: the table is changed only through the running task's own record
 // (`current_g`), on the thread that task runs on, and a started task never
 // changes threads (`schedule.rs`), so the table and its values — which may
-// be `!Send` — are only ever touched from one thread. Other threads see the
-// record (it is shared for scheduling and crash reports) but never this
-// field.
+// be `!Send` — are only ever used from one thread. Other threads see the
+// record (it is shared for scheduling and crash reports); the only other
+// reader of this field is the collector, which reads the values' bytes as
+// raw words while the world is stopped, when the owner is stopped outside
+// any change of the table (changes are made under `NoPreempt`, with no
+// safepoint inside).
 unsafe impl Sync for TaskLocals {}
 // SAFETY: as above: the values never leave the task's thread; the record
 // moving between owners (`&'static G` handed around) does not touch them.
@@ -82,7 +105,32 @@ unsafe impl Send for TaskLocals {}
 
 impl TaskLocals {
     pub(crate) const fn new() -> TaskLocals {
-        TaskLocals { slots: UnsafeCell::new(Vec::new()) }
+        TaskLocals { slots: UnsafeCell::new(Vec::new()), dying: UnsafeCell::new(Dying { values: Vec::new(), next: 0 }) }
+    }
+
+    /// Feeds every value of the table, and the dying ones not yet freed,
+    /// to the collector, conservatively. Allocates nothing.
+    ///
+    /// # Safety
+    /// The world is stopped (the owner is not changing the table: it is
+    /// stopped, and never inside a change).
+    pub(crate) unsafe fn scan(&self, sink: &mut dyn Sink) {
+        // SAFETY: the owner is stopped outside any change (caller), so the
+        // vectors are consistent; the values are alive (table entries are
+        // freed only after leaving it, dying ones from `next` on are not
+        // freed yet) and read as raw words.
+        unsafe {
+            for s in &*self.slots.get() {
+                if let Slot::Value(p) = *s {
+                    let v = p.as_ref();
+                    roots::scan_bytes(sink, p.as_ptr().cast::<u8>() as usize, size_of_val(v), align_of_val(v));
+                }
+            }
+            let dying = &*self.dying.get();
+            for &(p, layout) in dying.values.get(dying.next..).unwrap_or(&[]) {
+                roots::scan_bytes(sink, p.as_ptr().cast::<u8>() as usize, layout.size(), layout.align());
+            }
+        }
     }
 
     /// The state of slot `i`, as a copy (no reference into the table
@@ -102,6 +150,8 @@ impl TaskLocals {
     /// # Safety
     /// As [`TaskLocals::get`].
     unsafe fn set(&self, i: usize, slot: Slot) {
+        // Not stopped for a collection with the vector half-changed.
+        let _np = NoPreempt::new();
         // SAFETY: as in `get`: a short, exclusive access by the owner.
         let slots = unsafe { &mut *self.slots.get() };
         if slots.len() <= i {
@@ -119,20 +169,70 @@ impl TaskLocals {
         unsafe { &*self.slots.get() }.is_empty()
     }
 
-    /// Takes every value out of the table, in key order.
+    /// Moves every value out of the table, in key order, to the dying
+    /// list (which must be empty). Returns how many.
     ///
     /// # Safety
     /// As [`TaskLocals::get`].
-    unsafe fn take_all(&self) -> Vec<NonNull<dyn Any>> {
+    unsafe fn start_dying(&self) -> usize {
+        let _np = NoPreempt::new();
         // SAFETY: as in `get`.
-        let slots = std::mem::take(unsafe { &mut *self.slots.get() });
-        slots
-            .into_iter()
-            .filter_map(|s| match s {
-                Slot::Value(p) => Some(p),
+        let (slots, dying) = unsafe { (&mut *self.slots.get(), &mut *self.dying.get()) };
+        debug_assert!(dying.next == dying.values.len());
+        let values = slots
+            .iter()
+            .filter_map(|s| match *s {
+                // SAFETY: a value in the table is alive.
+                Slot::Value(p) => Some((p, Layout::for_value(unsafe { p.as_ref() }))),
                 _ => None,
             })
-            .collect()
+            .collect();
+        *dying = Dying { values, next: 0 };
+        slots.clear();
+        dying.values.len()
+    }
+
+    /// The next dying value to destroy, if any.
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`].
+    unsafe fn next_dying(&self) -> Option<NonNull<dyn Any>> {
+        // SAFETY: as in `get`.
+        let dying = unsafe { &*self.dying.get() };
+        dying.values.get(dying.next).map(|&(p, _)| p)
+    }
+
+    /// Frees the next dying value, whose destructor has run: it leaves the
+    /// scanned part of the list first.
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`]; the value was dropped in place.
+    unsafe fn free_next_dying(&self) {
+        let _np = NoPreempt::new();
+        // SAFETY: as in `get`.
+        let dying = unsafe { &mut *self.dying.get() };
+        let (p, layout) = dying.values[dying.next];
+        dying.next += 1;
+        if dying.next == dying.values.len() {
+            *dying = Dying { values: Vec::new(), next: 0 };
+        }
+        if layout.size() != 0 {
+            // SAFETY: `p` came from a `Box` of this layout (`initialize`),
+            // its value was dropped in place, and it is freed once: it is
+            // no longer in the list.
+            unsafe { std::alloc::dealloc(p.as_ptr().cast::<u8>(), layout) };
+        }
+    }
+
+    /// Empties the dying list without destroying or freeing its values
+    /// (leaked: no longer roots, never used again).
+    ///
+    /// # Safety
+    /// As [`TaskLocals::get`].
+    unsafe fn leak_dying(&self) {
+        let _np = NoPreempt::new();
+        // SAFETY: as in `get`.
+        unsafe { *self.dying.get() = Dying { values: Vec::new(), next: 0 } };
     }
 }
 
@@ -268,24 +368,30 @@ fn drop_all() -> std::thread::Result<()> {
     let mut outcome = Ok(());
     for _ in 0..DROP_ROUNDS {
         // SAFETY: the running task on its thread.
-        let values = unsafe { g.locals.take_all() };
-        if values.is_empty() {
+        if unsafe { g.locals.start_dying() } == 0 {
             return outcome;
         }
-        for p in values {
+        // SAFETY: the running task on its thread.
+        while let Some(p) = unsafe { g.locals.next_dying() } {
             // SAFETY: `p` came from Box::into_raw in `initialize` and was
-            // just taken out of the table, so it is dropped once.
-            let r = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p.as_ptr()) })));
+            // moved out of the table to the dying list, so it is dropped
+            // once, then freed (still in the list, and scanned, meanwhile).
+            let r = catch_unwind(AssertUnwindSafe(|| unsafe { std::ptr::drop_in_place(p.as_ptr()) }));
+            // SAFETY: its destructor ran (or panicked: what it owned is
+            // dropped or leaked, as with a Box).
+            unsafe { g.locals.free_next_dying() };
             if outcome.is_ok() {
                 outcome = r;
             }
         }
     }
     // SAFETY: the running task on its thread.
-    let left = unsafe { g.locals.take_all() }.len();
+    let left = unsafe { g.locals.start_dying() };
     if left == 0 {
         return outcome;
     }
+    // SAFETY: the running task on its thread.
+    unsafe { g.locals.leak_dying() };
     // Leaking them is the only thing left to do; say so.
     panic!(
         "cgocheck: task {}: task-local destructors kept making new task-local values for {DROP_ROUNDS} rounds \
