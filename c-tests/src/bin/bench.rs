@@ -18,9 +18,16 @@
 //! of every operation go through `std::hint::black_box` so the optimiser
 //! cannot delete the work.
 //!
+//! Everything runs as the main task of one `cgocheck::run`, as a Go
+//! program's `main` runs as a goroutine: managed objects are made by tasks,
+//! and C is called from them. A `Gc` a setup keeps for its body lives in
+//! the body's closure, which is Rust memory the collector does not scan, so
+//! it is kept in a [`Root`]; the body copies it to its stack before its
+//! loop, so the loop pays nothing for the root.
+//!
 //! To add a case, write its setup function and append one line to `CASES`.
 
-use cgocheck::{CType, Gc, ManagedMemory, Region};
+use cgocheck::{CType, Gc, ManagedMemory, Region, Root};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -34,7 +41,6 @@ type Case = (&'static str, fn() -> Body);
 const CASES: &[Case] = &[
     ("lookup_interior_pointer", lookup_interior_pointer),
     ("alloc_32B_pointerful", alloc_32b_pointerful),
-    ("alloc_32B_pointerful_recycled", alloc_32b_pointerful_recycled),
     ("check_one_pointer", check_one_pointer),
     ("check_512KiB_ptr_array", check_512kib_ptr_array),
     ("callback_c_to_go", callback_c_to_go),
@@ -78,13 +84,15 @@ fn time(body: &mut Body) -> f64 {
 
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
-    for &(name, setup) in CASES {
-        if !only.is_empty() && !only.iter().any(|o| o == name) {
-            continue;
+    cgocheck::run(|| {
+        for &(name, setup) in CASES {
+            if !only.is_empty() && !only.iter().any(|o| o == name) {
+                continue;
+            }
+            let mut body = setup();
+            println!("{name}\t{:.1}", time(&mut body));
         }
-        let mut body = setup();
-        println!("{name}\t{:.1}", time(&mut body));
-    }
+    });
 }
 
 /// Go's `node`: 32 bytes, the first word a pointer.
@@ -100,8 +108,11 @@ struct Node {
 /// every query. This is the lookup every checked pointer pays.
 fn lookup_interior_pointer() -> Body {
     let heap = cgocheck::heap();
-    let addrs: Vec<usize> = (0..8).map(|_| cgocheck::new(Node { next: Gc::null(), val: [0; 3] }).addr() + 16).collect();
+    let objs: Vec<Root<Gc<Node>>> =
+        (0..8).map(|_| Root::new(cgocheck::new(Node { next: Gc::null(), val: [0; 3] }))).collect();
+    let addrs: Vec<usize> = objs.iter().map(|o| o.addr() + 16).collect();
     Box::new(move |n| {
+        let _alive = &objs;
         for i in 0..n {
             let addr = black_box(addrs[(i % 8) as usize]);
             match heap.region(addr) {
@@ -115,52 +126,26 @@ fn lookup_interior_pointer() -> Body {
     })
 }
 
+cgocheck::managed_static! {
+    /// bench.go's `sink`: the head of the short list `alloc_32B_pointerful`
+    /// keeps alive (a managed global, so a root of the collector).
+    static SINK: Gc<Node> = Gc::null();
+}
+
 /// Go's shape: allocate a 32-byte `Node`, link it to the previous one so a
-/// short list stays alive, and drop the link every 1024th time.
-///
-/// There is no collector yet, so this is allocation only: every allocation
-/// takes never-used memory, which includes the kernel's (and, in a virtual
-/// machine, the hypervisor's) cost of first touching a page. Go's number
-/// includes its collector reclaiming the dropped lists and reusing their
-/// memory; `alloc_32B_pointerful_recycled` is the closer comparison until our
-/// collector exists.
+/// short list stays alive through the global `SINK`, and drop the link
+/// every 1024th time. As in Go, the number includes the collector's work:
+/// its cycles reclaim the dropped lists, and the sweep hands their memory
+/// back to the allocation.
 fn alloc_32b_pointerful() -> Body {
-    let mut sink: Gc<Node> = Gc::null();
     Box::new(move |n| {
         for i in 0..n {
-            let next = if i % 1024 == 0 { Gc::null() } else { sink };
-            sink = black_box(cgocheck::new(Node { next, val: [0; 3] }));
+            let next = if i % 1024 == 0 { Gc::null() } else { SINK.get() };
+            // SAFETY: only this task touches SINK, and no reference to it
+            // is alive.
+            unsafe { SINK.set(black_box(cgocheck::new(Node { next, val: [0; 3] }))) };
         }
     })
-}
-
-/// `alloc_32B_pointerful` with memory reuse: each dropped list is freed
-/// explicitly with `Heap::free` (walking it, as a sweeper would find those
-/// objects unmarked), so the number is allocation plus that stand-in
-/// reclamation. No Go twin.
-fn alloc_32b_pointerful_recycled() -> Body {
-    let mut sink: Gc<Node> = Gc::null();
-    Box::new(move |n| {
-        for i in 0..n {
-            let mut next = sink;
-            if i % 1024 == 0 {
-                free_list(next);
-                next = Gc::null();
-            }
-            sink = black_box(cgocheck::new(Node { next, val: [0; 3] }));
-        }
-    })
-}
-
-/// Frees every node of the list starting at `head`.
-fn free_list(mut head: Gc<Node>) {
-    while !head.is_null() {
-        let next = head.next;
-        // SAFETY: the list was just unlinked from `sink`, the only path to
-        // it; nothing uses its nodes again.
-        unsafe { cgocheck::heap().free(head.as_ptr().cast()) };
-        head = next;
-    }
 }
 
 /// bench.go's `obj64`: 64 bytes, one (nil) pointer word.
@@ -178,9 +163,10 @@ struct Obj64 {
 /// includes the C call (compare with its `call_add_int`).
 fn check_one_pointer() -> Body {
     use cgocheck::checker::{CallSite, Hint};
-    let o = cgocheck::new(Obj64 { p: std::ptr::null_mut(), a: [0; 7] });
+    let root = Root::new(cgocheck::new(Obj64 { p: std::ptr::null_mut(), a: [0; 7] }));
     let site = CallSite::new("take", 1);
     Box::new(move |n| {
+        let o = *root;
         for _ in 0..n {
             // SAFETY: no `Hint::Whole`; `o` is a live object.
             let r = unsafe { cgocheck::check::pointer(site, black_box(o.as_ptr()), Hint::Unknown) };
@@ -196,9 +182,10 @@ fn check_one_pointer() -> Body {
 fn check_512kib_ptr_array() -> Body {
     use cgocheck::checker::{CallSite, Hint};
     use cgocheck::GcSlice;
-    let big = cgocheck::new_slice::<*mut std::ffi::c_void>(1 << 16);
+    let root = Root::new(cgocheck::new_slice::<*mut std::ffi::c_void>(1 << 16));
     let site = CallSite::new("takebig", 1);
     Box::new(move |n| {
+        let big = *root;
         for _ in 0..n {
             let hint =
                 Hint::Whole { ty: <GcSlice<*mut std::ffi::c_void>>::TYPE, value: (&big as *const GcSlice<_>).cast() };
@@ -213,8 +200,8 @@ fn check_512kib_ptr_array() -> Body {
 //
 // bench.go's two C → managed cases (csrc/callback_bench.c: its `callGo` and
 // `callGoFromThread`), calling the exported `goCallback` below. The C call
-// that starts each operation goes through the call layer, so each batch runs
-// as the main task of `cgocheck::run`, as for the calls into C.
+// that starts each operation goes through the call layer, from the main
+// task, as for the calls into C.
 
 cgocheck::c_functions! {
     extern "C" {
@@ -249,12 +236,10 @@ fn assert_callbacks(before: u64, n: u64) {
 fn callback_c_to_go() -> Body {
     Box::new(|n| {
         let before = CALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
-        cgocheck::run(|| {
-            for _ in 0..n {
-                // SAFETY: no arguments; goCallback is exported.
-                unsafe { ct_bench_call_go() };
-            }
-        });
+        for _ in 0..n {
+            // SAFETY: no arguments; goCallback is exported.
+            unsafe { ct_bench_call_go() };
+        }
         assert_callbacks(before, n);
     })
 }
@@ -265,7 +250,7 @@ fn callback_from_c_thread() -> Body {
     Box::new(|n| {
         let before = CALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
         // SAFETY: a plain integer argument; goCallback is exported.
-        let rc = cgocheck::run(|| unsafe { ct_bench_call_go_from_thread(n as core::ffi::c_long) });
+        let rc = unsafe { ct_bench_call_go_from_thread(n as core::ffi::c_long) };
         assert_eq!(rc, 0, "pthread_create or pthread_join failed");
         assert_callbacks(before, n);
     })
@@ -349,20 +334,16 @@ fn crash_report_ms() -> Body {
 // bench.go's three managed → C cases, through the typed call layer
 // (`c_tests::ffi::call`, csrc/call.c): the wrapper's argument checks, then
 // `cgocall` (entersyscall, the switch to the M's g0 stack, the C call,
-// exitsyscall). A C call must be made from a task, so each batch of `n`
-// operations runs as the main task of `cgocheck::run`; starting that task
-// costs microseconds once per batch of about 100 ms.
+// exitsyscall), made from the main task, as a C call must be.
 
 /// bench.go's `call_add_int`: `C.add(2, 3)`, nothing to check.
 fn call_add_int() -> Body {
     use c_tests::ffi::call::ct_add;
     Box::new(|n| {
-        cgocheck::run(|| {
-            for _ in 0..n {
-                // SAFETY: integers in, an integer out.
-                black_box(unsafe { ct_add(black_box(2), black_box(3)) });
-            }
-        })
+        for _ in 0..n {
+            // SAFETY: integers in, an integer out.
+            black_box(unsafe { ct_add(black_box(2), black_box(3)) });
+        }
     })
 }
 
@@ -371,14 +352,13 @@ fn call_add_int() -> Body {
 /// 64-byte object is checked (its one pointer word is nil) before the call.
 fn call_one_pointer_checked() -> Body {
     use c_tests::ffi::call::{ct_take, Obj64 as CObj64};
-    let o = cgocheck::new(CObj64 { p: std::ptr::null_mut(), a: [0; 7] });
+    let root = Root::new(cgocheck::new(CObj64 { p: std::ptr::null_mut(), a: [0; 7] }));
     Box::new(move |n| {
-        cgocheck::run(|| {
-            for _ in 0..n {
-                // SAFETY: `take` ignores its argument.
-                unsafe { ct_take(black_box(o)) };
-            }
-        })
+        let o = *root;
+        for _ in 0..n {
+            // SAFETY: `take` ignores its argument.
+            unsafe { ct_take(black_box(o)) };
+        }
     })
 }
 
@@ -388,13 +368,12 @@ fn call_one_pointer_checked() -> Body {
 fn call_check_512kib_ptr_array() -> Body {
     use c_tests::ffi::call::ct_takebig;
     use std::ffi::c_void;
-    let big = cgocheck::new_slice::<*mut c_void>(1 << 16);
+    let root = Root::new(cgocheck::new_slice::<*mut c_void>(1 << 16));
     Box::new(move |n| {
-        cgocheck::run(|| {
-            for _ in 0..n {
-                // SAFETY: `takebig` ignores its argument.
-                unsafe { ct_takebig(cgocheck::elem(black_box(&big), 0).as_void()) };
-            }
-        })
+        let big = *root;
+        for _ in 0..n {
+            // SAFETY: `takebig` ignores its argument.
+            unsafe { ct_takebig(cgocheck::elem(black_box(&big), 0).as_void()) };
+        }
     })
 }
