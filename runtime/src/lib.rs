@@ -34,16 +34,19 @@
 //!     val: [i64; 3],
 //! }
 //!
-//! let a = cgocheck::new(Node { next: Gc::null(), val: [1, 2, 3] });
-//! let b = cgocheck::new(Node { next: a, val: [4, 5, 6] });
-//! assert_eq!(b.next.val[2], 3);
-//! match cgocheck::heap().region(b.addr() + 8) {
-//!     Region::Heap(obj) => {
-//!         assert_eq!(obj.base, b.addr());
-//!         assert_eq!(obj.ptr_bits.iter_ones().collect::<Vec<_>>(), [0]); // `next`
+//! // Managed objects are made by tasks (the collector scans their stacks).
+//! cgocheck::run(|| {
+//!     let a = cgocheck::new(Node { next: Gc::null(), val: [1, 2, 3] });
+//!     let b = cgocheck::new(Node { next: a, val: [4, 5, 6] });
+//!     assert_eq!(b.next.val[2], 3);
+//!     match cgocheck::heap().region(b.addr() + 8) {
+//!         Region::Heap(obj) => {
+//!             assert_eq!(obj.base, b.addr());
+//!             assert_eq!(obj.ptr_bits.iter_ones().collect::<Vec<_>>(), [0]); // `next`
+//!         }
+//!         other => panic!("{other:?}"),
 //!     }
-//!     other => panic!("{other:?}"),
-//! }
+//! });
 //! ```
 
 // Every public item is documented; the build fails otherwise.

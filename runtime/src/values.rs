@@ -137,9 +137,11 @@ impl<T> Deref for Gc<T> {
 /// assert!(std::ptr::eq(elem.get(), Parent::TYPE));
 /// assert_eq!((Child::TYPE.size, Child::TYPE.ptrdata), (16, 16));
 ///
-/// let p = cgocheck::new(Parent { kids: cgocheck::new_slice(1) });
-/// let c = cgocheck::new(Child { parent: p, next: Gc::null() });
-/// assert!(c.parent == p && c.next.is_null());
+/// cgocheck::run(|| {
+///     let p = cgocheck::new(Parent { kids: cgocheck::new_slice(1) });
+///     let c = cgocheck::new(Child { parent: p, next: Gc::null() });
+///     assert!(c.parent == p && c.next.is_null());
+/// });
 /// ```
 // SAFETY: one pointer word (`repr(transparent)` over `*mut T`); null (all
 // zero) is a valid `Gc`.
@@ -180,11 +182,13 @@ pub fn new_zeroed<T: CType>() -> Gc<T> {
 /// #[repr(C)]
 /// struct Page { len: usize, bytes: [u8; 256 << 10] }
 ///
+/// # cgocheck::run(|| {
 /// let p = cgocheck::new_with(|p: &mut Page| {
 ///     p.len = 3;
 ///     p.bytes[..3].copy_from_slice(b"abc");
 /// });
 /// assert_eq!(&p.bytes[..p.len], b"abc");
+/// # });
 /// ```
 #[inline]
 pub fn new_with<T: CType>(init: impl FnOnce(&mut T)) -> Gc<T> {
@@ -321,6 +325,7 @@ impl<T: CType> GcSlice<T> {
     /// over, and the returned header is the only one over it.
     ///
     /// ```
+    /// # cgocheck::run(|| {
     /// let s = cgocheck::new_slice::<i32>(0);
     /// // SAFETY: no other reference to the elements after `len` is alive.
     /// let s = unsafe { s.append(&[1, 2, 3]) };
@@ -329,6 +334,7 @@ impl<T: CType> GcSlice<T> {
     /// // referenced while it writes them.
     /// let t = unsafe { t.append(&[9]) };
     /// assert_eq!((s.as_slice(), t.as_slice()), (&[1, 2, 9][..], &[2, 9][..]));
+    /// # });
     /// ```
     ///
     /// # Safety

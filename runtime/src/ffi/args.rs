@@ -68,16 +68,20 @@ use core::marker::PhantomData;
 /// use core::ffi::c_int;
 /// // C's `char*` where `char` is signed (`c_char` is `i8` on x86-64).
 /// cgocheck::c_functions! { extern "C" { fn puts(s: *const i8) -> c_int; } }
-/// let s = cgocheck::new_string("hi\0");
-/// // error: `Hinted<'_, u8>` cannot be passed to a C parameter of type `*const i8`
-/// cgocheck::run(|| unsafe { puts(cgocheck::string_data(&s)) });
+/// cgocheck::run(|| {
+///     let s = cgocheck::new_string("hi\0");
+///     // error: `Hinted<'_, u8>` cannot be passed to a C parameter of type `*const i8`
+///     unsafe { puts(cgocheck::string_data(&s)) };
+/// });
 /// ```
 /// ```
 /// use core::ffi::{c_char, c_int};
 /// cgocheck::c_functions! { extern "C" { fn puts(s: *const c_char) -> c_int; } }
-/// let s = cgocheck::new_string("hi\0");
-/// // SAFETY: NUL-terminated.
-/// cgocheck::run(|| unsafe { puts(cgocheck::string_data(&s).cast::<c_char>()) });
+/// cgocheck::run(|| {
+///     let s = cgocheck::new_string("hi\0");
+///     // SAFETY: NUL-terminated.
+///     unsafe { puts(cgocheck::string_data(&s).cast::<c_char>()) };
+/// });
 /// ```
 /// ```compile_fail
 /// cgocheck::c_functions! { extern "C" { fn memset(p: *mut u8, c: i32, n: usize) -> *mut u8; } }
