@@ -40,9 +40,9 @@ cgocheck::c_functions! {
     }
 }
 pub fn mistakes() {
-    let s = cgocheck::new_string("hi\0");
     let mut arr = [1u8; 4];
     cgocheck::run(|| unsafe {
+        let s = cgocheck::new_string("hi\0");
         puts(cgocheck::string_data(&s));
         memset(&mut arr, 0, 4);
     });
