@@ -126,7 +126,7 @@ pub(crate) fn scan_non_stack_roots(sink: &mut dyn Sink) {
 /// so nothing is allocated.
 pub(crate) fn scan_typed(sink: &mut dyn Sink, addr: usize, ty: &'static cgocheck_checker::Type) {
     use cgocheck_checker::PtrMask;
-    if !ty.has_pointers() || addr % WORD != 0 {
+    if !ty.has_pointers() || !addr.is_multiple_of(WORD) {
         return;
     }
     match ty.ptrmask {
@@ -159,7 +159,7 @@ pub(crate) fn scan_typed(sink: &mut dyn Sink, addr: usize, ty: &'static cgocheck
 /// # Safety
 /// The bytes are readable for the duration of the call.
 pub(crate) unsafe fn scan_bytes(sink: &mut dyn Sink, addr: usize, size: usize, align: usize) {
-    if align < WORD || size < WORD || addr % WORD != 0 {
+    if align < WORD || size < WORD || !addr.is_multiple_of(WORD) {
         return;
     }
     // SAFETY: the caller's guarantee; both ends are word-aligned.
@@ -341,5 +341,184 @@ pub(crate) mod testing {
         let mut w = Words::default();
         scan_non_stack_roots(&mut w);
         w.0
+    }
+}
+
+/// Each root source reaches the enumeration while its value is held, and
+/// leaves it when the value is gone. (The collector's own liveness tests,
+/// which collect for real, are `tests/gc_roots.rs`.)
+#[cfg(test)]
+mod tests {
+    use super::testing::non_stack_words;
+    use crate::sched::run_test;
+    use crate::{new, spawn, Chan, Gc, Handle, Pinner, Root};
+
+    /// A fresh object whose address no other root holds.
+    fn obj(tag: u64) -> Gc<[u64; 2]> {
+        new([tag, !tag])
+    }
+
+    fn seen(g: Gc<[u64; 2]>) -> bool {
+        non_stack_words().contains(&g.addr())
+    }
+
+    #[test]
+    fn root_is_scanned_until_dropped() {
+        run_test(|| {
+            let g = obj(1);
+            assert!(!seen(g));
+            let mut r = Root::new((7u64, g));
+            assert!(seen(g), "a Root's value is scanned");
+            let h = obj(2);
+            r.set((8, h));
+            assert!(seen(h) && !seen(g), "set: the new value is scanned, not the old one");
+            let pair = r.into_inner();
+            assert_eq!(pair, (8, h));
+            assert!(!seen(h), "into_inner: no longer rooted");
+            let r = Root::new(g);
+            drop(r);
+            assert!(!seen(g), "a dropped Root is no root");
+        });
+    }
+
+    #[test]
+    fn handle_values_are_scanned_until_deleted() {
+        run_test(|| {
+            let g = obj(3);
+            let h = Handle::new((1u32, g));
+            assert!(seen(g));
+            h.delete();
+            assert!(!seen(g));
+        });
+    }
+
+    #[test]
+    fn pinned_objects_are_roots() {
+        run_test(|| {
+            let g = obj(4);
+            let mut p = Pinner::new();
+            p.pin(g);
+            assert!(seen(g));
+            p.unpin();
+            assert!(!seen(g));
+        });
+    }
+
+    crate::managed_static! {
+        static GLOBAL_PTR: Gc<[u64; 2]> = Gc::null();
+        static GLOBAL_INT: [usize; 2] = [0, 0];
+    }
+
+    #[test]
+    fn globals_are_scanned_precisely() {
+        run_test(|| {
+            let (g, h) = (obj(5), obj(6));
+            // SAFETY: only this test touches these globals.
+            unsafe {
+                GLOBAL_PTR.set(g);
+                GLOBAL_INT.set([h.addr(), 0]);
+            }
+            assert!(seen(g), "a pointer-typed global is a root");
+            assert!(!seen(h), "an integer global holding an address is not (precise scan)");
+            // SAFETY: as above.
+            unsafe { GLOBAL_PTR.set(Gc::null()) };
+            assert!(!seen(g));
+        });
+    }
+
+    #[test]
+    fn channel_buffers_and_blocked_senders_are_scanned() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static SENT: AtomicUsize = AtomicUsize::new(0);
+        run_test(|| {
+            let c = Chan::new(1);
+            let g = obj(7);
+            c.send(g);
+            assert!(seen(g), "a buffered value is scanned");
+            // A sender blocked on the full channel holds its object in its
+            // slot (the object is made by the sender, so its closure does
+            // not hold it).
+            let tx = c.clone();
+            let sender = spawn(move || {
+                let h = obj(8);
+                SENT.store(h.addr(), Ordering::Relaxed);
+                tx.send(h)
+            });
+            let h = loop {
+                let a = SENT.load(Ordering::Relaxed);
+                if a != 0 && non_stack_words().contains(&a) {
+                    break a;
+                }
+                crate::yield_now();
+            };
+            assert_eq!(c.recv(), Some(g));
+            let h: Gc<[u64; 2]> = c.recv().filter(|r| r.addr() == h).expect("the blocked sender's object");
+            sender.join();
+            assert!(!seen(g) && !seen(h), "received values leave the channel");
+            c.send(g);
+            drop(c);
+            assert!(!seen(g), "a dropped channel is no root");
+        });
+    }
+
+    #[test]
+    fn join_results_are_scanned_until_taken() {
+        run_test(|| {
+            let t = spawn(|| obj(9));
+            while !t.is_finished() {
+                crate::yield_now();
+            }
+            let words = non_stack_words();
+            let g = t.join();
+            assert!(words.contains(&g.addr()), "a result waiting for join is scanned");
+            assert!(!seen(g), "a joined result is no longer in the packet");
+        });
+    }
+
+    #[test]
+    fn task_closures_are_scanned_until_the_task_ends() {
+        run_test(|| {
+            let g = obj(10);
+            let e = crate::sched::task::Entry::new(move || assert_eq!(g[0], 10));
+            assert!(seen(g), "an unstarted task's closure is scanned");
+            drop(e);
+            assert!(!seen(g));
+        });
+    }
+
+    crate::task_local! {
+        static LOCAL: std::cell::Cell<Gc<[u64; 2]>> = std::cell::Cell::new(Gc::null());
+        static DYING: Dying = Dying(std::cell::Cell::new(Gc::null()));
+    }
+
+    /// A task-local value whose destructor checks that it is still a root.
+    struct Dying(std::cell::Cell<Gc<[u64; 2]>>);
+    impl Drop for Dying {
+        fn drop(&mut self) {
+            let g = self.0.get();
+            if !g.is_null() {
+                assert!(seen(g), "a task-local value is scanned while its destructor runs");
+            }
+        }
+    }
+
+    #[test]
+    fn task_locals_are_scanned_while_the_task_lives() {
+        run_test(|| {
+            let (g, h) = (obj(11), obj(12));
+            let (go, wait) = (Chan::new(0), Chan::<()>::new(0));
+            let (go2, wait2) = (go.clone(), wait.clone());
+            let t = spawn(move || {
+                LOCAL.with(|l| l.set(g));
+                DYING.with(|d| d.0.set(h));
+                go2.send(());
+                wait2.recv();
+            });
+            go.recv();
+            assert!(seen(g) && seen(h), "a parked task's task-locals are scanned");
+            wait.send(());
+            t.join();
+            assert!(!seen(g) && !seen(h), "an ended task's task-locals are gone");
+        });
     }
 }
