@@ -1,12 +1,15 @@
-//! The scheduler's two environment variables, read once when the runtime
-//! starts (the first `run` or `spawn`), with the project's one parser
-//! (`cgocheck_checker::env`, whose table has every variable's rule next
-//! to Go's):
+//! The scheduler's and the collector's environment variables, read once
+//! when the runtime starts (the first `run`, `spawn` or allocation), with
+//! the project's one parser (`cgocheck_checker::env`, whose table has every
+//! variable's rule next to Go's):
 //!
 //! | variable | accepted values | default |
 //! |---|---|---|
 //! | `GOMAXPROCS` | a number from 1 to 1024; a number below 1 means the default, as in Go | the CPUs this process may use |
 //! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 (KiB): each task's stack reservation | 16384 |
+//! | `GOGC` | `off`, or a percentage (below 0 is `off`): the heap may grow by that much over the last live heap before the next collection (`gc/pacer.rs`) | 100 |
+//! | `GOMEMLIMIT` | `off`, or bytes with an optional `B`/`KiB`/`MiB`/`GiB`/`TiB`: the heap's limit (`gc/pacer.rs`) | no limit |
+//! | `GODEBUG` `gctrace=` | a number: above 0 prints one line per collection (`gc/stats.rs`) | 0 |
 //!
 //! Numbers are Go's (`+4` and `0004` are 4); set but empty is unset. Any
 //! other value stops the program with exit status 2 and a message naming
@@ -16,6 +19,7 @@
 
 use cgocheck_checker::env::{self, EnvError, Var};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 /// The most Ps there can be (Go's `_MaxGomaxprocs`).
 pub const MAX_PROCS: usize = 1024;
@@ -46,6 +50,17 @@ pub(crate) struct Config {
     pub gomaxprocs: usize,
     /// Usable bytes of a task stack from `spawn`.
     pub stack_size: usize,
+    /// `GOGC`: the percentage the heap may grow by over the live heap
+    /// before a collection starts; `None` when the collector is off
+    /// (collections only by `gc()`).
+    pub gogc: Option<u32>,
+    /// `GOMEMLIMIT` in bytes; `None`: no limit.
+    pub memory_limit: Option<u64>,
+    /// `GODEBUG=gctrace=1`: one line per collection on stderr.
+    pub gctrace: bool,
+    /// When the runtime read its environment: its start (gctrace's `@`
+    /// times, the collector's CPU share).
+    pub started: Instant,
 }
 
 const GOMAXPROCS: Var = Var {
@@ -92,6 +107,10 @@ pub(crate) fn config() -> &'static Config {
             Ok(Config {
                 gomaxprocs: parse_gomaxprocs(env::read(&GOMAXPROCS)?.as_deref(), cpus)?,
                 stack_size: parse_stack_kb(env::read(&STACK_KB)?.as_deref())?,
+                gogc: env::gogc(env::read(&env::GOGC)?.as_deref())?,
+                memory_limit: env::gomemlimit(env::read(&env::GOMEMLIMIT)?.as_deref())?,
+                gctrace: env::gctrace(env::read(&env::GCTRACE)?.as_deref())?,
+                started: Instant::now(),
             })
         };
         read().unwrap_or_else(|e| {
