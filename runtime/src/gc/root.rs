@@ -15,6 +15,7 @@
 //! value the runtime keeps in Rust memory.
 
 use super::roots::{self, Node, Sink};
+use crate::sched::nopreempt::NoPreempt;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -101,11 +102,15 @@ impl<T> Root<T> {
     /// Roots `value`: from now until the `Root` is dropped (or
     /// [`Root::into_inner`]), the collector scans it.
     pub fn new(value: T) -> Root<T> {
+        // Not preempted (so not stopped for a collection) between the value
+        // leaving this frame and its record being registered.
+        let np = NoPreempt::new();
         let record = Box::new(Record { node: Node::new(scan_record::<T>), value });
         let record = NonNull::from(Box::leak(record));
         // SAFETY: the record stays at this address until `Drop` or
         // `into_inner` unregisters it and frees it; no lock is held.
         unsafe { record.as_ref().node.register() };
+        drop(np);
         Root { record, _owns: PhantomData }
     }
 

@@ -115,15 +115,20 @@ unsafe fn scan_slot<T>(node: *const Node, sink: &mut dyn Sink) {
 impl<T> Slot<T> {
     /// A registered slot. Call it without the channel lock (module comment).
     fn new(value: Option<T>) -> Arc<Slot<T>> {
+        let waiter = Waiter::current();
+        // Not preempted (so not stopped for a collection) between the value
+        // leaving the caller's frame and the slot being registered.
+        let np = NoPreempt::new();
         let slot = Arc::new(Slot {
             node: Node::new(scan_slot::<T>),
             value: Mutex::new(value),
             done: Completion::new(),
-            waiter: Waiter::current(),
+            waiter,
         });
         // SAFETY: the Arc's contents do not move and `Drop` unregisters
         // before they are freed; no lock is held.
         unsafe { slot.node.register() };
+        drop(np);
         slot
     }
 

@@ -346,11 +346,15 @@ impl<T: 'static> LocalKey<T> {
         let reset = Reset(locals, i);
         let v = (self.init)();
         std::mem::forget(reset);
+        // Not preempted (so not stopped for a collection) between the value
+        // leaving this frame and the table having it.
+        let np = NoPreempt::new();
         let b: Box<dyn Any> = Box::new(v);
         // SAFETY: Box::into_raw is never null.
         let p = unsafe { NonNull::new_unchecked(Box::into_raw(b)) };
         // SAFETY: the running task on its thread.
         unsafe { locals.set(i, Slot::Value(p)) };
+        drop(np);
         p
     }
 }
