@@ -51,6 +51,9 @@ pub(crate) mod stw;
 mod sweep;
 
 pub use cleanup::{add_cleanup, Cleanup};
+#[doc(hidden)]
+pub use preempt::{preempt_running_for_test, with_no_preempt};
+pub use preempt::{preempt_stats, PreemptStats};
 pub use root::Root;
 pub use stats::{mem_stats, MemStats};
 

@@ -28,7 +28,7 @@ use super::task::G;
 use crate::cgocall::NoCallback;
 use crate::signal::AltStack;
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::Thread;
 
@@ -81,6 +81,15 @@ pub(crate) struct M {
     /// A preemption was requested while `locks` was non-zero: the last
     /// [`NoPreempt`](super::nopreempt::NoPreempt) guard to go honours it.
     pub preempt_pending: AtomicBool,
+    /// Asynchronous preemption requested of this M's task and not yet
+    /// honoured: `gc/preempt.rs`'s request bits (a world stop, a scheduling
+    /// turn) and its "being preempted" bit. Set by requesters (the monitor,
+    /// the collector), taken by the M's own thread.
+    pub preempt: AtomicU32,
+    /// The kernel thread id of this M's thread (0 while it has none: an
+    /// unbound extra M), where preemption requests are sent
+    /// (`gc::preempt::request`). Written by the thread itself.
+    pub tid: AtomicI32,
     /// 1-based, in creation order.
     pub id: u64,
     /// The context `g0_enter` saved: resuming it makes the M leave.
@@ -194,6 +203,8 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         id,
         locks: AtomicU32::new(0),
         preempt_pending: AtomicBool::new(false),
+        preempt: AtomicU32::new(0),
+        tid: AtomicI32::new(0),
         running_word: p::word(id, p::RUNNING),
         syscall_word: p::word(id, p::SYSCALL),
         g0_sp: AtomicUsize::new(0),
@@ -282,8 +293,12 @@ impl M {
     }
 
     /// Records the thread this M runs on (None: no thread, an unbound
-    /// extra M).
+    /// extra M). Called on that thread (with `Some`), which also records
+    /// its kernel thread id for preemption requests.
     pub(crate) fn set_thread(&self, t: Option<Thread>) {
+        // SAFETY: gettid has no preconditions.
+        let tid = if t.is_some() { unsafe { libc::syscall(libc::SYS_gettid) as i32 } } else { 0 };
+        self.tid.store(tid, Ordering::Relaxed);
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 }

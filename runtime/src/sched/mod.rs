@@ -54,9 +54,16 @@
 //!    task blocks the M hands its P on and sleeps until the task is
 //!    runnable again (Go's `stoplockedm`/`startlockedm`).
 //!
-//! Scheduling is cooperative: a task that neither yields, blocks, nor calls
-//! C for longer than a monitor period keeps its P. (Go preempts such a task
-//! with a signal; preemption arrives with the collector.)
+//! 7. Scheduling is preemptive, as Go's since 1.14: a task that neither
+//!    yields, blocks, nor calls C keeps its P only for a time slice (10
+//!    ms) while other work waits for a P. Then the monitor sends its M a
+//!    signal (`gc/preempt.rs`); the task, interrupted at whatever
+//!    instruction of managed code it was, hands its P on and its thread
+//!    waits — running no other task meanwhile, so a `std` lock the task
+//!    holds cannot block its own thread — until a P comes back. The same
+//!    signal stops such a task for the collector. Code holding a runtime
+//!    lock is not interrupted (`nopreempt.rs`), nor are C, the C library
+//!    and the scheduler itself; they reach a safepoint soon anyway.
 //!
 //! Thread-locals are per OS thread, and a task never changes threads once
 //! it has started, so safe code cannot see a task move: the compiler may

@@ -10,6 +10,18 @@
 //! same word exitsyscall compares) and hands it to another M. The M in C
 //! finds out when the call returns, and takes the slow path.
 //!
+//! The monitor also keeps a task from holding its P for ever without
+//! reaching a safepoint (Go's `preemptone` from `sysmon`): for each P in
+//! `RUNNING` it remembers the `schedtick` it showed and since when. When a
+//! P has run the same task for more than [`TIME_SLICE`] (10 ms, Go's
+//! `forcePreemptNS`) while work waits for a P — the global run queue is
+//! not empty (new tasks, or Ms whose bound tasks wait for a P) and no P is
+//! idle — it asks that P's M for a turn (`gc::preempt::request_turn`: a
+//! SIGURG that makes the task hand its P on and wait for one, its thread
+//! running nothing else meanwhile). A request the task could not honour
+//! (it was in the C library, or short of stack) is repeated at most every
+//! millisecond while the condition lasts.
+//!
 //! The period starts at 20 µs, doubles after 50 quiet periods up to 10 ms,
 //! and drops back to 20 µs when the monitor retakes a P or wakes from idle.
 //! When every P is idle the monitor sleeps until a P is taken (`poke`) or a
@@ -34,6 +46,23 @@ const MIN_PERIOD: Duration = Duration::from_micros(20);
 const MAX_PERIOD: Duration = Duration::from_millis(10);
 /// Quiet periods before the period starts doubling.
 const QUIET_BEFORE_BACKOFF: u32 = 50;
+/// How long a task may keep its P while work waits for one, before it is
+/// preempted (Go's `forcePreemptNS`).
+pub(crate) const TIME_SLICE: Duration = Duration::from_millis(10);
+/// Least time between two turn requests to the same P's M.
+const REASK: Duration = Duration::from_millis(1);
+
+/// What the monitor last saw of a P in `RUNNING`.
+#[derive(Clone, Copy)]
+struct Running {
+    /// Its `schedtick`: a new value means a new task (or the same one
+    /// again after a switch).
+    tick: u32,
+    /// When the monitor first saw that tick.
+    since: Instant,
+    /// When the monitor last asked its M for a turn, if it did.
+    asked: Option<Instant>,
+}
 
 struct Timer {
     deadline: Instant,
@@ -102,6 +131,8 @@ fn fire_timers(st: &mut MonState, now: Instant) {
 fn monitor() {
     // What each P showed last period: (in SYSCALL, its syscalltick).
     let mut seen: Vec<Option<u32>> = vec![None; MAX_PROCS];
+    // What each P in RUNNING showed (preempt_long_runners).
+    let mut running: Vec<Option<Running>> = vec![None; MAX_PROCS];
     let mut period = MIN_PERIOD;
     let mut quiet = 0u32;
     let mut st = mon();
@@ -117,6 +148,7 @@ fn monitor() {
                 period = (period * 2).min(MAX_PERIOD);
             }
         }
+        preempt_long_runners(&mut running, Instant::now());
         st = mon();
         let now = Instant::now();
         let next = st.timers.peek().map(|t| t.deadline.saturating_duration_since(now));
@@ -181,6 +213,43 @@ fn retake(seen: &mut [Option<u32>]) -> usize {
         }
     }
     taken
+}
+
+/// Asks the M of every P that has run the same task for more than
+/// [`TIME_SLICE`] while work waits for a P to hand it on (module comment).
+/// Returns how many it asked.
+fn preempt_long_runners(seen: &mut [Option<Running>], now: Instant) -> usize {
+    let mut asked = 0;
+    for (id, last) in seen.iter_mut().enumerate().take(p::created()) {
+        let Some(p) = p::allp(id) else { continue };
+        let s = p.status.load(Ordering::Acquire);
+        if p::state_of(s) != p::RUNNING {
+            *last = None;
+            continue;
+        }
+        let tick = p.schedtick.load(Ordering::Relaxed);
+        let Some(run) = last.as_mut().filter(|r| r.tick == tick) else {
+            *last = Some(Running { tick, since: now, asked: None });
+            continue;
+        };
+        if now.duration_since(run.since) < TIME_SLICE
+            || run.asked.is_some_and(|t| now.duration_since(t) < REASK)
+            || SCHED.runq_len.load(Ordering::SeqCst) == 0
+            || SCHED.npidle.load(Ordering::SeqCst) > 0
+        {
+            continue;
+        }
+        // SAFETY: Ms are never freed; `p.m` is written before the status
+        // word that names its owner (acquirep), which we check.
+        let Some(m) = (unsafe { p.m.load(Ordering::Relaxed).as_ref() }) else { continue };
+        if m.running_word != s {
+            continue;
+        }
+        crate::gc::preempt::request_turn(m);
+        run.asked = Some(now);
+        asked += 1;
+    }
+    asked
 }
 
 /// Blocks the calling task for at least `d` (other tasks run meanwhile). On

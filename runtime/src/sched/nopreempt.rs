@@ -21,7 +21,7 @@
 //! collector) it does nothing: those threads are never preempted.
 
 use super::m::{current_m, M};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{compiler_fence, Ordering};
 
 /// The guard (module comment). Not `Send`: it must be dropped on the thread
 /// (the M) that took it.
@@ -38,6 +38,9 @@ impl NoPreempt {
         let m = unsafe { current_m().as_ref() };
         if let Some(m) = m {
             m.locks.store(m.locks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            // The preemption signal handler runs on this thread: keep the
+            // compiler from sinking the store into the locked section.
+            compiler_fence(Ordering::SeqCst);
         }
         NoPreempt { m, _not_send: std::marker::PhantomData }
     }
@@ -47,6 +50,8 @@ impl Drop for NoPreempt {
     #[inline]
     fn drop(&mut self) {
         if let Some(m) = self.m {
+            // Nor hoisting the release above the end of the locked section.
+            compiler_fence(Ordering::SeqCst);
             let n = m.locks.load(Ordering::Relaxed) - 1;
             m.locks.store(n, Ordering::Relaxed);
             if n == 0 && m.preempt_pending.load(Ordering::Relaxed) {

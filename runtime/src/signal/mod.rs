@@ -16,9 +16,11 @@
 //!    `AT_EXECFN`); install [`on_fatal_signal`] for
 //!    the signals Go's table makes fatal (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
 //!    SIGABRT, SIGTRAP, SIGQUIT, SIGSTKFLT, SIGSYS) and a handler that
-//!    returns for the ones it ignores (SIGPROF, SIGURG, SIGPIPE...,
+//!    returns for the ones it ignores (SIGPROF, SIGPIPE...,
 //!    `table.rs`) wherever their disposition is still the default, with
-//!    `SA_ONSTACK`, and give the
+//!    `SA_ONSTACK`; claim SIGURG for asynchronous preemption (forwarding
+//!    any other SIGURG to the disposition that was there before,
+//!    `table.rs` and `gc/preempt.rs`); and give the
 //!    main thread an alternate signal stack (`altstack.rs`; the
 //!    scheduler gives its worker threads one when it starts them, and
 //!    [`AltStack::for_this_thread`] does it for any other thread).
@@ -110,8 +112,8 @@ static AT_START: extern "C" fn() = {
 
 /// Installs [`on_fatal_signal`] for every fatal signal whose disposition
 /// is still the default (a handler someone else installed first is left
-/// in place), and the ignoring handler for the signals Go ignores
-/// (`table.rs`).
+/// in place), the ignoring handler for the signals Go ignores, and the
+/// preemption handler for SIGURG (`table.rs`).
 fn install_handlers() {
     // SA_NODEFER: a fault inside the handler re-enters it (and is
     // recognised as such) instead of killing the process silently.
@@ -120,6 +122,7 @@ fn install_handlers() {
         table::install_if_default(sig, on_fatal_signal as *const () as libc::sighandler_t, flags);
     }
     table::install_ignored();
+    table::install_preempt();
 }
 
 /// The buffer the crash owner writes the report into: a static, because

@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | `_SigPanic`, `_SigThrow` | SEGV, BUS, FPE, ILL, TRAP, ABRT, QUIT, STKFLT, SYS | a crash report ([`super::on_fatal_signal`]) |
 //! | `_SigNotify` alone | USR1, USR2, PIPE, ALRM, XCPU, XFSZ, VTALRM, PROF, IO, PWR, 35–64 | ignored: Go's handler returns when no one asked to be notified, where the default action would kill the process |
-//! | `_SigIgn` | CHLD, URG, WINCH | ignored (their default action already is) |
+//! | `_SigIgn` | CHLD, WINCH | ignored (their default action already is) |
+//! | `_SigNotify`, `_SigIgn`, Go's `sigPreempt` | URG | asynchronous preemption ([`on_sigurg`], `gc/preempt.rs`); any other SIGURG goes to the handler that was there before, else is ignored |
 //! | `_SigKill` | HUP, INT, TERM | left at the default action: the process dies of the signal |
 //! | `_SigDefault`, none | CONT, TSTP, TTIN, TTOU, KILL, STOP, 32–34 (the C library's own) | left alone |
 //!
@@ -22,8 +23,22 @@
 //! which forwards a signal to the handler that was there before Go's. One
 //! installed after the runtime replaces the runtime's, as in Go.
 //!
-//! `SIGURG` is ignorable and forwardable for now; a collector that
-//! preempts tasks asynchronously will claim it, as Go's does (`sigPreempt`).
+//! `SIGURG` is the runtime's own, as Go's `sigPreempt`: the collector and
+//! the monitor send it to preempt a task that runs without reaching a
+//! safepoint (`gc/preempt.rs`). Its handler is installed whatever was
+//! there before; the previous disposition is kept, and every SIGURG that
+//! is not one of the runtime's requests (out-of-band socket data, a
+//! `kill`, a `raise`) is forwarded to it: a handler the program installed
+//! before the runtime is called as it would have been (with the runtime's
+//! signal mask and flags, on the alternate stack), and an ignored or
+//! default disposition (both ignore SIGURG) ignores it. The runtime's
+//! requests are told apart by what only it sends: `SI_QUEUE` from this
+//! process with the runtime's cookie as the value. A handler installed
+//! *after* the runtime replaces its own, as in Go: tasks are then no
+//! longer preempted asynchronously, and a collection waits for a task in
+//! a loop without safepoints to leave it.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 /// The signals whose default action ends the process with a core file
 /// and that Go's runtime turns into a crash report (`_SigPanic`,
@@ -41,8 +56,9 @@ pub(super) const FATAL: [i32; 9] = [
 ];
 
 /// The signals Go ignores unless the program asked to be notified
-/// (`_SigNotify` alone, or `_SigIgn`), the real-time ones aside.
-const IGNORED: [i32; 13] = [
+/// (`_SigNotify` alone, or `_SigIgn`), the real-time ones and SIGURG
+/// (preemption's) aside.
+const IGNORED: [i32; 12] = [
     libc::SIGUSR1,
     libc::SIGUSR2,
     libc::SIGPIPE,
@@ -54,8 +70,6 @@ const IGNORED: [i32; 13] = [
     libc::SIGIO,
     libc::SIGPWR,
     libc::SIGCHLD,
-    // Asynchronous preemption will claim this one.
-    libc::SIGURG,
     libc::SIGWINCH,
 ];
 
@@ -93,3 +107,59 @@ pub(super) fn install_ignored() {
 /// The handler of an ignored signal: returns at once (touching nothing,
 /// so `errno` is as it was).
 extern "C" fn on_ignored_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ucontext: *mut libc::c_void) {}
+
+/// SIGURG's disposition before the runtime claimed it: the handler
+/// (or `SIG_DFL`/`SIG_IGN`), written once at start before ours is
+/// installed.
+static URG_PREVIOUS: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+/// The previous handler's `sa_flags` (whether it takes a `siginfo_t`).
+static URG_PREVIOUS_FLAGS: AtomicI32 = AtomicI32::new(0);
+
+/// Claims SIGURG for preemption (module comment), keeping the previous
+/// disposition to forward to. At start.
+pub(super) fn install_preempt() {
+    crate::gc::preempt::init();
+    // SAFETY: sigaction with zeroed (then filled) structs: read the old
+    // disposition, then install ours.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGURG, std::ptr::null(), &mut old) != 0 {
+            return;
+        }
+        URG_PREVIOUS.store(old.sa_sigaction, Ordering::Relaxed);
+        URG_PREVIOUS_FLAGS.store(old.sa_flags, Ordering::Relaxed);
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_sigurg as *const () as libc::sighandler_t;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGURG, &act, std::ptr::null_mut());
+    }
+}
+
+/// The SIGURG handler: a preemption request of the runtime's is handled by
+/// `gc/preempt.rs`; any other SIGURG is forwarded to the disposition that
+/// was there before (module comment). Async-signal-safe: atomics, the
+/// M's state, `getpid`, and an edit of the signal context.
+extern "C" fn on_sigurg(sig: libc::c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext to an
+    // SA_SIGINFO handler, and this is the SIGURG handler.
+    if unsafe { crate::gc::preempt::on_signal(info, ucontext) } {
+        return;
+    }
+    let previous = URG_PREVIOUS.load(Ordering::Relaxed);
+    if previous == libc::SIG_DFL || previous == libc::SIG_IGN {
+        // SIGURG's default action is to ignore it.
+        return;
+    }
+    if URG_PREVIOUS_FLAGS.load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous disposition was installed with SA_SIGINFO,
+        // so it is a three-argument handler; we pass what we were given.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(previous) };
+        f(sig, info, ucontext);
+    } else {
+        // SAFETY: without SA_SIGINFO the previous disposition is a
+        // one-argument handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous) };
+        f(sig);
+    }
+}
