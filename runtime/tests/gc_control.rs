@@ -352,6 +352,39 @@ fn a_cleanup_runs_once_after_its_object_dies_with_its_argument_kept_alive() {
     );
 }
 
+/// Checks the rooted object's patterns in a frame of its own (dead, and
+/// scrubbed, once it returns: the object's address stays off the stack).
+#[inline(never)]
+fn check_rooted(root: &cgocheck::Root<Gc<Obj>>) {
+    check_obj(root.get(), 11, "a rooted object with a cleanup");
+}
+
+fn waits_while_reachable() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    // The object's only reference: a Root kept in a Box (Rust memory).
+    let root = in_task(move || {
+        let obj = make_obj(11);
+        add_cleanup(obj, flag, |f| f.store(true, Ordering::SeqCst));
+        Box::new(cgocheck::Root::new(obj))
+    });
+    scrub_stack();
+    for i in 0..20 {
+        gc();
+        cgocheck::sleep(Duration::from_millis(1));
+        assert!(!ran.load(Ordering::SeqCst), "the cleanup ran after {} collections while its object was rooted", i + 1);
+    }
+    check_rooted(&root);
+    scrub_stack();
+    drop(root);
+    collect_until("the cleanup after the root was dropped", || ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_cleanup_does_not_run_while_its_object_is_reachable() {
+    in_child("a_cleanup_does_not_run_while_its_object_is_reachable", &[], waits_while_reachable);
+}
+
 fn stopped_cleanups_do_not_run() {
     let stopped_ran = Arc::new(AtomicBool::new(false));
     let flag = stopped_ran.clone();
