@@ -94,7 +94,10 @@ fn the_default_is_the_cpu_count() {
 }
 
 /// The most tasks seen running at the same time, when `n` tasks each busy
-/// for `busy` (without yielding) are started together.
+/// for `busy` (without yielding) are started together. The busy loop holds
+/// off asynchronous preemption (`with_no_preempt`): a task preempted
+/// mid-loop hands its P on and would still count as running while
+/// another runs.
 fn max_parallel(n: usize, busy: Duration) -> usize {
     let running = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
@@ -102,13 +105,15 @@ fn max_parallel(n: usize, busy: Duration) -> usize {
         .map(|_| {
             let (running, max) = (running.clone(), max.clone());
             spawn(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                max.fetch_max(now, Ordering::SeqCst);
-                let t0 = Instant::now();
-                while t0.elapsed() < busy {
-                    std::hint::spin_loop();
-                }
-                running.fetch_sub(1, Ordering::SeqCst);
+                cgocheck::gc::with_no_preempt(|| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    let t0 = Instant::now();
+                    while t0.elapsed() < busy {
+                        std::hint::spin_loop();
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
             })
         })
         .collect();
