@@ -469,7 +469,7 @@ fn take_turn(m: &M) {
     if SCHED.runq_len.load(Ordering::SeqCst) == 0 || SCHED.npidle.load(Ordering::SeqCst) > 0 {
         return;
     }
-    if !m.p().is_some_and(|p| p.status.load(Ordering::Relaxed) == m.running_word) {
+    if m.p().is_none_or(|p| p.status.load(Ordering::Relaxed) != m.running_word) {
         return;
     }
     TURNS.fetch_add(1, Ordering::Relaxed);
