@@ -41,14 +41,15 @@
 //! print while the world is stopped.
 
 mod cleanup;
-mod mark;
+pub(crate) mod mark;
 mod pacer;
 pub(crate) mod preempt;
 mod root;
 pub(crate) mod roots;
 mod stats;
 pub(crate) mod stw;
-mod sweep;
+mod scavenge;
+pub(crate) mod sweep;
 
 pub use cleanup::{add_cleanup, Cleanup};
 #[doc(hidden)]

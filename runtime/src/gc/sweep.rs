@@ -1,13 +1,193 @@
-//! Sweeping. (Owner: heap-gc helper. Interface fixed; body to be written.)
+//! Sweeping: freeing what the last mark found dead, with the world running.
+//!
+//! - `begin_cycle` (world stopped, marking done) walks every small and
+//!   large span on the heap's lock-free list of all spans (`span.rs`) and
+//!   records in each its dead slots: allocated, not marked, not pinned
+//!   (`Span::prepare_sweep`), resetting the mark bits. A span with dead
+//!   slots is left one sweep generation behind; the others are swept
+//!   already. Then the generation moves on and the sweep cursor is put at
+//!   the head of the list. Nothing is freed yet, and nothing here locks.
+//! - A span is swept by whoever moves its `sweep_gen` from the previous
+//!   generation to the current one with a CAS: exactly once per cycle,
+//!   whoever gets there first. Sweepers take spans from the shared cursor:
+//!   the background sweeper thread (woken after the world restarts),
+//!   allocation (the heap's refill and large-object paths sweep some spans
+//!   before they take fresh pages while a sweep is in progress), and
+//!   [`finish_all`] (the collector before its next cycle, `gc()`).
+//! - Sweeping a small span frees its dead slots with the heap's concurrent
+//!   free protocol (`Heap::free_small_slots`: zero them, then set their
+//!   freed bits with one SeqCst OR per 64 slots; a span its owner gave back
+//!   full becomes partial; one all free that no cache holds is retired and
+//!   its pages go to the free runs, reusable by any size class). A span in
+//!   some thread's cache may be swept meanwhile: its owner sees the freed
+//!   slots at its next claim of a word, as for any free. A dead large
+//!   object's pages are given back to the kernel and its run filed for
+//!   reuse.
+//! - Spans made after `begin_cycle` start swept and are put at the list's
+//!   head, before the cursor: the sweep never sees them.
+//! - `UNSWEPT` counts spans with dead slots not swept yet (decremented when
+//!   a sweep is complete), so `finish_all` knows when a sweep another
+//!   thread took is done.
+//! - After a cycle's sweep the scavenger (`scavenge.rs`) gives free runs
+//!   that stayed free back to the kernel.
+
+use super::scavenge;
+use crate::heap::heap;
+use crate::heap::span::{first_span, for_each_span, Span, SpanKind};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
+use std::sync::{Condvar, Mutex, OnceLock};
+
+/// The sweep generation: one per cycle. A span whose `sweep_gen` is
+/// `GEN - 1` still has dead slots to free; `GEN`: swept.
+static GEN: AtomicU32 = AtomicU32::new(1);
+/// Spans with dead slots whose sweep is not complete.
+static UNSWEPT: AtomicUsize = AtomicUsize::new(0);
+/// The next span to look at.
+static CURSOR: AtomicPtr<Span> = AtomicPtr::new(std::ptr::null_mut());
+/// Spans an allocation sweeps before taking fresh pages.
+const HELP_SPANS: usize = 16;
+
+/// The current sweep generation (spans made now start swept for it).
+#[inline]
+pub(crate) fn current_gen() -> u32 {
+    GEN.load(Acquire)
+}
 
 /// World stopped, marking done: records in each span which slots died
 /// (allocated, unmarked, unpinned) and resets the mark bits. The slots are
 /// freed later, by the background sweeper or by allocation.
-pub(crate) fn begin_cycle() {}
+pub(crate) fn begin_cycle() {
+    let old = GEN.load(Relaxed);
+    let new = old.wrapping_add(1);
+    let mut unswept = 0;
+    for_each_span(|span| {
+        if span.kind == SpanKind::Stack {
+            return;
+        }
+        if span.prepare_sweep() {
+            span.sweep_gen.store(old, Relaxed);
+            unswept += 1;
+        } else {
+            span.sweep_gen.store(new, Relaxed);
+        }
+    });
+    UNSWEPT.store(unswept, SeqCst);
+    CURSOR.store(first_span().map_or(std::ptr::null_mut(), |s| s as *const Span as *mut Span), SeqCst);
+    // Release: a sweeper that reads the new generation sees the dead bits.
+    GEN.store(new, Release);
+    super::mark::end_cycle();
+}
+
+/// Whether spans are left to sweep.
+#[inline]
+pub(crate) fn in_progress() -> bool {
+    UNSWEPT.load(Relaxed) > 0
+}
+
+/// The next span from the cursor, for any sweeper.
+fn next_span() -> Option<&'static Span> {
+    let mut cur = CURSOR.load(Acquire);
+    loop {
+        // SAFETY: the cursor holds null or a span from the all-spans list;
+        // spans are never freed.
+        let span = unsafe { cur.as_ref() }?;
+        let next = span.next_span().map_or(std::ptr::null_mut(), |s| s as *const Span as *mut Span);
+        match CURSOR.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+            Ok(_) => return Some(span),
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Sweeps `span` if it is still unswept this generation (module comment);
+/// returns the bytes freed.
+fn sweep_span(span: &'static Span) -> usize {
+    let gen = GEN.load(Acquire);
+    if span.sweep_gen.compare_exchange(gen.wrapping_sub(1), gen, AcqRel, Relaxed).is_err() {
+        return 0;
+    }
+    let h = heap();
+    let mut bytes = 0;
+    match span.kind {
+        SpanKind::Small { .. } => {
+            for w in 0..span.dead_words() {
+                let dead = span.take_dead(w);
+                if dead != 0 {
+                    bytes += h.free_small_slots(span, w, dead);
+                }
+            }
+            if bytes != 0 {
+                h.after_small_frees(span);
+            }
+        }
+        SpanKind::Large => {
+            if span.take_dead(0) != 0 {
+                bytes = h.free_large_object(span);
+            }
+        }
+        SpanKind::Stack => {}
+    }
+    UNSWEPT.fetch_sub(1, SeqCst);
+    bytes
+}
+
+/// Allocation helps: sweeps up to a few spans that need it.
+pub(crate) fn help() {
+    let mut swept = 0;
+    while swept < HELP_SPANS {
+        let Some(span) = next_span() else { return };
+        if span.sweep_gen.load(Relaxed) != current_gen() {
+            sweep_span(span);
+            swept += 1;
+        }
+    }
+}
 
 /// Sweeps every span still unswept (world running); returns when none is
-/// left.
-pub(crate) fn finish_all() {}
+/// left, then lets the scavenger release what stayed free.
+pub(crate) fn finish_all() {
+    while let Some(span) = next_span() {
+        sweep_span(span);
+    }
+    // Spans other sweepers took may still be in progress.
+    while UNSWEPT.load(SeqCst) > 0 {
+        std::thread::yield_now();
+    }
+    scavenge::run();
+}
 
-/// Wakes the background sweeper after the world restarted.
-pub(crate) fn wake_background() {}
+/// Wakes the background sweeper after the world restarted (starting it
+/// the first time), and makes sure the mark threads for the next cycle
+/// exist (starting a thread allocates, which is not done while stopped).
+pub(crate) fn wake_background() {
+    super::mark::ensure_workers(super::pacer::mark_workers());
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("cgocheck-sweep".into())
+            .spawn(background)
+            .expect("cgocheck: cannot start the background sweeper thread");
+    });
+    *WAKE.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    WAKE_CV.notify_one();
+}
+
+/// Wake-ups asked for (the sweeper runs until it has seen them all).
+static WAKE: Mutex<u64> = Mutex::new(0);
+static WAKE_CV: Condvar = Condvar::new();
+
+/// The background sweeper: sweeps everything after each cycle, then
+/// scavenges.
+fn background() {
+    let mut seen = 0;
+    loop {
+        {
+            let mut w = WAKE.lock().unwrap_or_else(|e| e.into_inner());
+            while *w == seen {
+                w = WAKE_CV.wait(w).unwrap_or_else(|e| e.into_inner());
+            }
+            seen = *w;
+        }
+        finish_all();
+    }
+}

@@ -214,12 +214,29 @@ impl Arena {
         unsafe { p.as_ref() }
     }
 
+    /// The span owning page `page` of the object range (None past it or
+    /// for no span): the collector's lookup, one load.
+    #[inline(always)]
+    pub fn object_span_at(&self, page: usize) -> Option<&'static Span> {
+        // SAFETY: as `span_at`.
+        unsafe { self.pages.get(page)?.load(Ordering::Acquire).as_ref() }
+    }
+
     /// Makes the pages of `span` (small or large) resolve to it. Spans are
     /// published whole before their first object is handed out.
     pub fn publish(&self, span: &'static Span) {
-        let first = (span.base - self.base) >> PAGE_SHIFT;
-        for e in &self.pages[first..first + span.npages] {
+        let first = (span.base() - self.base) >> PAGE_SHIFT;
+        for e in &self.pages[first..first + span.npages()] {
             e.store(span as *const Span as *mut Span, Ordering::Release);
+        }
+    }
+
+    /// Makes the `npages` pages at `base` resolve to no span (a retired
+    /// span's, central.rs).
+    pub fn unpublish(&self, base: usize, npages: usize) {
+        let first = (base - self.base) >> PAGE_SHIFT;
+        for e in &self.pages[first..first + npages] {
+            e.store(std::ptr::null_mut(), Ordering::Release);
         }
     }
 
@@ -229,7 +246,7 @@ impl Arena {
     pub fn publish_stack(&self, span: &'static Span) {
         let stack_base = self.base + self.len;
         debug_assert_eq!((span.end() - stack_base) % STACK_GRANULE, 0);
-        let first = (span.base - stack_base) / STACK_GRANULE;
+        let first = (span.base() - stack_base) / STACK_GRANULE;
         let end = (span.end() - stack_base) / STACK_GRANULE;
         for e in &self.stacks[first..end] {
             e.store(span as *const Span as *mut Span, Ordering::Release);

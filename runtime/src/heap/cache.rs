@@ -74,7 +74,7 @@ impl Entry {
         self.free &= self.free - 1;
         let slot = self.word * 64 + bit;
         span.take_slot(slot, count);
-        Some(span.base + slot * span.slot_size)
+        Some(span.base() + slot * span.slot_size)
     }
 }
 

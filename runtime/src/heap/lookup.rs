@@ -69,7 +69,7 @@ impl Heap {
                 }
             }
             SpanKind::Large => {
-                if addr - span.base < span.large_size() {
+                if addr.wrapping_sub(span.base()) < span.large_size() {
                     Place::Slot(arena, span, 0)
                 } else {
                     Place::Tail(span)
@@ -105,7 +105,7 @@ impl ManagedMemory for Heap {
                 let count = span.count(layout, slot);
                 let size = span.object_size(layout, count);
                 let obj = Object {
-                    base: span.base + slot * span.slot_size,
+                    base: span.base() + slot * span.slot_size,
                     size,
                     elem: layout.elem,
                     count,
@@ -119,9 +119,9 @@ impl ManagedMemory for Heap {
                     Region::Unallocated(obj)
                 }
             }
-            Place::Tail(span) => Region::SpanTail { span_base: span.base, span_end: span.end() },
+            Place::Tail(span) => Region::SpanTail { span_base: span.base(), span_end: span.end() },
             Place::Stack(span) => {
-                let lo = span.base + PAGE;
+                let lo = span.base() + PAGE;
                 if addr >= lo && span.is_allocated(0) {
                     Region::Stack { task: span.task.load(std::sync::atomic::Ordering::Acquire), lo, hi: span.end() }
                 } else {

@@ -21,35 +21,60 @@
 //!   a panic naming the request (count, type, bytes), never a wrapped size.
 //! - Threads allocate small objects lock-free from their own cached spans
 //!   (`cache.rs`); getting and returning spans, large objects and stacks go
-//!   through one lock (`central.rs`).
+//!   through one lock (`central.rs`). Pages freed by the collector form free
+//!   runs shared by small spans of every class and large objects
+//!   (`runs.rs`); the scavenger gives runs that stay free back to the
+//!   kernel (`gc/scavenge.rs`).
 //! - Lookup (`lookup.rs`) is lock-free: range check, page table, span,
 //!   slot by multiply-shift, alloc bit. That is the [`ManagedMemory`]
 //!   implementation the checker uses.
 //! - Memory is zero when handed out: fresh pages are zero; a freed small
-//!   slot is zeroed by `free`; a freed large object's pages are given back
-//!   to the kernel, which zero-fills them when touched again.
-//! - The heap never moves objects. Memory is freed only by the unsafe
-//!   [`Heap::free`] (tests; later the collector's sweeper, which frees only
-//!   unreachable objects).
+//!   slot is zeroed when freed; a freed large object's pages are given back
+//!   to the kernel, which zero-fills them when touched again; so free runs
+//!   are zero too.
+//! - The heap never moves objects. Memory is reclaimed by the collector
+//!   (`gc/`): marking sets per-slot mark bits in the spans, the sweeper
+//!   frees the slots found dead with the same protocol as [`Heap::free`]
+//!   (which stays, unsafe, for tests), and allocation helps sweep before
+//!   it takes fresh pages. Totals for the pacer and `mem_stats` are kept in
+//!   `counters.rs`.
+//! - Managed objects are made by tasks (the collector scans their stacks):
+//!   the slow paths (a span refill, a large object) panic on a thread that
+//!   is not running a task, and on a task they are safepoints
+//!   ([`crate::gc`]'s `alloc_slow_path`). The fast path checks nothing: a
+//!   thread outside a task has an empty cache, so its first allocation
+//!   takes the slow path. Zero-sized allocations are fine anywhere.
+//! - When the range is exhausted, the allocation asks for a full
+//!   collection and tries once more before reporting it.
 //!
 //! [`ManagedMemory`]: cgocheck_checker::ManagedMemory
 
-mod arena;
+pub(crate) mod arena;
 mod cache;
 mod central;
+mod counters;
 mod lookup;
+mod runs;
 pub mod sizeclass;
-mod span;
+pub(crate) mod span;
 mod stack;
+#[doc(hidden)]
+pub mod testing;
 
+pub use counters::{counters, HeapCounters};
 pub use stack::{GuardHit, StackRange};
 
 use arena::{Arena, MAX_ALIGN};
 use central::Central;
 use cgocheck_checker::{ManagedMemory, Type};
 use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
+use crate::sched::nopreempt::NoPreempt;
 use span::{Span, SpanKind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// Whether allocating outside a task panics (decision 3 of the collector's
+/// design; see the module comment).
+const OUTSIDE_TASK_PANICS: bool = false;
 
 /// The managed heap. There is one, reached with [`heap()`].
 pub struct Heap {
@@ -68,15 +93,24 @@ pub fn heap() -> &'static Heap {
 impl Heap {
     /// The reserved range, reserved on first use.
     #[inline]
-    fn arena(&self) -> &Arena {
+    pub(crate) fn arena(&self) -> &Arena {
         self.arena.get_or_init(Arena::reserve)
     }
 
-    /// The central state, locked. A panic while holding the lock (address
-    /// space exhausted) happens before any change, so a poisoned lock is
-    /// still consistent and is taken over.
-    fn central(&self) -> MutexGuard<'_, Central> {
-        self.central.lock().unwrap_or_else(|e| e.into_inner())
+    /// The reserved range if it exists yet (never reserves).
+    #[inline]
+    pub(crate) fn arena_if_reserved(&self) -> Option<&Arena> {
+        self.arena.get()
+    }
+
+    /// The central state, locked, with preemption held off while it is
+    /// held (the collector's rule for runtime locks, `sched/nopreempt.rs`).
+    /// A panic while holding the lock (address space exhausted) happens
+    /// before any change, so a poisoned lock is still consistent and is
+    /// taken over.
+    pub(crate) fn central(&self) -> CentralGuard<'_> {
+        let np = NoPreempt::new();
+        CentralGuard { guard: self.central.lock().unwrap_or_else(|e| e.into_inner()), _np: np }
     }
 
     /// The address every zero-sized allocation returns.
@@ -132,52 +166,107 @@ impl Heap {
         let hit = cache::with_cache(|c| {
             let e = c.entry(elem, class, single);
             if e.serves(elem, class, single) {
-                if let Some(addr) = e.alloc(count) {
-                    return addr;
-                }
+                e.alloc(count)
+            } else {
+                None
             }
-            self.refill(e, elem, count, class)
         });
         match hit {
-            Some(addr) => addr,
-            None => self.alloc_uncached(elem, count, class),
+            Some(Some(addr)) => addr,
+            _ => self.refill(elem, count, class),
         }
     }
 
     /// Slow path: the entry for the key is empty, exhausted, or serves
-    /// another key. Give its span back and take one for this key.
+    /// another key (or the thread's cache is gone). The safepoint comes
+    /// first, outside the cache: the task may be stopped there. Then a
+    /// span for the key goes into the entry, its old span back to the
+    /// central lists; on a thread whose cache is destroyed (another
+    /// thread-local's destructor allocating) the span serves one slot and
+    /// goes back.
     #[cold]
-    fn refill(&self, e: &mut cache::Entry, elem: &'static Type, count: usize, class: usize) -> usize {
+    fn refill(&self, elem: &'static Type, count: usize, class: usize) -> usize {
+        self.slow_path_entry();
         let single = count == 1;
-        let arena = self.arena();
-        let mut central = self.central();
-        if let Some(old) = e.span.take() {
-            central.give_back(old);
+        let span = self.take_span(elem, single, class);
+        let installed = cache::with_cache(|c| {
+            let e = c.entry(elem, class, single);
+            let old = e.span.take();
+            e.fill(elem, class, single, span);
+            (e.alloc(count), old)
+        });
+        match installed {
+            Some((addr, old)) => {
+                if let Some(old) = old {
+                    self.give_back(&[old]);
+                }
+                addr.expect("a span taken from the central heap has a free slot")
+            }
+            None => {
+                let mut e = cache::Entry::EMPTY;
+                e.fill(elem, class, single, span);
+                let addr = e.alloc(count).expect("a span taken from the central heap has a free slot");
+                self.give_back(&[span]);
+                addr
+            }
         }
-        let layout = central.layout(arena, elem, CLASSES[class].size, if single { 1 } else { 0 });
-        let span = central.take_small(arena, class, &CLASSES[class], layout);
-        drop(central);
-        e.fill(elem, class, single, span);
-        e.alloc(count).expect("a span taken from the central heap has a free slot")
     }
 
-    /// Allocation on a thread whose cache is already destroyed: take a span,
-    /// use one slot, give it back.
-    #[cold]
-    fn alloc_uncached(&self, elem: &'static Type, count: usize, class: usize) -> usize {
-        let mut e = cache::Entry::EMPTY;
-        let addr = self.refill(&mut e, elem, count, class);
-        if let Some(span) = e.span {
-            self.give_back(&[span]);
+    /// A span of class `class` for the key, owned by the caller: a partial
+    /// one; else, while a sweep is in progress, sweeps some spans and looks
+    /// again; else a new one. When the range is exhausted, a task asks for
+    /// a full collection and tries again.
+    fn take_span(&self, elem: &'static Type, single: bool, class: usize) -> &'static Span {
+        let arena = self.arena();
+        let (mut helped, mut collected) = (false, false);
+        loop {
+            let mut central = self.central();
+            let layout = central.layout(arena, elem, CLASSES[class].size, if single { 1 } else { 0 });
+            if let Some(span) = central.take_partial(layout) {
+                return span;
+            }
+            if !helped && crate::gc::sweep::in_progress() {
+                drop(central);
+                crate::gc::sweep::help();
+                helped = true;
+                continue;
+            }
+            if let Some(span) = central.take_small(arena, class, &CLASSES[class], layout) {
+                return span;
+            }
+            let used = central.in_use();
+            drop(central);
+            if !collected && on_task() {
+                crate::gc::gc();
+                collected = true;
+                continue;
+            }
+            panic!(
+                "cgocheck: managed heap exhausted: a span of {} bytes for objects of {elem} does not fit, {used} of {} bytes in use",
+                CLASSES[class].npages * PAGE,
+                arena.len
+            );
         }
-        addr
+    }
+
+    /// The first thing of every allocation slow path: on a task, the
+    /// collector's hook (a cycle may start; a safepoint); elsewhere the
+    /// outside-a-task panic (module comment).
+    #[inline]
+    fn slow_path_entry(&self) {
+        if on_task() {
+            crate::gc::alloc_slow_path();
+        } else if OUTSIDE_TASK_PANICS {
+            outside_task();
+        }
     }
 
     /// Returns spans from a thread cache to the central lists.
     pub(crate) fn give_back(&self, spans: &[&'static Span]) {
+        let arena = self.arena();
         let mut central = self.central();
         for &s in spans {
-            central.give_back(s);
+            central.give_back(arena, s);
         }
     }
 
@@ -196,17 +285,77 @@ impl Heap {
             );
         }
         span::check_elem(elem);
-        let mut central = self.central();
-        let Some(span) = central.take_large(arena, elem, count, size.div_ceil(PAGE), align) else {
+        self.slow_path_entry();
+        if crate::gc::sweep::in_progress() {
+            crate::gc::sweep::help();
+        }
+        let mut collected = false;
+        loop {
+            let mut central = self.central();
+            if let Some(span) = central.take_large(arena, elem, count, size.div_ceil(PAGE), align) {
+                span.take_slot(0, count);
+                counters::allocated(1, span.large_size());
+                return span.base();
+            }
             let used = central.in_use();
             drop(central);
+            if !collected && on_task() {
+                crate::gc::gc();
+                collected = true;
+                continue;
+            }
             panic!(
                 "cgocheck: managed heap exhausted: allocation of {count} values of {elem} ({size} bytes) does not fit, {used} of {} bytes in use",
                 arena.len
             );
-        };
-        span.take_slot(0, count);
-        span.base
+        }
+    }
+
+    /// Frees the small slots of word `w` of `span` whose bits are set in
+    /// `bits` (live objects nobody uses any more): zeroes them, then sets
+    /// their freed bits with one SeqCst OR (the protocol of `free`; a
+    /// span its owner gave back full becomes partial, one all free and
+    /// uncached is retired). Returns the bytes freed.
+    pub(crate) fn free_small_slots(&self, span: &'static Span, w: usize, bits: u64) -> usize {
+        debug_assert!(matches!(span.kind, SpanKind::Small { .. }));
+        let mut rest = bits;
+        while rest != 0 {
+            let slot = w * 64 + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            // SAFETY: the slot lies in committed pages of this live span
+            // (slot < nslots: dead bits are masked to the slots); it is
+            // unreachable (the collector found it so) and not pinned, so
+            // nothing reads or writes it concurrently.
+            unsafe { std::ptr::write_bytes((span.base() + slot * span.slot_size) as *mut u8, 0, span.slot_size) };
+        }
+        span.free_slots_in_word(w, bits);
+        let n = bits.count_ones() as usize;
+        counters::freed(n, n * span.slot_size);
+        n * span.slot_size
+    }
+
+    /// After [`Heap::free_small_slots`] on `span`: the central part of the
+    /// free protocol (a span given back full becomes partial; one all free
+    /// and uncached is retired).
+    pub(crate) fn after_small_frees(&self, span: &'static Span) {
+        if span.is_full() || span.state.load(std::sync::atomic::Ordering::SeqCst) == span::state::PARTIAL {
+            self.central().freed_small(self.arena(), span);
+        }
+    }
+
+    /// Frees the large object of `span` (dead: nobody uses it): its pages
+    /// go back to the kernel and its run to the free runs. Returns its
+    /// bytes.
+    pub(crate) fn free_large_object(&self, span: &'static Span) -> usize {
+        let bytes = span.large_size();
+        if !span.clear_allocated(0) {
+            panic!("cgocheck: the large object at {:#x} was freed twice", span.base());
+        }
+        span.frees.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters::freed(1, bytes);
+        self.arena().discard(span.base(), span.npages() * PAGE);
+        self.central().freed_large(self.arena(), span);
+        bytes
     }
 
     /// Frees the object at `ptr` (its base address). Small slots are zeroed
@@ -225,7 +374,7 @@ impl Heap {
         let addr = ptr as usize;
         let (span, slot) = match self.slot_of(addr) {
             Some((span, slot)) if span.is_allocated(slot) => {
-                let base = span.base + slot * span.slot_size;
+                let base = span.base() + slot * span.slot_size;
                 if base != addr {
                     panic!("cgocheck: free of {addr:#x}, an interior pointer of the object at {base:#x}");
                 }
@@ -251,20 +400,57 @@ impl Heap {
                 if !span.clear_allocated(slot) {
                     panic!("cgocheck: free of {addr:#x}: the object was freed concurrently");
                 }
+                span.frees.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counters::freed(1, span.slot_size);
                 if span.is_full() {
-                    self.central().freed_small(span);
+                    self.central().freed_small(self.arena(), span);
                 }
             }
             SpanKind::Large => {
-                if !span.clear_allocated(0) {
-                    panic!("cgocheck: free of {addr:#x}: the object was freed concurrently");
-                }
-                self.arena().discard(span.base, span.npages * PAGE);
-                self.central().freed_large(span);
+                self.free_large_object(span);
             }
             SpanKind::Stack => unreachable!("slot_of never answers a stack"),
         }
     }
+}
+
+/// The central state behind its lock, with preemption held off (the guard
+/// is dropped after the lock, field order).
+pub(crate) struct CentralGuard<'a> {
+    guard: MutexGuard<'a, Central>,
+    _np: NoPreempt,
+}
+
+impl std::ops::Deref for CentralGuard<'_> {
+    type Target = Central;
+    fn deref(&self) -> &Central {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for CentralGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Central {
+        &mut self.guard
+    }
+}
+
+/// Whether the calling thread is running a task (its M has a current
+/// task).
+#[inline]
+pub(crate) fn on_task() -> bool {
+    // SAFETY: Ms are never freed; a non-null current M is this thread's.
+    unsafe { crate::sched::m::current_m().as_ref() }.is_some_and(|m| m.curg().is_some())
+}
+
+/// The panic for a managed allocation outside a task (decision 3).
+#[cold]
+#[track_caller]
+fn outside_task() -> ! {
+    panic!(
+        "cgocheck::new called outside a task: managed objects are made by tasks, whose stacks the collector scans; \
+         run this code inside cgocheck::run(|| ...) / cgocheck::run_test(|| ...) or a task it spawns; \
+         a Gc kept outside a task needs a cgocheck::Root"
+    )
 }
 
 /// The panic for a descriptor whose alignment no allocation can have.

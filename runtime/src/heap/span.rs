@@ -49,11 +49,39 @@
 //! less than twice the bitmap of its largest large object (which is 1/64 of
 //! that object's bytes), however many different lengths are allocated.
 //!
+//! The collector adds three per-slot bitmaps and a sweep generation:
+//!
+//! - `mark`: set by marking (`gc/mark.rs`, several threads: an atomic OR),
+//!   one bit per slot, slot 0 for a large object. Stacks are never marked.
+//! - `dead`: written while the world is stopped, after marking
+//!   (`prepare_sweep`): live-allocated, not marked, not pinned. The mark
+//!   bits are cleared at the same time, ready for the next cycle.
+//! - `sweep_gen`: the sweep generation this span was swept for
+//!   (`gc/sweep.rs`); whoever moves it from "needs sweeping" to "swept"
+//!   with a CAS frees the `dead` slots, so each span is swept once per
+//!   cycle whoever gets there first (background sweeper, an allocating
+//!   thread, `gc()`).
+//!
+//! Every small and large span ever created is on one append-only,
+//! lock-free list (`all_next`, [`for_each_span`]), so the collector
+//! enumerates them with the world stopped without taking a lock that a
+//! stopped task might hold.
+//!
 //! Span and Layout structs are never freed: a lookup racing with a free may
-//! still hold a reference to them (see the page table in `lookup.rs`).
-//! Spans are bounded by the heap's address range (freed large and stack runs
-//! are reused with their Span); layouts by the number of element types
-//! times the size classes, plus the doublings above for large objects.
+//! still hold a reference to them (see the page table in `lookup.rs`). A
+//! span whose pages go back to the page runs (central.rs: a small span
+//! found all free after a sweep, a freed large object whose run is taken
+//! for something else) is *retired*: its page-table entries are cleared,
+//! then the struct waits in a pool for its shape (small: size class and
+//! count mode; large: any) and is reused at another address, so `base` and
+//! `npages` are atomics. A lookup that loaded the struct before the entries
+//! were cleared may then compute with the new base: all its arithmetic
+//! wraps and every index is checked, so the answer is wrong for that
+//! instant (as any answer about memory freed under it) but in bounds. The
+//! bound: the structs of one shape are at most the most spans of that shape
+//! ever in use at once, so they follow the peak heap, not the total ever
+//! allocated. Layouts are bounded by the number of element types times the
+//! size classes, plus the doublings above for large objects.
 //!
 //! A lookup racing with the free and reuse of a large span may read the old
 //! layout with the new object's count. Its answer is then wrong for that
@@ -65,7 +93,7 @@ use super::sizeclass::{Class, PAGE};
 use bitvec::prelude::*;
 use cgocheck_checker::{Type, WORD};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// The pointer layout shared by the slots of spans of one shape.
 pub(crate) struct Layout {
@@ -110,6 +138,12 @@ impl Layout {
     /// elements.
     pub fn holds(&self, count: usize) -> bool {
         self.elem_words == 0 || count <= self.reps
+    }
+
+    /// Whether the slots hold pointers (marking scans them).
+    #[inline(always)]
+    pub fn has_pointers(&self) -> bool {
+        self.elem_words != 0
     }
 
     /// Repetitions of the element mask (the largest count a large-object
@@ -183,10 +217,11 @@ pub(crate) mod state {
 
 /// A run of pages with one job. See the file comment.
 pub(crate) struct Span {
-    /// Address of the first page.
-    pub base: usize,
-    /// Pages in the run.
-    pub npages: usize,
+    /// Address of the first page (changes only when a retired span is
+    /// reused, see the file comment).
+    base: AtomicUsize,
+    /// Pages in the run (as `base`).
+    npages: AtomicUsize,
     pub kind: SpanKind,
     /// Slots (1 for large objects and stacks).
     pub nslots: usize,
@@ -212,6 +247,51 @@ pub(crate) struct Span {
     pub state: AtomicU8,
     /// Stacks: the task that runs on it.
     pub task: AtomicU64,
+    /// Mark bits (file comment).
+    mark: Box<[AtomicU64]>,
+    /// Slots found dead by the last mark, not swept yet.
+    dead: Box<[AtomicU64]>,
+    /// The sweep generation this span was swept for (gc/sweep.rs).
+    pub sweep_gen: AtomicU32,
+    /// The next span on the list of all spans (set once, before the span
+    /// is put at the list's head).
+    all_next: AtomicPtr<Span>,
+    /// Index of this span in its central partial list, `usize::MAX` when
+    /// not listed (central lock).
+    pub partial_idx: AtomicUsize,
+    /// Slots freed so far, by anyone (the allocation count at give-back).
+    pub frees: AtomicUsize,
+    /// Live slots and `frees` when a thread cache last took the span.
+    pub live_at_take: AtomicUsize,
+    pub frees_at_take: AtomicUsize,
+}
+
+/// Head of the list of all small and large spans (file comment).
+static ALL_SPANS: AtomicPtr<Span> = AtomicPtr::new(ptr::null_mut());
+
+/// Puts a new span on the list of all spans. Called under the central
+/// lock (one writer at a time); readers need no lock.
+pub(crate) fn register(span: &'static Span) {
+    span.all_next.store(ALL_SPANS.load(Ordering::Relaxed), Ordering::Relaxed);
+    // Release: a reader that loads the new head sees its `all_next`.
+    ALL_SPANS.store(span as *const Span as *mut Span, Ordering::Release);
+}
+
+/// The head of the list of all spans.
+pub(crate) fn first_span() -> Option<&'static Span> {
+    // SAFETY: the list holds leaked spans only, never freed; Acquire pairs
+    // with `register`'s Release.
+    unsafe { ALL_SPANS.load(Ordering::Acquire).as_ref() }
+}
+
+/// Calls `f` on every small and large span ever created (retired ones
+/// too: they have nothing allocated). Lock-free, allocation-free.
+pub(crate) fn for_each_span(mut f: impl FnMut(&'static Span)) {
+    let mut s = first_span();
+    while let Some(span) = s {
+        f(span);
+        s = span.next_span();
+    }
 }
 
 fn bit_words(nslots: usize) -> Box<[AtomicU64]> {
@@ -250,8 +330,8 @@ impl Span {
             alloc[nslots / 64].store(!0u64 << (nslots % 64), Ordering::Relaxed);
         }
         Span {
-            base,
-            npages,
+            base: AtomicUsize::new(base),
+            npages: AtomicUsize::new(npages),
             kind,
             nslots,
             slot_size: 0,
@@ -265,13 +345,126 @@ impl Span {
             large_count: AtomicUsize::new(0),
             state: AtomicU8::new(state::CACHED),
             task: AtomicU64::new(0),
+            mark: if kind == SpanKind::Stack { Box::default() } else { bit_words(nslots) },
+            dead: if kind == SpanKind::Stack { Box::default() } else { bit_words(nslots) },
+            sweep_gen: AtomicU32::new(crate::gc::sweep::current_gen()),
+            all_next: AtomicPtr::new(ptr::null_mut()),
+            partial_idx: AtomicUsize::new(usize::MAX),
+            frees: AtomicUsize::new(0),
+            live_at_take: AtomicUsize::new(0),
+            frees_at_take: AtomicUsize::new(0),
+        }
+    }
+
+    /// Address of the first page.
+    #[inline(always)]
+    pub fn base(&self) -> usize {
+        self.base.load(Ordering::Relaxed)
+    }
+
+    /// Pages in the run.
+    #[inline(always)]
+    pub fn npages(&self) -> usize {
+        self.npages.load(Ordering::Relaxed)
+    }
+
+    /// The next span on the list of all spans.
+    #[inline]
+    pub fn next_span(&self) -> Option<&'static Span> {
+        // SAFETY: as `first_span`.
+        unsafe { self.all_next.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Central lock, span retired and unpublished: makes the struct a fresh
+    /// span of `npages` pages at `base` with `layout`, nothing allocated,
+    /// owned by the caller (state CACHED), swept for the current
+    /// generation. Only atomics change, so a racing lookup that still holds
+    /// the struct stays in bounds (file comment).
+    pub fn reuse_at(&self, base: usize, npages: usize, layout: &'static Layout) {
+        debug_assert!(self.kind != SpanKind::Stack);
+        for w in 0..self.alloc.len() {
+            let tail = if w == self.nslots / 64 && self.nslots & 63 != 0 { !0u64 << (self.nslots % 64) } else { 0 };
+            self.alloc[w].store(tail, Ordering::Relaxed);
+            self.freed[w].store(0, Ordering::Relaxed);
+            self.reused[w].store(0, Ordering::Relaxed);
+            self.pinned[w].store(0, Ordering::Relaxed);
+            self.mark[w].store(0, Ordering::Relaxed);
+            self.dead[w].store(0, Ordering::Relaxed);
+        }
+        self.base.store(base, Ordering::Relaxed);
+        self.npages.store(npages, Ordering::Relaxed);
+        self.large_count.store(0, Ordering::Relaxed);
+        self.state.store(state::CACHED, Ordering::Relaxed);
+        self.sweep_gen.store(crate::gc::sweep::current_gen(), Ordering::Relaxed);
+        self.partial_idx.store(usize::MAX, Ordering::Relaxed);
+        self.set_layout(layout);
+    }
+
+    /// Marks slot `i`; true if it was not marked before (this caller
+    /// counts and scans it). A plain load first: most words that reach a
+    /// marked object find it marked and skip the locked instruction.
+    #[inline(always)]
+    pub fn try_mark(&self, i: usize) -> bool {
+        let (w, bit) = (i / 64, 1u64 << (i % 64));
+        let m = &self.mark[w];
+        m.load(Ordering::Relaxed) & bit == 0 && m.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Whether slot `i` is marked (between a mark and `prepare_sweep`).
+    #[inline]
+    pub fn is_marked(&self, i: usize) -> bool {
+        self.mark.get(i / 64).is_some_and(|m| m.load(Ordering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    /// World stopped, marking done: records the dead slots (live, not
+    /// marked, not pinned) and clears the mark bits. Returns whether any
+    /// slot died. Stacks have no mark bits (never swept).
+    pub fn prepare_sweep(&self) -> bool {
+        let mut any = 0;
+        for w in 0..self.mark.len() {
+            // Bits past the last slot are set in `alloc` and never marked:
+            // masked off here.
+            let valid = if w == self.nslots / 64 { !(!0u64 << (self.nslots % 64)) } else { !0 };
+            let live = self.alloc[w].load(Ordering::Relaxed) & !self.freed[w].load(Ordering::Relaxed) & valid;
+            let dead = live & !self.mark[w].load(Ordering::Relaxed) & !self.pinned[w].load(Ordering::Relaxed);
+            self.dead[w].store(dead, Ordering::Relaxed);
+            self.mark[w].store(0, Ordering::Relaxed);
+            any |= dead;
+        }
+        any != 0
+    }
+
+    /// Words of the dead bitmap.
+    pub fn dead_words(&self) -> usize {
+        self.dead.len()
+    }
+
+    /// The sweeper (who won the span's sweep CAS): takes the dead slots of
+    /// word `w`.
+    pub fn take_dead(&self, w: usize) -> u64 {
+        self.dead[w].swap(0, Ordering::Relaxed)
+    }
+
+    /// Slots holding a live object now.
+    pub fn live_slots(&self) -> usize {
+        self.nslots - self.free_slots()
+    }
+
+    /// Calls `f(slot)` for every pinned slot.
+    pub fn for_each_pinned(&self, mut f: impl FnMut(usize)) {
+        for (w, p) in self.pinned.iter().enumerate() {
+            let mut bits = p.load(Ordering::Acquire);
+            while bits != 0 {
+                f(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
         }
     }
 
     /// One past the last byte of the run.
     #[inline]
     pub fn end(&self) -> usize {
-        self.base + self.npages * PAGE
+        self.base() + self.npages() * PAGE
     }
 
     /// The current layout of the slots (small and large spans; stacks have
@@ -338,7 +531,7 @@ impl Span {
     #[inline]
     pub fn object_size(&self, layout: &Layout, count: usize) -> usize {
         if self.kind == SpanKind::Large {
-            count.saturating_mul(layout.elem.size).min(self.npages * PAGE).next_multiple_of(WORD)
+            count.saturating_mul(layout.elem.size).min(self.npages() * PAGE).next_multiple_of(WORD)
         } else {
             self.slot_size
         }
@@ -399,6 +592,14 @@ impl Span {
         self.alloc[w].load(Ordering::Acquire) & bit != 0 && self.freed[w].fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
+    /// The sweeper: marks the live slots `bits` of word `w` freed (already
+    /// zeroed), one SeqCst OR for all (as `clear_allocated`).
+    pub fn free_slots_in_word(&self, w: usize, bits: u64) {
+        let before = self.freed[w].fetch_or(bits, Ordering::SeqCst);
+        debug_assert_eq!(before & bits, 0, "a dead slot was freed twice");
+        self.frees.fetch_add(bits.count_ones() as usize, Ordering::Relaxed);
+    }
+
     /// Free slots right now (SeqCst loads: see `Central::give_back`).
     pub fn free_slots(&self) -> usize {
         self.alloc
@@ -434,6 +635,9 @@ impl Span {
     /// Slot index of `addr` in a small span (may be `>= nslots`: the tail).
     #[inline]
     pub fn slot_of(&self, addr: usize) -> usize {
-        (((addr - self.base) as u64 * self.div_magic) >> 32) as usize
+        // Wrapping: a lookup racing with the reuse of a retired span may
+        // see a base above `addr` (file comment); its slot is then garbage
+        // but checked against `nslots` by every caller.
+        ((addr.wrapping_sub(self.base()) as u64).wrapping_mul(self.div_magic) >> 32) as usize
     }
 }

@@ -84,7 +84,7 @@ impl Heap {
         span.task.store(task, Ordering::Relaxed);
         // Release: a reader that sees the stack live sees its task.
         span.take_slot(0, 1);
-        Ok(StackRange { lo: span.base + PAGE, hi: span.end() })
+        Ok(StackRange { lo: span.base() + PAGE, hi: span.end() })
     }
 
     /// Frees a stack from [`Heap::alloc_stack`], giving the pages its task
@@ -124,7 +124,7 @@ impl Heap {
             .checked_sub(arena.base)
             .filter(|&off| off < arena.reserved)
             .and_then(|off| arena.span_at(off / PAGE))
-            .filter(|s| s.kind == SpanKind::Stack && s.base + PAGE == stack.lo && s.end() == stack.hi)
+            .filter(|s| s.kind == SpanKind::Stack && s.base() + PAGE == stack.lo && s.end() == stack.hi)
             .unwrap_or_else(|| panic!("cgocheck: {what} of {stack:x?}, which is not a stack from alloc_stack"))
     }
 
@@ -166,10 +166,10 @@ impl Heap {
         let arena = self.arena.get()?;
         let off = addr.checked_sub(arena.base).filter(|&off| off < arena.reserved)?;
         let span = arena.span_at(off / PAGE)?;
-        let in_guard = span.kind == SpanKind::Stack && addr < span.base + PAGE && span.is_allocated(0);
+        let in_guard = span.kind == SpanKind::Stack && addr < span.base() + PAGE && span.is_allocated(0);
         in_guard.then(|| GuardHit {
             task: span.task.load(Ordering::Acquire),
-            stack: StackRange { lo: span.base + PAGE, hi: span.end() },
+            stack: StackRange { lo: span.base() + PAGE, hi: span.end() },
         })
     }
 }
