@@ -87,6 +87,12 @@
 //!   is preempted like managed code; one that takes locks can deadlock the
 //!   preempted thread's turn. The C library's `malloc` is never
 //!   interrupted.
+//! - A turn may end with the M holding another P than before, so code
+//!   that keeps a P pointer across instructions where it may be interrupted
+//!   must not be given turns: a callback from C is not (its entry and exit
+//!   halves keep one; `M::ncgo > 0`), and runtime code on a task stack reads
+//!   `m.p()` only after `incgo` is set or under `NoPreempt`. Stops keep the
+//!   P and reach callbacks too.
 //! - A task whose stack has less than about 12 KiB free below its stack
 //!   pointer (the injected frame and `async_preempt2`'s callees) is not
 //!   preempted there; it is again once it has returned from deep frames.
@@ -393,6 +399,10 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
     if m.locks.load(Ordering::Relaxed) > 0 {
         return Verdict::Defer;
     }
+    if m.preempt.load(Ordering::Relaxed) & STOP == 0 && m.ncgo.load(Ordering::Relaxed) > 0 {
+        // Only a turn is asked for, and callbacks take none (`take_turn`).
+        return Verdict::Decline;
+    }
     let frame = arch::injected_frame_bytes();
     if frame == 0 || !sp.is_multiple_of(8) || sp - lo < frame + SLACK {
         return Verdict::Decline;
@@ -467,6 +477,12 @@ static TURN_CALL: NoCallback = NoCallback("cgocheck preemption: hand the P on");
 /// "A turn"), if work still waits and no P is idle.
 fn take_turn(m: &M) {
     if SCHED.runq_len.load(Ordering::SeqCst) == 0 || SCHED.npidle.load(Ordering::SeqCst) > 0 {
+        return;
+    }
+    if m.ncgo.load(Ordering::Relaxed) > 0 {
+        // A callback from C (or a C call's entry or exit): the callback
+        // path keeps a P pointer across instructions where it may be
+        // interrupted, and a turn may end with another P. Not given turns.
         return;
     }
     if m.p().is_none_or(|p| p.status.load(Ordering::Relaxed) != m.running_word) {

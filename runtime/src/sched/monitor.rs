@@ -20,7 +20,8 @@
 //! SIGURG that makes the task hand its P on and wait for one, its thread
 //! running nothing else meanwhile). A request the task could not honour
 //! (it was in the C library, or short of stack) is repeated at most every
-//! millisecond while the condition lasts.
+//! millisecond while the condition lasts. A task running a callback from C
+//! is not asked (callbacks take no turns: `gc/preempt.rs`).
 //!
 //! The period starts at 20 µs, doubles after 50 quiet periods up to 10 ms,
 //! and drops back to 20 µs when the monitor retakes a P or wakes from idle.
@@ -242,7 +243,9 @@ fn preempt_long_runners(seen: &mut [Option<Running>], now: Instant) -> usize {
         // SAFETY: Ms are never freed; `p.m` is written before the status
         // word that names its owner (acquirep), which we check.
         let Some(m) = (unsafe { p.m.load(Ordering::Relaxed).as_ref() }) else { continue };
-        if m.running_word != s {
+        if m.running_word != s || m.ncgo.load(Ordering::Relaxed) > 0 {
+            // Another owner by now, or a callback from C: callbacks take no
+            // turns (gc/preempt.rs).
             continue;
         }
         crate::gc::preempt::request_turn(m);
