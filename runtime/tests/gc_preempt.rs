@@ -7,7 +7,9 @@
 //! Each scenario runs in a child process (its own `GOMAXPROCS`) under a
 //! watchdog (`sched_util::watched`), so a hang fails instead of stalling.
 //! A SIGURG handler the program installed before the runtime still gets
-//! every SIGURG but the runtime's own requests.
+//! every SIGURG but the runtime's own requests, and a backtrace of a
+//! preempted task walks through the injected call into the interrupted
+//! function (the CFI of `async_preempt`).
 //! The spinning tasks also have a safety net: a plain thread that stops
 //! them after [`NET`], so that without preemption a test ends with a clear
 //! assertion failure rather than a watchdog abort.
@@ -769,6 +771,46 @@ fn other_sigurgs_reach_the_handler_installed_before_the_runtime() {
                 sleep(Duration::from_millis(1));
             }
             assert_eq!(PRIOR_HITS.load(Ordering::Relaxed), 2, "a SIGURG from kill was not forwarded");
+        })
+    });
+}
+
+/// Spins until `stop`, in a frame of its own with a name to look for.
+#[inline(never)]
+fn spin_for_the_dump(stop: &AtomicBool) -> u64 {
+    spin(stop)
+}
+
+#[test]
+fn a_preempted_task_backtrace_walks_through_the_injected_call() {
+    if !is_child() {
+        return at_procs("a_preempted_task_backtrace_walks_through_the_injected_call", &[1]);
+    }
+    watched("stack_dump of a preempted task", || {
+        run(|| {
+            let stop = stop_flag();
+            let s = stop.clone();
+            let spinner = spawn(move || spin_for_the_dump(&s));
+            // The main task runs again only after the spinner was
+            // preempted; the spinner then waits for the P, its context
+            // saved inside the injected call.
+            sleep(Duration::from_millis(30));
+            let dump = cgocheck::stack_dump(true);
+            let id = spinner.task().id();
+            stop.store(true, Ordering::Relaxed);
+            spinner.join();
+            let spinner_part = dump
+                .split("\n\n")
+                .find(|t| t.starts_with(&format!("task {id} ")))
+                .unwrap_or_else(|| panic!("the spinner is not in the dump:\n{dump}"));
+            assert!(
+                spinner_part.contains("spin_for_the_dump"),
+                "the preempted task's frames do not reach the interrupted function:\n{dump}"
+            );
+            assert!(
+                spinner_part.contains("a_preempted_task_backtrace_walks_through_the_injected_call::{{closure}}"),
+                "the walk stops in the interrupted function:\n{dump}"
+            );
         })
     });
 }
