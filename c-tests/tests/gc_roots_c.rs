@@ -197,7 +197,8 @@ fn pinned_kept_by_c() {
     let h = t.hidden();
     // SAFETY: pinned until below.
     in_task(move || check_obj(unsafe { reveal(h) }, 0xF1, "(f) the pinned object"));
-    PINNER.lock().unwrap().take().expect("the Pinner").unpin();
+    // Unpinned on a task that ends: `unpin` handles the object's address.
+    in_task(|| PINNER.lock().unwrap().take().expect("the Pinner").unpin());
     t.wait_freed("(f) the object after unpin: only C memory points to it");
     // SAFETY: C forgets the dangling pointer.
     unsafe { ct_gc_forget_words() };
