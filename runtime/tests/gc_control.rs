@@ -16,8 +16,8 @@ mod sched_util;
 use cgocheck::{add_cleanup, gc, mem_stats, new, new_slice, run_test, Gc};
 use gc_util::*;
 use sched_util::{child, child_fails, is_child, text, watched};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,10 @@ fn bad_gogc_values_stop_the_program_naming_the_accepted_ones() {
             name,
             &gc_env(&[("GOGC", bad)]),
             2,
-            &[&format!("cgocheck: GOGC: {bad:?} is not a GC percentage; accepted values are `off`"), "integer percentage"],
+            &[
+                &format!("cgocheck: GOGC: {bad:?} is not a GC percentage; accepted values are `off`"),
+                "integer percentage",
+            ],
         );
     }
 }

@@ -172,13 +172,8 @@ impl Registry {
     }
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    slots: Vec::new(),
-    free: Vec::new(),
-    registered: 0,
-    queue: VecDeque::new(),
-    next_id: 1,
-});
+static REGISTRY: Mutex<Registry> =
+    Mutex::new(Registry { slots: Vec::new(), free: Vec::new(), registered: 0, queue: VecDeque::new(), next_id: 1 });
 
 /// The registry, locked. Nothing panics while holding it, but a poisoned
 /// lock would still be consistent, and is taken over. Callers on a task

@@ -312,7 +312,10 @@ mod tests {
     fn the_trace_line_has_gos_shape() {
         let c = cycle(Trigger::Forced, 42 << 20);
         let line = trace_line(3, &c, Duration::from_millis(1204), 0.012, 50 << 20, 2);
-        assert_eq!(line, "gc 3 @1.204s 1%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, 42 MB goal, 2 P, 2 workers (forced)\n");
+        assert_eq!(
+            line,
+            "gc 3 @1.204s 1%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, 42 MB goal, 2 P, 2 workers (forced)\n"
+        );
         let c = cycle(Trigger::Heap, usize::MAX);
         let line = trace_line(4, &c, Duration::from_secs(2), 0.0, 50 << 20, 1);
         assert_eq!(line, "gc 4 @2.000s 0%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, no goal, 1 P, 2 workers\n");
