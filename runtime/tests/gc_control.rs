@@ -401,6 +401,7 @@ fn stopped_cleanups_do_not_run() {
         c.stop();
         t
     });
+    assert_eq!(Arc::strong_count(&stopped_ran), 1, "stop drops the cleanup's argument");
     t.wait_freed("an object whose other cleanup was stopped");
     for _ in 0..5 {
         gc();

@@ -45,13 +45,17 @@
 //!
 //! ## Rooting a job while it moves
 //!
-//! A job leaves the registry for the cleanup task's stack, and the
-//! collector must see its bytes at every instant: in the registry or queue
-//! (scanned), or on the task's stack (scanned with the task). The task
-//! pops it and moves it onto its stack ([`Job::run`]: the box is emptied
-//! and freed before `f` is called) under a `NoPreempt` guard, and nothing
-//! in between is a safepoint (no managed allocation), so the world cannot
-//! stop while the job is only in the popped box.
+//! The collector must see a job's bytes at every instant: on the stack of
+//! the task that calls `add_cleanup` (as its arguments), in the registry or
+//! the queue (scanned), then on the stack of the task that runs or drops it
+//! (scanned with that task). Between those places the job is only in a
+//! box that nothing scans, so each move happens under a `NoPreempt` guard
+//! with no safepoint inside (no managed allocation): `add_cleanup` boxes
+//! and registers under one guard; the cleanup task pops a job and moves it
+//! onto its stack ([`Job::run`]: the box is emptied and freed before `f`
+//! is called) under another; [`Cleanup::stop`] takes the entry out and
+//! moves it onto its stack before dropping it ([`Job::discard`]), so a
+//! destructor in `arg` still finds the objects it refers to alive.
 //!
 //! ## Locks (decision 5)
 //!
@@ -94,14 +98,15 @@ impl Cleanup {
         if self.id == 0 {
             return;
         }
-        let entry = {
-            let _np = NoPreempt::new();
-            let mut reg = registry();
-            reg.take_if(self.slot, self.id)
-        };
-        // The job is dropped here, outside the lock and the guard: its
-        // destructors are the user's code (they may allocate).
-        drop(entry);
+        let np = NoPreempt::new();
+        let entry = registry().take_if(self.slot, self.id);
+        // Dropped on this stack, outside the lock and the guard (module
+        // comment): the destructors are the user's code, may allocate,
+        // and may read the managed objects the argument refers to.
+        match entry {
+            Some(e) => e.job.discard(np),
+            None => drop(np),
+        }
     }
 }
 
@@ -111,6 +116,10 @@ trait Job: Send {
     /// (the caller's guard against being stopped meanwhile: module
     /// comment), then calls `f(arg)`.
     fn run(self: Box<Self>, np: NoPreempt);
+
+    /// The same, but drops the call instead of making it (a stopped
+    /// cleanup).
+    fn discard(self: Box<Self>, np: NoPreempt);
 }
 
 /// `f(arg)`.
@@ -130,6 +139,15 @@ impl<A: Send, F: FnOnce(A) + Send> Job for Call<A, F> {
         };
         drop(np);
         (call.f)(call.arg);
+    }
+
+    fn discard(self: Box<Self>, np: NoPreempt) {
+        let call = {
+            let b = self;
+            *b
+        };
+        drop(np);
+        drop(call);
     }
 }
 
@@ -214,9 +232,12 @@ pub fn add_cleanup<T, A: Send + 'static>(obj: Gc<T>, arg: A, f: impl FnOnce(A) +
             std::any::type_name::<T>()
         ),
     };
-    let job: Box<dyn Job> = Box::new(Call { arg, f });
     start_runner();
+    // From the box's making to its registration, `arg` is in no scanned
+    // place: the guard keeps the world from stopping in between (nothing
+    // here is a safepoint; the box is Rust memory).
     let _np = NoPreempt::new();
+    let job: Box<dyn Job> = Box::new(Call { arg, f });
     let mut reg = registry();
     let id = reg.next_id;
     reg.next_id += 1;
