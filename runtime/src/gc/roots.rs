@@ -358,7 +358,17 @@ mod tests {
         new([tag, !tag])
     }
 
+    /// Serialises the scans with the one test that changes task-local
+    /// tables: the collector reads those only while their tasks are
+    /// stopped (or, here, not changing them).
+    static LOCALS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn seen(g: Gc<[u64; 2]>) -> bool {
+        let _l = LOCALS.lock().unwrap_or_else(|e| e.into_inner());
+        seen_unlocked(g)
+    }
+
+    fn seen_unlocked(g: Gc<[u64; 2]>) -> bool {
         non_stack_words().contains(&g.addr())
     }
 
@@ -446,6 +456,7 @@ mod tests {
             });
             let h = loop {
                 let a = SENT.load(Ordering::Relaxed);
+                let _l = LOCALS.lock().unwrap_or_else(|e| e.into_inner());
                 if a != 0 && non_stack_words().contains(&a) {
                     break a;
                 }
@@ -468,7 +479,10 @@ mod tests {
             while !t.is_finished() {
                 crate::yield_now();
             }
-            let words = non_stack_words();
+            let words = {
+                let _l = LOCALS.lock().unwrap_or_else(|e| e.into_inner());
+                non_stack_words()
+            };
             let g = t.join();
             assert!(words.contains(&g.addr()), "a result waiting for join is scanned");
             assert!(!seen(g), "a joined result is no longer in the packet");
@@ -497,13 +511,16 @@ mod tests {
         fn drop(&mut self) {
             let g = self.0.get();
             if !g.is_null() {
-                assert!(seen(g), "a task-local value is scanned while its destructor runs");
+                // The test holds LOCALS.
+                assert!(seen_unlocked(g), "a task-local value is scanned while its destructor runs");
             }
         }
     }
 
     #[test]
     fn task_locals_are_scanned_while_the_task_lives() {
+        // Held throughout: this task's and its child's tables change.
+        let _l = LOCALS.lock().unwrap_or_else(|e| e.into_inner());
         run_test(|| {
             let (g, h) = (obj(11), obj(12));
             let (go, wait) = (Chan::new(0), Chan::<()>::new(0));
@@ -515,10 +532,10 @@ mod tests {
                 wait2.recv();
             });
             go.recv();
-            assert!(seen(g) && seen(h), "a parked task's task-locals are scanned");
+            assert!(seen_unlocked(g) && seen_unlocked(h), "a parked task's task-locals are scanned");
             wait.send(());
             t.join();
-            assert!(!seen(g) && !seen(h), "an ended task's task-locals are gone");
+            assert!(!seen_unlocked(g) && !seen_unlocked(h), "an ended task's task-locals are gone");
         });
     }
 }
