@@ -194,8 +194,7 @@ pub fn with_no_preempt<R>(f: impl FnOnce() -> R) -> R {
 
 /// Test support: while set, every preemption clobbers the registers an
 /// interrupted task may hold values in (caller-saved general-purpose
-/// registers, every xmm/ymm register, the direction flag left clear),
-/// so that a test of register preservation fails if `async_preempt` missed
+/// registers, every xmm/ymm register), so that a test of register preservation fails if `async_preempt` missed
 /// one, whatever `async_preempt2`'s own code happens to use.
 static CLOBBER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
