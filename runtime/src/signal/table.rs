@@ -19,7 +19,7 @@
 //!
 //! A handler installed before the runtime starts (by a C constructor, or
 //! a disposition inherited as `SIG_IGN`) is left in place for every
-//! signal, so it gets its signals directly: the effect of Go's `sigfwd`,
+//! signal but SIGURG (below), so it gets its signals directly: the effect of Go's `sigfwd`,
 //! which forwards a signal to the handler that was there before Go's. One
 //! installed after the runtime replaces the runtime's, as in Go.
 //!
@@ -29,9 +29,10 @@
 //! there before; the previous disposition is kept, and every SIGURG that
 //! is not one of the runtime's requests (out-of-band socket data, a
 //! `kill`, a `raise`) is forwarded to it: a handler the program installed
-//! before the runtime is called as it would have been (with the runtime's
-//! signal mask and flags, on the alternate stack), and an ignored or
-//! default disposition (both ignore SIGURG) ignores it. The runtime's
+//! before the runtime is called from the runtime's (so with the runtime's
+//! flags and signal mask, on the alternate stack where the thread has
+//! one), and an ignored or default disposition (both ignore SIGURG)
+//! ignores it. The runtime's
 //! requests are told apart by what only it sends: `SI_QUEUE` from this
 //! process with the runtime's cookie as the value. A handler installed
 //! *after* the runtime replaces its own, as in Go: tasks are then no
