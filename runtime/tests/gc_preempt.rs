@@ -16,9 +16,11 @@
 
 mod sched_util;
 
+use cgocheck::cgocall::cgocall;
 use cgocheck::gc::{preempt_running_for_test, preempt_stats, with_no_preempt};
 use cgocheck::{run, sleep, spawn};
 use sched_util::{at_procs, is_child, watched};
+use std::ffi::c_void;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -130,21 +132,25 @@ fn a_spinning_task_does_not_keep_others_from_running() {
 #[test]
 fn a_spinning_task_does_not_block_a_collection() {
     if !is_child() {
-        return at_procs("a_spinning_task_does_not_block_a_collection", &[1]);
+        return at_procs("a_spinning_task_does_not_block_a_collection", &[1, 2]);
     }
-    watched("gc() beside a spinning task at GOMAXPROCS=1", || {
+    let procs = cgocheck::gomaxprocs();
+    watched("gc() beside a spinning task", || {
         run(|| {
             let stop = stop_flag();
             let s = stop.clone();
             let spinner = spawn(move || spin(&s));
             sleep(Duration::from_millis(20));
+            let before = preempt_stats();
             let t0 = Instant::now();
             for _ in 0..3 {
                 cgocheck::gc();
             }
             let took = t0.elapsed();
+            let after = preempt_stats();
             let net_fired = stop.swap(true, Ordering::Relaxed);
             spinner.join();
+            println!("GOMAXPROCS={procs}: three collections in {took:?}; {before:?} -> {after:?}");
             assert!(!net_fired, "gc() waited for the safety net to stop the spinning task");
             assert!(took < Duration::from_secs(3), "three collections took {took:?} beside a spinning task");
         })
@@ -811,6 +817,90 @@ fn a_preempted_task_backtrace_walks_through_the_injected_call() {
                 spinner_part.contains("a_preempted_task_backtrace_walks_through_the_injected_call::{{closure}}"),
                 "the walk stops in the interrupted function:\n{dump}"
             );
+        })
+    });
+}
+
+/// When the spinning callback of the test below ended (µs since
+/// [`CALLBACK_EPOCH`]), 0 before.
+static CALLBACK_END: AtomicU64 = AtomicU64::new(0);
+static CALLBACK_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+/// The callback's first call spins; later ones only compare.
+static CALLBACK_SPUN: AtomicBool = AtomicBool::new(false);
+
+fn micros_since_epoch() -> u64 {
+    CALLBACK_EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+cgocheck::export! {
+    /// A `qsort` comparator whose first call spins for 200 ms without a
+    /// safepoint: managed code in a callback from C.
+    fn CbSpinCompare(a: *const c_void, b: *const c_void) -> i32 {
+        if !CALLBACK_SPUN.swap(true, Ordering::Relaxed) {
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_millis(200) {
+                black_box(0);
+            }
+            CALLBACK_END.store(micros_since_epoch(), Ordering::Relaxed);
+        }
+        // SAFETY: qsort passes pointers to two elements of the i64 array.
+        let (a, b) = unsafe { (*(a as *const i64), *(b as *const i64)) };
+        a.cmp(&b) as i32
+    }
+}
+
+/// glibc's `qsort` of `v` with [`CbSpinCompare`], through `cgocall`.
+fn qsort_spinning(v: &mut [i64]) {
+    unsafe extern "C" fn tramp(frame: *mut c_void) {
+        // SAFETY: qsort_spinning passes a (pointer, length) pair.
+        let (p, n) = unsafe { *(frame as *const (*mut i64, usize)) };
+        // SAFETY: p..p+n is the caller's array of i64; the comparator reads
+        // two of its elements.
+        unsafe { libc::qsort(p.cast(), n, 8, Some(CbSpinCompare)) };
+    }
+    let mut frame = (v.as_mut_ptr(), v.len());
+    // SAFETY: the trampoline takes the frame it is given.
+    unsafe { cgocall(tramp, (&mut frame as *mut (*mut i64, usize)).cast(), None) }
+}
+
+#[test]
+fn a_callback_from_c_is_stopped_but_takes_no_turns() {
+    if !is_child() {
+        return at_procs("a_callback_from_c_is_stopped_but_takes_no_turns", &[1]);
+    }
+    micros_since_epoch();
+    watched("a spinning callback at GOMAXPROCS=1", || {
+        run(|| {
+            let done = Arc::new(AtomicBool::new(false));
+            let d = done.clone();
+            // Stop requests, as the collector sends them, all along.
+            let requester = std::thread::spawn(move || {
+                while !d.load(Ordering::Relaxed) {
+                    preempt_running_for_test(false);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            let before = preempt_stats();
+            let a = spawn(|| {
+                let mut v = vec![2i64, 1];
+                qsort_spinning(&mut v);
+                v
+            });
+            // Waits in the queue while the callback spins: a turn there
+            // could end on another P, which the callback path cannot take.
+            let b = spawn(micros_since_epoch);
+            let sorted = a.join();
+            let b_started = b.join();
+            done.store(true, Ordering::Relaxed);
+            requester.join().expect("the request thread");
+            let after = preempt_stats();
+            let ended = CALLBACK_END.load(Ordering::Relaxed);
+            println!("callback ended at {ended} µs, the waiting task started at {b_started} µs; {before:?} -> {after:?}");
+            assert_eq!(sorted, [1, 2]);
+            assert!(ended > 0, "the comparator did not spin");
+            assert!(after.stops > before.stops, "the spinning callback was never stopped: {after:?}");
+            assert_eq!(after.turns, before.turns, "a callback from C took a turn");
+            assert!(b_started >= ended, "the waiting task ran while the callback held the only P");
         })
     });
 }
