@@ -163,7 +163,7 @@ fn gctrace_prints_one_line_per_cycle() {
         for p in phases.split('+') {
             p.parse::<f64>().unwrap_or_else(|_| panic!("{p:?} in {l:?} is not a number of ms"));
         }
-        for part in [" ms clock, ", " MB, ", " MB goal, ", " P, ", " workers"] {
+        for part in [" ms clock, ", " MB, ", " MB goal, ", " P, ", " worker"] {
             assert!(l.contains(part), "{part:?} missing from {l:?}");
         }
     }

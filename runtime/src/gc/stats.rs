@@ -27,7 +27,7 @@
 //! | `48->50->21 MB` | the heap (live at the last cycle plus allocated since) when the cycle started, when marking ended, and the live heap marking found (MiB, rounded down as Go's) |
 //! | `42 MB goal` | the heap size at which the next cycle starts (`GOGC`, `GOMEMLIMIT`); `no goal` when only `gc()` collects |
 //! | `2 P` | `GOMAXPROCS` |
-//! | `2 workers` | the threads that marked |
+//! | `2 workers` | the threads that marked (`1 worker`) |
 //! | `(forced)` | the cycle was requested by `cgocheck::gc()` |
 
 use super::{pacer, Trigger};
@@ -157,7 +157,7 @@ fn trace_line(n: u64, c: &Cycle, at: Duration, fraction: f64, heap_at_mark: usiz
     let mb = |b: usize| b >> 20;
     let goal = if c.goal == usize::MAX { "no".to_owned() } else { format!("{} MB", mb(c.goal)) };
     format!(
-        "gc {n} @{:.3}s {}%: {}+{}+{} ms clock, {}->{}->{} MB, {goal} goal, {procs} P, {} workers{}\n",
+        "gc {n} @{:.3}s {}%: {}+{}+{} ms clock, {}->{}->{} MB, {goal} goal, {procs} P, {} worker{}{}\n",
         at.as_secs_f64(),
         (fraction * 100.0).round() as u64,
         ms(c.stop),
@@ -167,6 +167,7 @@ fn trace_line(n: u64, c: &Cycle, at: Duration, fraction: f64, heap_at_mark: usiz
         mb(heap_at_mark),
         mb(c.live),
         c.workers,
+        if c.workers == 1 { "" } else { "s" },
         if c.trigger == Trigger::Forced { " (forced)" } else { "" },
     )
 }
@@ -316,9 +317,10 @@ mod tests {
             line,
             "gc 3 @1.204s 1%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, 42 MB goal, 2 P, 2 workers (forced)\n"
         );
-        let c = cycle(Trigger::Heap, usize::MAX);
+        let mut c = cycle(Trigger::Heap, usize::MAX);
+        c.workers = 1;
         let line = trace_line(4, &c, Duration::from_secs(2), 0.0, 50 << 20, 1);
-        assert_eq!(line, "gc 4 @2.000s 0%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, no goal, 1 P, 2 workers\n");
+        assert_eq!(line, "gc 4 @2.000s 0%: 0.012+1.80+0.004 ms clock, 48->50->21 MB, no goal, 1 P, 1 worker\n");
     }
 
     #[test]
