@@ -20,7 +20,6 @@ mod sched_util;
 use cgocheck::heap::sizeclass::{class_for, CLASSES};
 use cgocheck::heap::testing::collect_from;
 use cgocheck::{heap, new, new_slice, CType, Gc, ManagedMemory, Pinner, Region};
-use std::time::Instant;
 
 /// Runs test `name` in a child process with collections off (module
 /// comment); in the child, runs `body` in a task.
@@ -337,23 +336,40 @@ fn parallel_marking_finds_the_same_objects() {
 #[test]
 #[ignore]
 fn marking_speed_64mib_list() {
+    if !sched_util::is_child() {
+        let out = sched_util::child("marking_speed_64mib_list", &[("GOGC", "off")]);
+        println!("{}", sched_util::text(&out));
+        assert!(out.status.success());
+        return;
+    }
     alone("marking_speed_64mib_list", || {
         let n = (64 << 20) / 32;
         let mut head = Gc::<Node>::null();
         for _ in 0..n {
             head = new(Node { next: head, pad: [0; 3] });
         }
-        let t = tree(20);
         for workers in [1, 2] {
-            let start = Instant::now();
             let (c, _) = collect_from(&[head.addr()], &[], false, workers, &[]);
-            let d = start.elapsed();
             assert_eq!(c.live_objects, n);
-            println!("list: {n} objects, {workers} workers: {:?} total, {:.1} ns/object", d, d.as_nanos() as f64 / n as f64);
-            let start = Instant::now();
-            let (c, _) = collect_from(&[head.addr(), t.addr()], &[], false, workers, &[]);
-            let d = start.elapsed();
-            println!("list + tree(20): {} objects, {workers} workers: {:?}", c.live_objects, d);
+            println!(
+                "list: {n} objects (64 MiB), {} marking threads: mark {:.1} ms, {:.1} ns/object",
+                c.workers,
+                c.mark_ns as f64 / 1e6,
+                c.mark_ns as f64 / n as f64
+            );
+        }
+        let t = tree(21);
+        for workers in [1, 2] {
+            let (c, _) = collect_from(&[t.addr()], &[], false, workers, &[]);
+            assert_eq!(c.live_objects, (1 << 22) - 1);
+            println!(
+                "tree: {} objects ({} MiB), {} marking threads: mark {:.1} ms, {:.1} ns/object",
+                c.live_objects,
+                c.live_bytes >> 20,
+                c.workers,
+                c.mark_ns as f64 / 1e6,
+                c.mark_ns as f64 / c.live_objects as f64
+            );
         }
     });
 }

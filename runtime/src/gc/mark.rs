@@ -180,12 +180,16 @@ pub(crate) struct Marker {
     arena: Option<&'static Arena>,
     live_bytes: usize,
     live_objects: usize,
+    /// No other marker runs this cycle: mark bits are set without a
+    /// locked instruction.
+    alone: bool,
 }
 
 impl Marker {
-    fn new() -> Marker {
+    fn new(alone: bool) -> Marker {
         let arena = heap().arena_if_reserved();
         Marker {
+            alone,
             cur: empty_chunk(),
             base: arena.map_or(0, |a| a.base),
             len: arena.map_or(0, |a| a.len),
@@ -198,7 +202,7 @@ impl Marker {
     /// `word` may be a pointer: if it points anywhere into a live heap
     /// object, marks that object (and queues it for scanning if it holds
     /// pointers). Any other value is ignored.
-    #[inline]
+    #[inline(always)]
     pub fn mark_word(&mut self, word: usize) {
         let off = word.wrapping_sub(self.base);
         if off >= self.len {
@@ -224,9 +228,10 @@ impl Marker {
 
     /// Marks live slot `slot` of `span`; counts and queues it if this
     /// marker set the bit.
-    #[inline]
+    #[inline(always)]
     fn mark_slot(&mut self, span: &'static Span, slot: usize) {
-        if !span.try_mark(slot) {
+        let first = if self.alone { span.try_mark_alone(slot) } else { span.try_mark(slot) };
+        if !first {
             return;
         }
         let large = span.kind == SpanKind::Large;
@@ -237,18 +242,20 @@ impl Marker {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, w: Work) {
         // SAFETY: `cur` is a mapped chunk this marker owns.
-        let c = unsafe { &mut *self.cur };
-        if c.len == CHUNK_CAP {
+        if unsafe { (*self.cur).len } == CHUNK_CAP {
             SHARED.push(self.cur);
             self.cur = empty_chunk();
-            return self.push(w);
         }
+        // SAFETY: as above (possibly the fresh chunk, which has room).
+        let c = unsafe { &mut *self.cur };
         c.work[c.len] = w;
         c.len += 1;
-        if c.len & 31 == 0 && WAITING.load(Relaxed) > 0 && SHARED.len.load(Relaxed) == 0 {
+        // A plain load of a line that is written only when a marker goes
+        // idle or busy again: almost free while nobody waits.
+        if WAITING.load(Relaxed) > 0 && c.len >= 4 && SHARED.len.load(Relaxed) == 0 {
             self.share_half();
         }
     }
@@ -269,18 +276,19 @@ impl Marker {
         SHARED.push(half);
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<Work> {
         // SAFETY: `cur` is a mapped chunk this marker owns.
-        let c = unsafe { &mut *self.cur };
-        if c.len > 0 {
-            c.len -= 1;
-            return Some(c.work[c.len]);
+        if unsafe { (*self.cur).len } == 0 {
+            let full = SHARED.pop()?;
+            POOL.push(self.cur);
+            self.cur = full;
         }
-        let full = SHARED.pop()?;
-        POOL.push(self.cur);
-        self.cur = full;
-        self.pop()
+        // SAFETY: as above; a chunk from the shared list is never empty
+        // (full, or half of one of at least 4 entries).
+        let c = unsafe { &mut *self.cur };
+        c.len -= 1;
+        Some(c.work[c.len])
     }
 
     /// Scans what `w` names: an object, or a piece of a large one.
@@ -305,6 +313,11 @@ impl Marker {
                 // SAFETY: the object is live and lies in committed pages;
                 // its pointer words are initialised pointer values or null.
                 unsafe { self.scan_with_bits(w.addr, &bits[(from / 8).min(words)..words]) };
+            }
+            _ if layout.has_mask => {
+                // SAFETY: as above, for a small slot; the mask names its
+                // pointer words.
+                unsafe { self.scan_mask(w.addr, layout.slot_mask) };
             }
             _ => {
                 let slot = span.slot_of(w.addr);
@@ -336,7 +349,24 @@ impl Marker {
     /// # Safety
     /// Those words are mapped and readable.
     pub unsafe fn scan_with_bits(&mut self, addr: usize, bits: &BitSlice<u64, Lsb0>) {
-        for i in bits.iter_ones() {
+        // 64 bits at a time (a window of the layout's bits may start
+        // anywhere in a word; `load_le` shifts it into place).
+        for (i, chunk) in bits.chunks(64).enumerate() {
+            // SAFETY: the caller vouches for the words the bits name.
+            unsafe { self.scan_mask(addr + 512 * i, chunk.load_le::<u64>()) };
+        }
+    }
+
+    /// Scans the words at `addr` whose bits are set in `mask` (bit `i`:
+    /// the word at `addr + 8 i`), precisely.
+    ///
+    /// # Safety
+    /// Those words are mapped and readable.
+    #[inline(always)]
+    unsafe fn scan_mask(&mut self, addr: usize, mut mask: u64) {
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
             // SAFETY: the caller vouches for the words the bits name;
             // `addr` is word-aligned (objects and globals are).
             let w = unsafe { read_word((addr + 8 * i) as *const usize) };
@@ -353,6 +383,7 @@ impl Marker {
             }
             WAITING.fetch_add(1, SeqCst);
             ACTIVE.fetch_sub(1, SeqCst);
+            let mut spins = 0u32;
             loop {
                 if SHARED.len.load(SeqCst) > 0 {
                     ACTIVE.fetch_add(1, SeqCst);
@@ -363,7 +394,14 @@ impl Marker {
                     WAITING.fetch_sub(1, SeqCst);
                     return;
                 }
-                std::hint::spin_loop();
+                // Spin a little, then give the CPU to the markers that
+                // have work (there may be fewer cores than markers).
+                spins += 1;
+                if spins < 100 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
         }
     }
@@ -437,7 +475,7 @@ fn worker(mut seen: u64) {
                 w = WORKERS_CV.wait(w).unwrap_or_else(|e| e.into_inner());
             }
         }
-        let mut m = Marker::new();
+        let mut m = Marker::new(false);
         m.drain();
         let mut w = workers_lock();
         w.live_bytes += m.live_bytes;
@@ -463,13 +501,13 @@ pub(crate) fn mark_cycle(roots: &(dyn Fn(&mut Marker) + Sync), workers: usize) -
     while CYCLE_BUSY.compare_exchange_weak(false, true, Acquire, Relaxed).is_err() {
         std::thread::yield_now();
     }
-    let mut m = Marker::new();
-    roots(&mut m);
     // Mark threads join only if started (never started here: the world
     // is stopped).
-    let helpers = {
+    let helpers = workers.saturating_sub(1).min(workers_lock().started);
+    let mut m = Marker::new(helpers == 0);
+    roots(&mut m);
+    {
         let mut w = workers_lock();
-        let helpers = workers.saturating_sub(1).min(w.started);
         ACTIVE.store(1 + helpers, SeqCst);
         w.round += 1;
         w.wanted = helpers;
@@ -478,8 +516,7 @@ pub(crate) fn mark_cycle(roots: &(dyn Fn(&mut Marker) + Sync), workers: usize) -
         w.live_bytes = 0;
         w.live_objects = 0;
         WORKERS_CV.notify_all();
-        helpers
-    };
+    }
     m.drain();
     let (bytes, objects) = {
         let mut w = workers_lock();

@@ -25,9 +25,12 @@
 //!   reuse.
 //! - Spans made after `begin_cycle` start swept and are put at the list's
 //!   head, before the cursor: the sweep never sees them.
-//! - `UNSWEPT` counts spans with dead slots not swept yet (decremented when
-//!   a sweep is complete), so `finish_all` knows when a sweep another
-//!   thread took is done.
+//! - `IN_FLIGHT` counts sweepers between taking a span from the cursor and
+//!   finishing its sweep (counted before they take it), so `finish_all`,
+//!   having emptied the cursor, knows when the sweeps other threads took
+//!   are done. Counting attempts, not spans, keeps it exact even for a span
+//!   made by a plain thread while the world was stopped (it may look one
+//!   generation behind, with no dead slots: its sweep frees nothing).
 //! - After a cycle's sweep the scavenger (`scavenge.rs`) gives free runs
 //!   that stayed free back to the kernel.
 
@@ -40,8 +43,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 /// The sweep generation: one per cycle. A span whose `sweep_gen` is
 /// `GEN - 1` still has dead slots to free; `GEN`: swept.
 static GEN: AtomicU32 = AtomicU32::new(1);
-/// Spans with dead slots whose sweep is not complete.
-static UNSWEPT: AtomicUsize = AtomicUsize::new(0);
+/// Sweepers between taking a span and finishing it (module comment).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// The next span to look at.
 static CURSOR: AtomicPtr<Span> = AtomicPtr::new(std::ptr::null_mut());
 /// Spans an allocation sweeps before taking fresh pages.
@@ -59,19 +62,13 @@ pub(crate) fn current_gen() -> u32 {
 pub(crate) fn begin_cycle() {
     let old = GEN.load(Relaxed);
     let new = old.wrapping_add(1);
-    let mut unswept = 0;
     for_each_span(|span| {
         if span.kind == SpanKind::Stack {
             return;
         }
-        if span.prepare_sweep() {
-            span.sweep_gen.store(old, Relaxed);
-            unswept += 1;
-        } else {
-            span.sweep_gen.store(new, Relaxed);
-        }
+        let gen = if span.prepare_sweep() { old } else { new };
+        span.sweep_gen.store(gen, Relaxed);
     });
-    UNSWEPT.store(unswept, SeqCst);
     CURSOR.store(first_span().map_or(std::ptr::null_mut(), |s| s as *const Span as *mut Span), SeqCst);
     // Release: a sweeper that reads the new generation sees the dead bits.
     GEN.store(new, Release);
@@ -81,7 +78,7 @@ pub(crate) fn begin_cycle() {
 /// Whether spans are left to sweep.
 #[inline]
 pub(crate) fn in_progress() -> bool {
-    UNSWEPT.load(Relaxed) > 0
+    !CURSOR.load(Relaxed).is_null()
 }
 
 /// The next span from the cursor, for any sweeper.
@@ -99,46 +96,56 @@ fn next_span() -> Option<&'static Span> {
     }
 }
 
-/// Sweeps `span` if it is still unswept this generation (module comment);
-/// returns the bytes freed.
-fn sweep_span(span: &'static Span) -> usize {
+/// Takes the next span from the cursor and sweeps it if it is still
+/// unswept this generation (module comment). Returns None when the cursor
+/// is empty, else whether this call swept the span.
+fn sweep_next() -> Option<bool> {
+    IN_FLIGHT.fetch_add(1, SeqCst);
+    let swept = next_span().map(sweep_span);
+    IN_FLIGHT.fetch_sub(1, SeqCst);
+    swept
+}
+
+/// Sweeps `span` if it is still unswept this generation; returns whether
+/// this call did.
+fn sweep_span(span: &'static Span) -> bool {
     let gen = GEN.load(Acquire);
     if span.sweep_gen.compare_exchange(gen.wrapping_sub(1), gen, AcqRel, Relaxed).is_err() {
-        return 0;
+        return false;
     }
     let h = heap();
-    let mut bytes = 0;
     match span.kind {
         SpanKind::Small { .. } => {
+            let mut freed = false;
             for w in 0..span.dead_words() {
                 let dead = span.take_dead(w);
                 if dead != 0 {
-                    bytes += h.free_small_slots(span, w, dead);
+                    h.free_small_slots(span, w, dead);
+                    freed = true;
                 }
             }
-            if bytes != 0 {
+            if freed {
                 h.after_small_frees(span);
             }
         }
         SpanKind::Large => {
             if span.take_dead(0) != 0 {
-                bytes = h.free_large_object(span);
+                h.free_large_object(span);
             }
         }
         SpanKind::Stack => {}
     }
-    UNSWEPT.fetch_sub(1, SeqCst);
-    bytes
+    true
 }
 
 /// Allocation helps: sweeps up to a few spans that need it.
 pub(crate) fn help() {
     let mut swept = 0;
     while swept < HELP_SPANS {
-        let Some(span) = next_span() else { return };
-        if span.sweep_gen.load(Relaxed) != current_gen() {
-            sweep_span(span);
-            swept += 1;
+        match sweep_next() {
+            None => return,
+            Some(true) => swept += 1,
+            Some(false) => {}
         }
     }
 }
@@ -146,11 +153,9 @@ pub(crate) fn help() {
 /// Sweeps every span still unswept (world running); returns when none is
 /// left, then lets the scavenger release what stayed free.
 pub(crate) fn finish_all() {
-    while let Some(span) = next_span() {
-        sweep_span(span);
-    }
+    while sweep_next().is_some() {}
     // Spans other sweepers took may still be in progress.
-    while UNSWEPT.load(SeqCst) > 0 {
+    while IN_FLIGHT.load(SeqCst) > 0 {
         std::thread::yield_now();
     }
     scavenge::run();

@@ -21,12 +21,13 @@
 //!   list of stack runs by page count (a freed stack keeps its span and is
 //!   reused for a request of at most its size and at least half of it).
 //! - a small span whose slots are all free and that no cache holds (found
-//!   by the sweeper, or given back so by a cache) is retired: its pages go
-//!   to the free runs (not released yet; the scavenger releases them if
-//!   they stay free), its Span struct to a pool for its shape (span.rs
-//!   says why that bounds them). A freed large object's run keeps its span
-//!   published until the run is taken or scavenged; then the span is
-//!   retired to the large pool.
+//!   by the sweeper, or given back so by a cache) is retired: its pages
+//!   become a free run (not released yet; the scavenger releases it if it
+//!   stays free). Like a freed large object's run, the run keeps its span
+//!   published, so that dangling pointers still answer `Freed`, until the
+//!   run is taken (by a span of any class or a large object) or
+//!   scavenged; then the span is unpublished and its struct goes to a
+//!   pool for its shape (span.rs says why that bounds them).
 //! - a stack run is whole stack granules (256 KiB, arena.rs): the usable
 //!   stack at its top, and below it, from the run's start, the guard (at
 //!   least one page, the rounding slack with it). Its span starts at the

@@ -315,8 +315,8 @@ impl Heap {
     /// `bits` (live objects nobody uses any more): zeroes them, then sets
     /// their freed bits with one SeqCst OR (the protocol of `free`; a
     /// span its owner gave back full becomes partial, one all free and
-    /// uncached is retired). Returns the bytes freed.
-    pub(crate) fn free_small_slots(&self, span: &'static Span, w: usize, bits: u64) -> usize {
+    /// uncached is retired: [`Heap::after_small_frees`]).
+    pub(crate) fn free_small_slots(&self, span: &'static Span, w: usize, bits: u64) {
         debug_assert!(matches!(span.kind, SpanKind::Small { .. }));
         let mut rest = bits;
         while rest != 0 {
@@ -331,22 +331,24 @@ impl Heap {
         span.free_slots_in_word(w, bits);
         let n = bits.count_ones() as usize;
         counters::freed(n, n * span.slot_size);
-        n * span.slot_size
     }
 
     /// After [`Heap::free_small_slots`] on `span`: the central part of the
     /// free protocol (a span given back full becomes partial; one all free
     /// and uncached is retired).
     pub(crate) fn after_small_frees(&self, span: &'static Span) {
-        if span.is_full() || span.state.load(std::sync::atomic::Ordering::SeqCst) == span::state::PARTIAL {
+        // Without the lock first: most swept spans are cached or still
+        // hold live objects, and need nothing more. `freed_small` checks
+        // again under the lock.
+        let idle = span.state.load(std::sync::atomic::Ordering::SeqCst) == span::state::PARTIAL;
+        if span.is_full() || (idle && span.live_slots() == 0) {
             self.central().freed_small(self.arena(), span);
         }
     }
 
     /// Frees the large object of `span` (dead: nobody uses it): its pages
-    /// go back to the kernel and its run to the free runs. Returns its
-    /// bytes.
-    pub(crate) fn free_large_object(&self, span: &'static Span) -> usize {
+    /// go back to the kernel and its run to the free runs.
+    pub(crate) fn free_large_object(&self, span: &'static Span) {
         let bytes = span.large_size();
         if !span.clear_allocated(0) {
             panic!("cgocheck: the large object at {:#x} was freed twice", span.base());
@@ -355,7 +357,6 @@ impl Heap {
         counters::freed(1, bytes);
         self.arena().discard(span.base(), span.npages() * PAGE);
         self.central().freed_large(self.arena(), span);
-        bytes
     }
 
     /// Frees the object at `ptr` (its base address). Small slots are zeroed

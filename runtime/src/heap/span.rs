@@ -109,6 +109,11 @@ pub(crate) struct Layout {
     reps: usize,
     /// Words per element (0 for pointer-free elements).
     elem_words: usize,
+    /// Small slots of a fixed count up to 64 words: their pointer bitmap
+    /// as one word (`has_mask`), so marking scans them without a bitmap
+    /// window.
+    pub slot_mask: u64,
+    pub has_mask: bool,
 }
 
 /// Refuses an element type no layout can describe: one holding pointers
@@ -125,7 +130,13 @@ impl Layout {
     /// elements (0: any count that fits). `zero` is the shared zero region.
     pub fn new(elem: &'static Type, slot_size: usize, count: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
         let reps = if count == 0 { slot_size / elem.size.max(1) } else { count };
-        Layout::build(elem, count, reps, slot_size.div_ceil(WORD), zero)
+        let mut layout = Layout::build(elem, count, reps, slot_size.div_ceil(WORD), zero);
+        if count != 0 && slot_size <= 64 * WORD {
+            let bits = layout.ptr_bits(count, slot_size, zero);
+            layout.slot_mask = if bits.is_empty() { 0 } else { bits.load_le::<u64>() };
+            layout.has_mask = true;
+        }
+        layout
     }
 
     /// Builds the layout shared by large objects of up to `reps` elements of
@@ -155,7 +166,7 @@ impl Layout {
     /// The mask repeated `reps` times, then `pad` zero words.
     fn build(elem: &'static Type, count: usize, reps: usize, pad: usize, zero: &'static BitSlice<u64, Lsb0>) -> Layout {
         if !elem.has_pointers() {
-            return Layout { elem, count, bits: &zero[..0], reps: 0, elem_words: 0 };
+            return Layout { elem, count, bits: &zero[..0], reps: 0, elem_words: 0, slot_mask: 0, has_mask: false };
         }
         check_elem(elem);
         let elem_words = elem.size / WORD;
@@ -170,7 +181,8 @@ impl Layout {
             bits.copy_within(..n * elem_words, done * elem_words);
             done += n;
         }
-        Layout { elem, count, bits: BitBox::leak(bits.into_boxed_bitslice()), reps, elem_words }
+        let bits = BitBox::leak(bits.into_boxed_bitslice());
+        Layout { elem, count, bits, reps, elem_words, slot_mask: 0, has_mask: false }
     }
 
     /// The pointer bitmap of an object of `count` elements and `size` bytes
@@ -410,6 +422,21 @@ impl Span {
         m.load(Ordering::Relaxed) & bit == 0 && m.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
+    /// [`Span::try_mark`] for a marker that runs alone (no other thread
+    /// writes mark bits meanwhile): a plain load and store, no locked
+    /// instruction.
+    #[inline(always)]
+    pub fn try_mark_alone(&self, i: usize) -> bool {
+        let (w, bit) = (i / 64, 1u64 << (i % 64));
+        let m = &self.mark[w];
+        let old = m.load(Ordering::Relaxed);
+        if old & bit != 0 {
+            return false;
+        }
+        m.store(old | bit, Ordering::Relaxed);
+        true
+    }
+
     /// Whether slot `i` is marked (between a mark and `prepare_sweep`).
     #[inline]
     pub fn is_marked(&self, i: usize) -> bool {
@@ -469,7 +496,7 @@ impl Span {
 
     /// The current layout of the slots (small and large spans; stacks have
     /// none).
-    #[inline]
+    #[inline(always)]
     pub fn layout(&self) -> &'static Layout {
         debug_assert!(self.kind != SpanKind::Stack);
         // SAFETY: small and large spans are created with a leaked
@@ -493,7 +520,7 @@ impl Span {
     /// (Acquire, pairing with the claim's Release) also sees the alloc bit
     /// cleared, and a freed slot never looks live. Acquire on the alloc
     /// word pairs with the Release of `take_slot` (the slot's count).
-    #[inline]
+    #[inline(always)]
     pub fn is_allocated(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1 << (i % 64));
         let freed = self.freed[w].load(Ordering::Acquire);
@@ -633,7 +660,7 @@ impl Span {
     }
 
     /// Slot index of `addr` in a small span (may be `>= nslots`: the tail).
-    #[inline]
+    #[inline(always)]
     pub fn slot_of(&self, addr: usize) -> usize {
         // Wrapping: a lookup racing with the reuse of a retired span may
         // see a base above `addr` (file comment); its slot is then garbage

@@ -16,6 +16,8 @@ pub struct Collected {
     pub live_objects: usize,
     /// Threads that marked.
     pub workers: usize,
+    /// Time the mark phase took (roots and drain), nanoseconds.
+    pub mark_ns: u64,
 }
 
 /// Runs a cycle whose roots are `words`, scanned conservatively (as stack
@@ -34,7 +36,7 @@ pub fn collect_from(
     sweep::finish_all();
     mark::ensure_workers(workers);
     let mut answers = vec![false; probe.len()];
-    let marked = {
+    let (marked, mark_ns) = {
         // No preemption between mark and sweep setup (mark_cycle holds
         // the cycle until begin_cycle).
         let _np = NoPreempt::new();
@@ -51,13 +53,21 @@ pub fn collect_from(
                 mark::mark_pinned(m);
             }
         };
+        let start = std::time::Instant::now();
         let marked = mark::mark_cycle(&roots, workers);
+        let mark_ns = start.elapsed().as_nanos() as u64;
         for (a, &p) in answers.iter_mut().zip(probe) {
             *a = mark::is_marked(p);
         }
         sweep::begin_cycle();
-        marked
+        (marked, mark_ns)
     };
     sweep::finish_all();
-    (Collected { live_bytes: marked.live_bytes, live_objects: marked.live_objects, workers: marked.workers }, answers)
+    let c = Collected {
+        live_bytes: marked.live_bytes,
+        live_objects: marked.live_objects,
+        workers: marked.workers,
+        mark_ns,
+    };
+    (c, answers)
 }
