@@ -163,7 +163,9 @@ impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
         // A value still here (a sender's, on close) moves to this frame
         // before the slot leaves the registry.
-        let v = self.value.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        // Locked, not `get_mut`: the collector may be reading the slot (a
+        // plain thread can drop one while the world is stopped).
+        let v = self.take();
         // SAFETY: registered by `new`, unregistered only here.
         unsafe { self.node.unregister() };
         drop(v);

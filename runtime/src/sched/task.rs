@@ -631,7 +631,11 @@ impl<R> Drop for Packet<R> {
         // A result never joined moves to this frame before the packet
         // leaves the registry, so its destructor finds what it refers to
         // alive.
-        let result = self.state.get_mut().unwrap_or_else(|e| e.into_inner()).result.take();
+        // Locked, not `get_mut`: the collector may be reading the packet (a
+        // plain thread can drop one while the world is stopped).
+        let np = NoPreempt::new();
+        let result = self.lock(&np).result.take();
+        drop(np);
         // SAFETY: registered by `new`, unregistered only here.
         unsafe { self.node.unregister() };
         drop(result);
