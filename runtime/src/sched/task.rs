@@ -428,10 +428,9 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
 unsafe extern "C" fn task_main(arg: *mut c_void) -> ! {
     // SAFETY: init_task_stack was given the task's record, never freed.
     let g: &'static G = unsafe { &*(arg as *const G) };
-    let entry = {
-        let _np = NoPreempt::new();
-        g.entry.lock().unwrap_or_else(|e| e.into_inner()).take()
-    };
+    let np = NoPreempt::new();
+    let entry = g.entry.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(np);
     if let Some(mut entry) = entry {
         // The body catches its own panics (spawn and run wrap it). The
         // entry (still registered) is dropped when it returns.
