@@ -212,6 +212,7 @@ impl Central {
     /// answers `Freed` until the pages are reused).
     fn retire_small(&mut self, arena: &Arena, span: &'static Span) {
         self.partial_remove(span);
+        span.state.store(state::RETIRED, SeqCst);
         let page = (span.base() - arena.base) >> PAGE_SHIFT;
         let run =
             Run { pages: span.npages(), released: false, cycle: crate::gc::sweep::current_gen(), owner: Some(span) };

@@ -41,7 +41,7 @@
 //! - Managed objects are made by tasks (the collector scans their stacks):
 //!   the slow paths (a span refill, a large object) panic on a thread that
 //!   is not running a task, and on a task they are safepoints
-//!   ([`crate::gc`]'s `alloc_slow_path`). The fast path checks nothing: a
+//!   (`gc::alloc_slow_path`). The fast path checks nothing: a
 //!   thread outside a task has an empty cache, so its first allocation
 //!   takes the slow path. Zero-sized allocations are fine anywhere.
 //! - When the range is exhausted, the allocation asks for a full

@@ -225,6 +225,9 @@ pub(crate) mod state {
     pub const PARTIAL: u8 = 1;
     /// Every slot was allocated when its owner gave it back.
     pub const FULL: u8 = 2;
+    /// All free and retired: its pages are a free run (central.rs); no
+    /// free, sweep or give-back may act on it until it is reused.
+    pub const RETIRED: u8 = 3;
 }
 
 /// A run of pages with one job. See the file comment.
