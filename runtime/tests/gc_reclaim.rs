@@ -17,27 +17,30 @@
 //! reused) fails the test.
 //!
 //! The bound, checked on VmRSS (/proc/self/status) every 256 rounds: the
-//! RSS before the loop (the runtime, the test harness, the rings) plus
-//! 150 MiB. Why 150 MiB: with GOGC=100 the pacer lets the heap grow to
-//! twice the live heap before the next cycle (20 MiB live → a 40 MiB goal,
-//! 20 MiB of it garbage); size-class fragmentation and spans not yet swept
-//! (sweeping is lazy) can hold up to about that much again (×2: 80 MiB);
-//! freed large arrays' pages wait for the scavenger, and page-granular
-//! spans round up (~30 MiB); task stacks, mark stacks and the collector's
-//! metadata take the rest (~20 MiB, measured at a few MiB). A heap that
-//! never frees passes the bound after ~150 MiB of allocation — well within
-//! the first second of the loop.
+//! RSS once the rings are built (the runtime, the test harness and the
+//! 20 MiB live set: ~28 MiB measured) plus 100 MiB, so ~130 MiB in all.
+//! Why 100 MiB: with GOGC=100 the pacer lets the heap grow to twice the
+//! live heap before the next cycle (20 MiB live → a 40 MiB goal, 20 MiB of
+//! it garbage); size-class fragmentation and spans not yet swept (sweeping
+//! is lazy) can hold up to about that much again (40 MiB); freed large
+//! arrays' pages wait for the scavenger and page-granular spans round up
+//! (~30 MiB); task stacks, mark stacks and the collector's metadata take
+//! the rest. Measured: ~12 MiB above the base, 40 MiB in all. A heap that
+//! never frees passes the bound after ~100 MiB of allocation — within the
+//! first second of the loop; `the_bound_fails_a_heap_that_keeps_its_garbage`
+//! runs the loop with GOGC=off and requires exactly that failure.
 //!
 //! `mem_stats` must agree: the number of collections grew (at least one
 //! per 160 MiB allocated — the goal is 40 MiB, so a cycle is due every
 //! ~20 MiB), and after a final `gc()` the heap in use is near the live set
 //! (between the live bytes and 1.5× them plus 4 MiB), and its object count
-//! near the live objects.
+//! within 10% of the live objects (the counts of objects handed out from a
+//! processor's cached span reach the totals when the span goes back).
 //!
 //! Sizes: the issue asks for 50 GiB in total. `cargo test` runs the
-//! integration tests unoptimised, where 50 GiB takes minutes, so the
-//! default test allocates 4 GiB (about 20 s unoptimised on a loaded
-//! 2-core machine) and `reclaim_50_gib_soak` (#[ignore]d) is the full run,
+//! integration tests unoptimised, where 50 GiB takes about 90 s, so the
+//! default test allocates 4 GiB (about 7 s unoptimised on a loaded 2-core
+//! machine) and `reclaim_50_gib_soak` (#[ignore]d) is the full run,
 //! for `cargo test --release -p cgocheck --test gc_reclaim -- --ignored`.
 //! Both run in a child process of their own (GOGC=100, nothing else
 //! allocating) under a watchdog per GiB.
@@ -74,7 +77,7 @@ const MIB: usize = 1 << 20;
 const LIVE: usize = PAIRS * 128 + PAGES * 4096 + LARGES * MIB;
 /// The RSS the loop may add to what the process had before it (module
 /// comment).
-const RSS_HEADROOM: usize = 150 * MIB;
+const RSS_HEADROOM: usize = 100 * MIB;
 
 fn word(seed: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64) | 1
@@ -262,8 +265,8 @@ fn reclaim(gib: usize) {
     );
     let live_objects = (2 * PAIRS + PAGES + LARGES) as u64;
     assert!(
-        after.heap_objects >= live_objects && after.heap_objects <= live_objects + live_objects / 10 + 1000,
-        "after gc(), heap_objects is {}, but {live_objects} objects are live",
+        after.heap_objects.abs_diff(live_objects) <= live_objects / 10,
+        "after gc(), heap_objects is {}, but {live_objects} objects are live (10% allowed for cached spans)",
         after.heap_objects
     );
     assert_eq!(after.mallocs - after.frees, after.heap_objects, "mallocs - frees is the number of live objects");
@@ -293,4 +296,15 @@ fn reclaim_50_gib_soak() {
     } else {
         child_passes("reclaim_50_gib_soak", &[("GOGC", "100")]);
     }
+}
+
+/// The bound does see a heap that keeps its garbage: with the collector
+/// off (GOGC=off: no cycle until the final `gc()`), the same loop fails on
+/// VmRSS within its first few hundred MiB.
+#[test]
+fn the_bound_fails_a_heap_that_keeps_its_garbage() {
+    if is_child() {
+        return;
+    }
+    sched_util::child_fails("reclaim_4_gib_with_20_mib_live", &[("GOGC", "off")], 101, &["is over the bound"]);
 }
