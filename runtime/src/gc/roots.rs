@@ -30,8 +30,8 @@
 //!
 //! ## The registry
 //!
-//! Roots that come and go with Rust objects (a `Root`, a channel, a blocked
-//! channel operation, a join result) put a [`Node`] at a fixed address
+//! Roots that come and go with Rust objects (a `Root`, a task's closure, a
+//! channel, a blocked channel operation, a join result) put a [`Node`] at a fixed address
 //! inside themselves — the first field of a `#[repr(C)]` record in a `Box`
 //! or `Arc` — and link it into an intrusive list on creation, unlinking it
 //! before they are freed. The collector walks the lists without allocating;
@@ -43,8 +43,8 @@
 //!
 //! The collector takes, while the world is stopped, a shard's lock and then
 //! the lock of each node's owner (a channel's state, a slot's value, a
-//! packet's state), one at a time; and the locks of the Handle table, the
-//! pin table and each task's entry. Every other taker of those locks holds
+//! packet's state), one at a time; and the locks of the Handle table and
+//! the pin table. Every other taker of those locks holds
 //! a `NoPreempt` guard around them and reaches no safepoint inside, so no
 //! stopped task holds one. A plain thread (never stopped) may hold one
 //! briefly; the collector then waits for it. The order is always shard lock
@@ -103,7 +103,7 @@ pub(crate) fn mark_roots(m: &mut Marker) {
     super::stw::for_each_task_stack(&mut |lo, hi| {
         // SAFETY: for_each_task_stack hands out the in-use part of stopped
         // tasks' stacks, which stay mapped while the world is stopped.
-        unsafe { m.scan_range(lo & !(WORD - 1), hi & !(WORD - 1)) }
+        unsafe { m.scan_range(lo.next_multiple_of(WORD), hi & !(WORD - 1)) }
     });
     scan_non_stack_roots(m);
 }
