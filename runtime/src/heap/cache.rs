@@ -73,8 +73,15 @@ impl Entry {
         let bit = self.free.trailing_zeros() as usize;
         self.free &= self.free - 1;
         let slot = self.word * 64 + bit;
+        // The address exists before the slot is taken and stays live
+        // (`black_box`: the compiler cannot recompute it from `slot`
+        // afterwards): a task preempted for a collection right after
+        // `take_slot` holds the new object's address in a register or its
+        // stack, which the collector scans, so the object is marked, not
+        // swept under the task.
+        let addr = std::hint::black_box(span.base() + slot * span.slot_size);
         span.take_slot(slot, count);
-        Some(span.base() + slot * span.slot_size)
+        Some(addr)
     }
 }
 
