@@ -14,22 +14,28 @@
 //! C calls back on the same thread, on the M's g0 stack below the C frames.
 //! [`cgocallback`] then, still on g0:
 //!
-//! 1. saves the M's `g0_sp` and the task's syscall SP in its own frame
+//! 1. takes the P back from `SYSCALL` with one compare-and-swap — if the
+//!    world is stopped (the P is `STOP_SYSCALL`), it waits for the restart
+//!    here, on g0, before touching the task stack, whose part above the
+//!    syscall SP the collector may be scanning (`gc/stw.rs`); if the P is
+//!    gone, and a stop is in force, it waits too, since there is no P to
+//!    find until the restart;
+//! 2. saves the M's `g0_sp` and the task's syscall SP in its own frame
 //!    (a [`Callback`] record), and calls `arch::cgocallback_switch`, which
 //!    lowers `g0_sp` below its frame — so every g0 use during the callback
 //!    (the scheduler through `mcall`, nested C calls through `asmcgocall`)
 //!    lands below the live C frames: the rule of Go's `mcall` change,
 //!    seeds/004 — and switches to the task's stack just below what
 //!    `asmcgocall` keeps there;
-//! 2. on the task stack, [`callbackg`] locks the task to this M (C frames of
-//!    this thread are live: the task must come back to it), runs the
-//!    exitsyscall half (`incgo` cleared, the P taken back with one
-//!    compare-and-swap, or the slow path, which waits for a P: `GOMAXPROCS`
-//!    holds), and runs `f(frame)` inside `catch_unwind`. Managed code there
+//! 3. on the task stack, [`callbackg`] locks the task to this M (C frames of
+//!    this thread are live: the task must come back to it), finishes the
+//!    exitsyscall half (`incgo` cleared; without the P, the slow path,
+//!    which waits for a P: `GOMAXPROCS` holds), and runs `f(frame)` inside
+//!    `catch_unwind`. Managed code there
 //!    is an ordinary task: it may allocate, block, yield, spawn, join,
 //!    sleep and call C, which goes through the normal `cgocall` path and may
 //!    call back again, to any depth;
-//! 3. then the entersyscall half (P back to `SYSCALL`, `incgo` set, the
+//! 4. then the entersyscall half (P back to `SYSCALL`, `incgo` set, the
 //!    syscall SP restored), the lock undone, back to g0, `g0_sp` restored,
 //!    and the shim returns to C.
 //!
@@ -113,6 +119,7 @@
 //! `cgocall` records on the M), as the first managed code of the callback.
 
 use crate::arch::{cgocall_resume, cgocallback_switch, CGOCALL_RESUME_SIZE};
+use crate::gc::stw;
 use crate::sched::config::config;
 use crate::sched::m::{current_m, new_m, set_current_m, EXTRA_BOUND, M};
 use crate::sched::schedule::{exitsyscall_slow, handoffp, pin, unpin};
@@ -171,9 +178,11 @@ struct Callback {
     /// `asmcgocall`'s resume point, restored when the callback ends; 0 for
     /// the outermost callback of a thread C created (no managed caller).
     syscall_sp: usize,
+    /// The P was taken back on g0 (else `callbackg` takes the slow path).
+    have_p: bool,
 }
 
-/// The callback path proper (module comment, steps 1–3): `resume` is `g`'s
+/// The callback path proper (module comment, steps 1–4): `resume` is `g`'s
 /// syscall SP, or 0 on an extra M's outermost level, whose task stack is
 /// then used from its top.
 ///
@@ -183,7 +192,13 @@ struct Callback {
 /// for [`cgocallback`].
 #[inline(always)]
 unsafe fn callback_on_m(m: &'static M, g: &'static G, f: unsafe fn(*mut c_void), frame: *mut c_void, resume: usize) {
-    let mut cb = Callback { m, g, f, frame, old_g0_sp: m.g0_sp.load(Ordering::Relaxed), syscall_sp: resume };
+    // Step 1, on g0: the P back (waiting out a stop of the world), or
+    // nothing to take back until the world runs.
+    let have_p = stw::reacquire_syscall_p(m);
+    if !have_p {
+        stw::wait_until_running();
+    }
+    let mut cb = Callback { m, g, f, frame, old_g0_sp: m.g0_sp.load(Ordering::Relaxed), syscall_sp: resume, have_p };
     // Below asmcgocall's resume point, or the top of an unused task stack
     // (16 bytes kept free there, as a new task's null frame record).
     let task_sp = if resume != 0 { resume - CGOCALL_RESUME_SIZE } else { g.stack_hi.load(Ordering::Relaxed) - 16 };
@@ -204,14 +219,11 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     // C frames of this thread are live: the task must come back to this M
     // whenever it blocks.
     pin(m, g);
-    // exitsyscall: take the P back (the slow path may wait for one).
+    // exitsyscall: out of C; without the P taken back on g0, the slow
+    // path (it may wait for one).
     m.incgo.store(false, Ordering::Relaxed);
-    match m.p() {
-        Some(p)
-            if p.status
-                .compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok() => {}
-        _ => exitsyscall_slow(m, g),
+    if !cb.have_p {
+        exitsyscall_slow(m, g);
     }
     // SAFETY: cgocallback's caller vouches for f(frame).
     let ran = catch_unwind(AssertUnwindSafe(|| unsafe { (cb.f)(cb.frame) }));
@@ -249,10 +261,11 @@ unsafe fn unwind_to_caller(cb: &Callback, payload: Box<dyn Any + Send>) -> ! {
     let sp = cb.syscall_sp;
     let raw = Box::into_raw(Box::new(payload)) as usize;
     // SAFETY: `sp` is the syscall SP of this task's C call in progress on
-    // this thread (the task is locked here); the counters and the P are
-    // those of a C call returning; the payload is boxed and everything
-    // else on the abandoned frames is plain data.
-    unsafe { cgocall_resume(sp, raw) }
+    // this thread (the task is locked here); the counters and the P
+    // (SYSCALL, taken back by cgocall_resume) are those of a C call
+    // returning; the payload is boxed and everything else on the abandoned
+    // frames is plain data.
+    unsafe { cgocall_resume(sp, raw, cb.m) }
 }
 
 /// Continues, in the managed caller of a C call, the panic of a callback
@@ -390,9 +403,11 @@ unsafe extern "C" fn dropm(arg: *mut c_void) {
     // binds this M again, after it is on the free list below.
     unsafe { crate::heap().release_stack_pages(g.stack()) };
     if let Some(p) = m.p() {
+        // Unless the monitor retook it meanwhile, it is ours to hand off
+        // (after the restart, if the world is stopped: the thread waits).
+        let ours = stw::reacquire_syscall_p(m);
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
-        // Unless the monitor retook it meanwhile, it is ours to hand off.
-        if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        if ours {
             handoffp(p);
         }
     }

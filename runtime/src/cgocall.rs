@@ -8,7 +8,9 @@
 //!
 //! 1. **entersyscall.** The task stays on its M and the M keeps its P, but
 //!    the P's state word becomes `SYSCALL` (owner: this M), one plain
-//!    release store. The P's `syscalltick` is bumped so the monitor can tell
+//!    release store, made by `asmcgocall` (step 2) once the task's
+//!    registers and stack pointer are saved where the collector looks for
+//!    them. The P's `syscalltick` is bumped so the monitor can tell
 //!    one long call from many short ones. The M's counters go up:
 //!    `ncgocall` (calls made) and `ncgo` (calls in progress, the C depth);
 //!    `incgo` says its task is in C, and `nocallback` is recorded for the
@@ -25,12 +27,17 @@
 //!    and crash reports walk from C frames into the managed caller.
 //!
 //! 3. **exitsyscall.** One compare-and-swap, `SYSCALL(this M)` →
-//!    `RUNNING(this M)`, takes the P back. It fails only if, while the task
-//!    was in C, the monitor retook the P for waiting tasks (or
-//!    `set_gomaxprocs` retired it). Then the slow path
-//!    (`sched::schedule::exitsyscall_slow`) takes an idle P if there is one,
-//!    or queues the task and puts the M to sleep; the task continues when an
-//!    M with a P picks it up.
+//!    `RUNNING(this M)`, takes the P back, in `asmcgocall` before it writes
+//!    anything on the task stack. It fails if, while the task was in C, the
+//!    collector stopped the world (`STOP_SYSCALL(this M)`), or the monitor
+//!    retook the P for waiting tasks (or `set_gomaxprocs` retired it). Then
+//!    `asmcgocall` calls [`exitsyscall_hook`] below the registers it saved
+//!    (the collector may be scanning them: decision 7 of the collector's
+//!    design, `gc/stw.rs`), which waits for the world to restart and takes
+//!    the P back, or takes the slow path
+//!    (`sched::schedule::exitsyscall_slow`): an idle P if there is one, or
+//!    the task is queued and the M sleeps; the task continues when an M
+//!    with a P picks it up.
 //!
 //! The fast path (1–3 with the compare-and-swap succeeding) takes no lock,
 //! allocates nothing and makes no system call; `tests/cgocall_alloc.rs`
@@ -48,7 +55,7 @@
 //! (`arch::cgocall_resume`); `cgocall` then finishes its exitsyscall and
 //! resumes the unwinding in its caller.
 
-use crate::sched::m::current_m_inline;
+use crate::sched::m::{current_m_inline, M};
 use crate::sched::schedule::exitsyscall_slow;
 use core::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -136,26 +143,47 @@ pub unsafe fn cgocall(
         .store(nocallback.map_or(std::ptr::null_mut(), |n| (n as *const NoCallback).cast_mut()), Ordering::Relaxed);
     p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     m.incgo.store(true, Ordering::Relaxed);
-    // Release: whoever sees SYSCALL (the monitor, a crash report) also sees
-    // the syscall SP cleared by the previous call's exit, then this call's.
-    p.status.store(m.syscall_word, Ordering::Release);
 
-    // SAFETY: we run on `g`'s stack on M `m`, whose g0 area below `g0_sp` is
-    // unused while a task runs managed code; `syscall_sp` is the task's own
-    // field; the caller vouches for `f(frame)`.
-    let panicked = unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr()) };
+    // SAFETY: we run on `g`'s stack on M `m`, which holds its P `RUNNING`
+    // and whose g0 area below `g0_sp` is unused while a task runs managed
+    // code; `syscall_sp` is the task's own field; the caller vouches for
+    // `f(frame)`. asmcgocall makes the P SYSCALL and takes it back.
+    let panicked =
+        unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr(), m) };
 
-    // exitsyscall.
+    // exitsyscall: the P is ours again.
     g.syscall_sp.store(0, Ordering::Relaxed);
     m.incgo.store(false, Ordering::Relaxed);
     m.nocallback.store(outer_nocallback, Ordering::Relaxed);
     m.ncgo.store(depth, Ordering::Relaxed);
-    if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        exitsyscall_slow(m, g);
-    }
     if panicked != 0 {
         // SAFETY: a non-zero result is the payload a callback of this call
         // boxed before `cgocall_resume` (callback.rs).
         unsafe { crate::callback::resume_panic(panicked) }
     }
+}
+
+/// `asmcgocall`'s exit when its compare-and-swap `SYSCALL(m)` → `RUNNING(m)`
+/// failed, called on the task stack *below* the callee-saved registers
+/// `asmcgocall` saved under the task's syscall SP (so nothing the collector
+/// may be scanning is written): waits while the world is stopped
+/// (`STOP_SYSCALL(m)`) and takes the P back after the restart; if the P is
+/// gone (the monitor took it, `set_gomaxprocs` retired it) takes the
+/// scheduler's slow path, which returns once this M holds a P again.
+/// Returns `result` (what `asmcgocall` returns: 0, or a callback's panic
+/// payload passed by `cgocall_resume`).
+///
+/// # Safety
+/// Called only by `asmcgocall` and `cgocall_resume`, with the current M,
+/// whose task is returning from C.
+pub(crate) unsafe extern "C" fn exitsyscall_hook(m: *const M, result: usize) -> usize {
+    // SAFETY: the caller passes the current M (never freed).
+    let m: &'static M = unsafe { &*m };
+    if !crate::gc::stw::reacquire_syscall_p(m) {
+        let g = m.curg().expect("cgocheck: a C call returning without its task");
+        // The task is out of C now: the slow path may switch it out.
+        m.incgo.store(false, Ordering::Relaxed);
+        exitsyscall_slow(m, g);
+    }
+    result
 }

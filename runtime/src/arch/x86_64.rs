@@ -63,6 +63,8 @@
 //!   there); `cgocall_resume` ends a panicking callback by returning from
 //!   the enclosing `asmcgocall` without running the C frames between.
 
+use crate::sched::m::M;
+use crate::sched::p::P;
 use core::arch::naked_asm;
 use core::ffi::c_void;
 
@@ -358,26 +360,50 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 }
 
 /// Calls `f(frame)` on the g0 stack of the current M and returns on the
-/// task stack (Go's `asmcgocall`). `g0_sp` is the M's 16-byte aligned g0
-/// stack pointer; before switching, the task's stack pointer is stored at
-/// `*save_sp` (the task's syscall SP: where its managed frames continue,
-/// for crash reports and the collector).
+/// task stack (Go's `asmcgocall`), doing the two halves of the P's C-call
+/// protocol that must be exact for the collector: the P becomes `SYSCALL`
+/// only once everything the collector scans is in place, and on the way
+/// back the P is taken back before anything the collector scans is written.
+///
+/// `g0_sp` is the M's 16-byte aligned g0 stack pointer; `m` is the current
+/// M (its `running_word`/`syscall_word` and its P's state word are read
+/// from it). Before switching, the caller's callee-saved registers are
+/// pushed and the task's stack pointer is stored at `*save_sp` (the task's
+/// syscall SP: where its managed frames continue, for crash reports and the
+/// collector); then the P's state word is set to `SYSCALL(m)`: from then on
+/// the collector may stop the P (`STOP_SYSCALL(m)`) and scan the task's
+/// stack from `syscall SP - 40`, with every register the managed caller
+/// keeps live in that range.
 ///
 /// ```text
 ///   task stack                                g0 stack
 ///   |                     |                   +---------------------+ <- g0_sp
-///   | cgocall's frame     |                   | return address (2:) |  \ a frame record:
-///   | return to cgocall   |<---.              | task sp  ---------------> rbp chain and
-///   | saved rbp           |    |  *save_sp    +---------------------+  / CFA slot
-///   +---------------------+ <--+--- task sp   | f's frame (C)       | <- rbp points at the
-///   | rbx r12 r13 r14 r15 |  the resume point | ... C frames ...    |    record above
-///   +---------------------+  of a callback panic (cgocall_resume)
+///   | cgocall's frame     |                   | (alignment)         |
+///   | return to cgocall   |<---.              | m                   |  read back at 2:
+///   | saved rbp           |    |  *save_sp    | return address (2:) |  \ a frame record:
+///   +---------------------+ <--+--- task sp   | task sp  ---------------> rbp chain and
+///   | rbx r12 r13 r14 r15 |  scanned by the   +---------------------+  / CFA slot
+///   +---------------------+  collector; the   | f's frame (C)       | <- rbp points at the
+///   | (8 bytes unused)    |  resume point of  | ... C frames ...    |    record above
+///   +---------------------+  a callback panic
+///   | exit hook's frames  |  only when the compare-and-swap fails
 /// ```
 ///
-/// Returns 0 when `f` returns. A callback (`crate::callback`) that panics
-/// while this call is in progress abandons the C frames and returns here
-/// through [`cgocall_resume`] instead, with the panic's payload (non-zero),
-/// and the five callee-saved registers it restores from below the task sp.
+/// Back from `f`, still without writing the task stack, one
+/// compare-and-swap `SYSCALL(m)` → `RUNNING(m)` on the P `m` holds takes it
+/// back (exitsyscall's fast path) and the function returns 0. If it fails
+/// — the world is stopped (`STOP_SYSCALL(m)`), or the monitor took the P —
+/// it calls `cgocall::exitsyscall_hook(m, 0)` with the stack pointer 48
+/// bytes below the syscall SP: the hook's frames (and the wait for the
+/// restart, or the scheduler's slow path) lie below the saved registers,
+/// which stay intact for the collector, and the registers themselves are
+/// preserved across the hook by the ABI.
+///
+/// A callback (`crate::callback`) that panics while this call is in
+/// progress abandons the C frames and returns through [`cgocall_resume`]
+/// instead, which takes the P back the same way and returns the panic's
+/// payload (non-zero) from here, with the five callee-saved registers it
+/// restores from below the task sp.
 ///
 /// Unwinding from C: the C frames' CFI leads to the return address `2:` in
 /// this function, with rsp pointing at the record. The CFI there is
@@ -386,7 +412,8 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// two words pushed on the task stack. The walk continues in `cgocall` on
 /// the task stack, then through the managed frames down to the task's
 /// `task_bootstrap`. Frame-pointer walkers follow the same path through the
-/// record (`rbp` → record → task sp → saved rbp).
+/// record (`rbp` → record → task sp → saved rbp). From the exit hook the
+/// CFA is rsp + 64 (the record is 48 bytes above), then as after a return.
 ///
 /// The function is marked as a signal frame (`.cfi_signal_frame`, like
 /// corosensei's trampolines): GDB refuses a walk whose frame addresses do not
@@ -399,15 +426,17 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// # Safety
 /// Must run on a task stack of the current M, `g0_sp` being that M's g0
 /// stack pointer with nothing live below it; `save_sp` must be valid for a
-/// write; `f` must be safe to call with `frame`.
+/// write; `m` must be the current M, holding a P in the `RUNNING` state;
+/// `f` must be safe to call with `frame`.
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn asmcgocall(
     f: unsafe extern "C" fn(*mut c_void),
     frame: *mut c_void,
     g0_sp: usize,
     save_sp: *mut usize,
+    m: *const M,
 ) -> usize {
-    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp.
+    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp, r8 = m.
     naked_asm!(
         ".cfi_startproc",
         // See above: lets GDB follow the switch between stacks.
@@ -419,8 +448,9 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // rbp = the task sp; the CFA is now rbp + 16 while rsp moves.
         "mov rbp, rsp",
         ".cfi_def_cfa_register rbp",
-        // The resume point of a callback panic (`cgocall_resume`): the
-        // caller's callee-saved registers, below the record. The normal
+        // The caller's callee-saved registers, below the record: what the
+        // collector scans of them while the P is stopped in C, and the
+        // resume point of a callback panic (`cgocall_resume`). The normal
         // return never reads them back (C preserves them); a resume does.
         "push rbx",
         "push r12",
@@ -430,11 +460,21 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // *save_sp = task sp (the record, not the saved registers): the
         // task's syscall SP.
         "mov [rcx], rbp",
+        // entersyscall's last step: the P (m.p) goes SYSCALL(m). A plain
+        // store is a release on x86: whoever sees SYSCALL (the collector's
+        // compare-and-swap, the monitor) sees the stores above.
+        "mov rcx, [r8 + {m_p}]",
+        "mov rax, [r8 + {m_syscall}]",
+        "mov [rcx + {p_status}], rax",
         // Move f out of rdi and the frame into the first argument register.
         "mov rax, rdi",
         "mov rdi, rsi",
         // Switch to the g0 stack (CFA still rbp + 16).
         "mov rsp, rdx",
+        // Keep m for the way back, above the record (twice: the second
+        // copy keeps the record 16-byte aligned).
+        "push r8",
+        "push r8",
         // Build the g0 frame record, upper word first: the address f returns
         // to, so FP walkers name this function...
         "lea rcx, [rip + 2f]",
@@ -453,23 +493,59 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // rbp points at the record: the frame-pointer chain of the C code
         // continues into the task stack.
         "mov rbp, rsp",
-        // rsp is 16-byte aligned (g0_sp is, and we pushed two words): the
+        // rsp is 16-byte aligned (g0_sp is, and we pushed four words): the
         // ABI's alignment at a call. f(frame).
         "call rax",
         "2:",
-        // rsp points at the record again (f popped its return address);
-        // its first word is the task sp: switch back.
+        // rsp points at the record again (f popped its return address).
+        // m, from above the record.
+        "mov rdx, [rsp + 16]",
+        // The record's first word is the task sp: switch back.
         "mov rsp, [rsp]",
         ".cfi_def_cfa rsp, 16",
+        // exitsyscall: the P m holds now (a callback may have moved m to
+        // another), compare-and-swap SYSCALL(m) -> RUNNING(m). Nothing on
+        // the task stack has been written since C returned.
+        "mov rcx, [rdx + {m_p}]",
+        "mov rax, [rdx + {m_syscall}]",
+        "mov rsi, [rdx + {m_running}]",
+        "lock cmpxchg [rcx + {p_status}], rsi",
+        // Failed: the world is stopped, or the P was taken.
+        "jne 3f",
+        // Restore the caller's rbp from the task-stack record.
+        ".cfi_remember_state",
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbp",
+        // Result 0: C returned (a resumed panic returns its payload there).
+        "xor eax, eax",
+        // Back to cgocall.
+        "ret",
+        "3:",
+        ".cfi_restore_state",
+        // Below the saved registers, 16-byte aligned (the record is).
+        "lea rsp, [rsp - 48]",
+        ".cfi_adjust_cfa_offset 48",
+        // exitsyscall_hook(m, 0): waits out a stop of the world, or takes
+        // the slow path; returns its second argument.
+        "mov rdi, rdx",
+        "xor esi, esi",
+        "call {hook}",
+        // Back at the record.
+        "lea rsp, [rsp + 48]",
+        ".cfi_adjust_cfa_offset -48",
         // Restore the caller's rbp from the task-stack record.
         "pop rbp",
         ".cfi_adjust_cfa_offset -8",
         ".cfi_restore rbp",
-        // Result 0: C returned (a resumed panic returns its payload here).
-        "xor eax, eax",
-        // Back to cgocall.
+        // Back to cgocall with the hook's result, 0.
         "ret",
         ".cfi_endproc",
+        m_p = const core::mem::offset_of!(M, p),
+        m_running = const core::mem::offset_of!(M, running_word),
+        m_syscall = const core::mem::offset_of!(M, syscall_word),
+        p_status = const core::mem::offset_of!(P, status),
+        hook = sym crate::cgocall::exitsyscall_hook,
     )
 }
 
@@ -482,7 +558,10 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 /// the C call whose task syscall SP is `task_sp` (the callback's managed
 /// frames on the task stack, the C frames and the callback's entry on g0)
 /// and returns from that call's [`asmcgocall`] into `cgocall` with result
-/// `payload` (non-zero), as if the C function had returned.
+/// `payload` (non-zero), as if the C function had returned — including
+/// `asmcgocall`'s exit: the P `m` holds is taken back from `SYSCALL(m)` by
+/// compare-and-swap before anything at or above `task_sp - 40` is written,
+/// or `cgocall::exitsyscall_hook(m, payload)` runs below that.
 ///
 /// ```text
 ///   task stack at a C call's syscall SP (what asmcgocall pushed)
@@ -491,6 +570,8 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 ///   | rbx                  |  task_sp - 8
 ///   | r12 r13 r14          |
 ///   | r15                  |  task_sp - 40   <- rsp after the switch
+///   | (unused)             |
+///   | exit hook's frames   |  task_sp - 48 and below, if needed
 /// ```
 ///
 /// Popping the five callee-saved registers and rbp gives `cgocall` exactly
@@ -501,17 +582,16 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 /// # Safety
 /// `task_sp` must be the syscall SP of a C call of the current task still in
 /// progress on this thread, with everything below it on the task stack
-/// finished with (nothing left to drop), and the M's state (g0 SP, counters,
-/// P) already that of a C call returning.
+/// finished with (nothing left to drop), the M's state (g0 SP, counters)
+/// already that of a C call returning, and `m` the current M, holding a P
+/// it left in the `SYSCALL` state.
 #[unsafe(naked)]
-pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize) -> ! {
-    // Arguments: rdi = task_sp, rsi = payload.
+pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize, m: *const M) -> ! {
+    // Arguments: rdi = task_sp, rsi = payload, rdx = m.
     naked_asm!(
         ".cfi_startproc",
         // Nothing to unwind into from here: the stack is being replaced.
         ".cfi_undefined rip",
-        // The result asmcgocall returns: the payload.
-        "mov rax, rsi",
         // Switch to the saved registers below the syscall SP.
         "lea rsp, [rdi - 40]",
         // Restore them in reverse order of asmcgocall's pushes.
@@ -520,11 +600,38 @@ pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize) -
         "pop r13",
         "pop r12",
         "pop rbx",
-        // rsp = task_sp: the record {rbp, return address}.
+        // rsp = task_sp: the record {rbp, return address}. exitsyscall as
+        // in asmcgocall: compare-and-swap m's P SYSCALL(m) -> RUNNING(m).
+        "mov rcx, [rdx + {m_p}]",
+        "mov rax, [rdx + {m_syscall}]",
+        "mov r8, [rdx + {m_running}]",
+        "lock cmpxchg [rcx + {p_status}], r8",
+        // Failed: the world is stopped, or the P was taken.
+        "jne 3f",
+        // The result asmcgocall returns: the payload.
+        "mov rax, rsi",
+        // The caller's rbp.
         "pop rbp",
         // Return into cgocall, after its call to asmcgocall.
         "ret",
+        "3:",
+        // Below the saved registers, 16-byte aligned (task_sp is).
+        "lea rsp, [rsp - 48]",
+        // exitsyscall_hook(m, payload) returns the payload in rax.
+        "mov rdi, rdx",
+        "call {hook}",
+        // Back at the record.
+        "lea rsp, [rsp + 48]",
+        // The caller's rbp.
+        "pop rbp",
+        // Return into cgocall with the payload.
+        "ret",
         ".cfi_endproc",
+        m_p = const core::mem::offset_of!(M, p),
+        m_running = const core::mem::offset_of!(M, running_word),
+        m_syscall = const core::mem::offset_of!(M, syscall_word),
+        p_status = const core::mem::offset_of!(P, status),
+        hook = sym crate::cgocall::exitsyscall_hook,
     )
 }
 

@@ -57,6 +57,8 @@ pub use preempt::{preempt_running_for_test, with_no_preempt};
 pub use preempt::{preempt_stats, PreemptStats};
 pub use root::Root;
 pub use stats::{mem_stats, MemStats};
+#[doc(hidden)]
+pub use stw::{with_world_stopped, StoppedWorld};
 
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;

@@ -8,12 +8,21 @@
 //! | `RUNNING` | its owner M runs managed code or the scheduler | the owner only |
 //! | `SYSCALL` | its owner M is in a C call; the P stays attached | the owner (exitsyscall), the monitor (retake) or `set_gomaxprocs` (retire), by compare-and-swap |
 //! | `DEAD` | beyond `GOMAXPROCS`; never handed out | `set_gomaxprocs` growing again |
+//! | `STOP_RUNNING` | the world is stopped; its owner M stopped at a safepoint (or in the scheduler) and waits | the collector, at restart (back to `RUNNING`, same owner) |
+//! | `STOP_SYSCALL` | the world is stopped; its owner M is in C (the collector stopped it by compare-and-swap from `SYSCALL`) | the collector, at restart (back to `SYSCALL`, same owner) |
+//! | `STOP_IDLE` | the world is stopped; the collector took it off the idle list (or `pidleput` stopped it instead of listing it) | the collector, at restart (back to the idle list, or to an M if work is queued) |
 //!
 //! The owner's id in the word is what makes exitsyscall's single
 //! compare-and-swap safe: if the monitor retook the P while the M was in C,
 //! gave it to another M that is now in C too, the word says `SYSCALL` again
 //! but with the other owner, and the returning M's compare fails. (Go gets
 //! the same guarantee from clearing `m.p` under the task's scan bit.)
+//!
+//! The three stopped states keep the owner in the word, so the owner's own
+//! compare-and-swaps (exitsyscall's, a callback's) fail while the world is
+//! stopped and succeed again once the collector restored the word; the
+//! monitor's retake (`SYSCALL` → `IDLE`) fails on them too, so nothing but
+//! the collector moves a stopped P (`gc/stw.rs` tells the whole story).
 //!
 //! Ps are created on demand and never freed, so a pointer to one (in an M,
 //! in the monitor's table) is always valid; `ALLP[i]` is P `i`.
@@ -30,11 +39,23 @@ pub(crate) const RUNNING: u64 = 1;
 pub(crate) const SYSCALL: u64 = 2;
 /// Retired by a smaller `GOMAXPROCS`.
 pub(crate) const DEAD: u64 = 3;
+/// World stopped: its owner stopped at a safepoint and waits for the restart.
+pub(crate) const STOP_RUNNING: u64 = 4;
+/// World stopped: its owner is in C; restored to `SYSCALL` at restart.
+pub(crate) const STOP_SYSCALL: u64 = 5;
+/// World stopped: taken off the idle list; listed again at restart.
+pub(crate) const STOP_IDLE: u64 = 6;
 
 /// The state word for `state` owned by M `m`.
 #[inline]
 pub(crate) const fn word(m: u64, state: u64) -> u64 {
     (m << 32) | state
+}
+
+/// The owner part of a state word (an M id; 0 for none).
+#[inline]
+pub(crate) const fn owner_of(word: u64) -> u64 {
+    word >> 32
 }
 
 /// The state part of a state word.

@@ -95,14 +95,17 @@
 use super::config::{config, MAX_PROCS};
 use super::m::{self, current_m, set_current_m, M};
 use super::monitor;
+use super::nopreempt::NoPreempt;
 use super::p::{self, P};
 use super::task::{self, current_g, new_task, status, Entry, G};
 use super::task_local;
 use crate::arch;
+use crate::gc::stw;
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The scheduler's shared state.
@@ -224,10 +227,33 @@ impl Inner {
     }
 }
 
+/// The scheduler lock's guard. The collector takes the lock while the world
+/// is stopped (the stopped idle Ps), so a task holding it must not be
+/// preempted: the guard holds a [`NoPreempt`] too, taken before the lock
+/// and dropped after it (fields drop in order).
+struct SchedLock {
+    inner: MutexGuard<'static, Inner>,
+    _np: NoPreempt,
+}
+
+impl Deref for SchedLock {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl DerefMut for SchedLock {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.inner
+    }
+}
+
 /// The scheduler lock. Nothing panics while holding it, but a poisoned lock
 /// (a bug elsewhere) is still consistent state and is taken over.
-fn lock() -> MutexGuard<'static, Inner> {
-    SCHED.inner.lock().unwrap_or_else(|e| e.into_inner())
+fn lock() -> SchedLock {
+    let np = NoPreempt::new();
+    SchedLock { inner: SCHED.inner.lock().unwrap_or_else(|e| e.into_inner()), _np: np }
 }
 
 /// Starts the runtime once: reads the environment, creates `GOMAXPROCS`
@@ -284,10 +310,18 @@ fn exclusive(m: &M) -> bool {
 }
 
 /// Puts `p` on the idle list, or retires it if it is beyond `GOMAXPROCS`.
+/// While a stop of the world is requested it stops the P instead
+/// (`STOP_IDLE`: the restart lists it; `gc/stw.rs`): the flag is read
+/// under the scheduler lock, which the collector takes after raising it.
 fn pidleput(inner: &mut Inner, p: &'static P) {
     p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
     if p.id >= SCHED.gomaxprocs.load(Ordering::Relaxed) {
         p.status.store(p::DEAD, Ordering::Release);
+        return;
+    }
+    if stw::stop_requested() {
+        p.status.store(p::STOP_IDLE, Ordering::Release);
+        stw::notify_stopped();
         return;
     }
     p.status.store(p::IDLE, Ordering::Release);
@@ -300,6 +334,28 @@ fn pidleget(inner: &mut Inner) -> Option<&'static P> {
     let p = inner.pidle.pop()?;
     SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
     Some(p)
+}
+
+/// For `stw::stop_the_world`: takes every idle P off the idle list and
+/// stops it (`STOP_IDLE`). The stop flag is up, so a P given back later
+/// is stopped by `pidleput` itself.
+pub(crate) fn stop_idle_ps() {
+    let mut inner = lock();
+    while let Some(p) = pidleget(&mut inner) {
+        p.status.store(p::STOP_IDLE, Ordering::Release);
+    }
+}
+
+/// For `stw::start_the_world` (the flag is down): every stopped idle P goes
+/// to queued work or back on the idle list, as a P given back does.
+pub(crate) fn restart_idle_ps() {
+    for id in 0..p::created() {
+        if let Some(p) = p::allp(id) {
+            if p.status.load(Ordering::Acquire) == p::STOP_IDLE {
+                handoffp(p);
+            }
+        }
+    }
 }
 
 /// `m` now holds `p` (taken off the idle list or handed over).
@@ -349,7 +405,7 @@ pub(crate) fn ready(g: &'static G) {
 
 /// `m` sleeps `Idle` and now has a runnable bound task: give it an idle P,
 /// or queue its `Wake` entry for the next P that frees up.
-fn wake_idle_m(mut inner: MutexGuard<'static, Inner>, m: &'static M) {
+fn wake_idle_m(mut inner: SchedLock, m: &'static M) {
     if let Some(i) = inner.midle.iter().position(|x| std::ptr::eq(*x, m)) {
         inner.midle.swap_remove(i);
     }
@@ -388,7 +444,7 @@ pub(crate) fn wakep() {
 /// Runs `p` on an M: the M at the head of the global queue if one waits
 /// for a P, else an idle M, else a new one. `spinning`: the caller counted
 /// an M in `nmspinning` for this.
-fn startm(mut inner: MutexGuard<'static, Inner>, p: &'static P, spinning: bool) {
+fn startm(mut inner: SchedLock, p: &'static P, spinning: bool) {
     if let Some(&Work::Wake(w)) = inner.runq.front() {
         inner.pop_global();
         inner.local(w).state = MState::Busy;
@@ -505,6 +561,14 @@ fn schedule_from(m: &'static M, mut yielded: bool) -> ! {
     // for ever: the tick only advances when a task runs.)
     let mut woken_for_local = false;
     loop {
+        // A stop of the world is requested: stop the P here, before running
+        // a task (an M that just took or was handed a P comes back here
+        // first too).
+        if let Some(p) = m.p() {
+            if stw::stop_requested() {
+                stw::stop_here(m, p);
+            }
+        }
         let mut inner = lock();
         if let Some(p) = m.p() {
             if p.id >= SCHED.gomaxprocs.load(Ordering::Relaxed) {
@@ -593,6 +657,27 @@ pub(crate) unsafe extern "C" fn mstart(arg: *mut c_void) -> ! {
     // SAFETY: start_worker stored the P (never freed).
     acquirep(m, unsafe { p.as_ref() }.expect("cgocheck: worker M started without a P"));
     schedule(m)
+}
+
+/// Stops the running task at a safepoint (`gc::stw::safepoint`, on its own
+/// stack, holding its P): `mcall` saves its context on its stack, and on g0
+/// its P becomes `STOP_RUNNING` until the world restarts; then the same
+/// task resumes on the same M with the same P.
+pub(crate) fn stop_at_safepoint() {
+    mcall(safepoint_m);
+}
+
+unsafe extern "C" fn safepoint_m(arg: *mut c_void) -> ! {
+    // SAFETY: mcall passes the stopping task.
+    let g = unsafe { g_of(arg) };
+    let m = this_m();
+    if let Some(p) = m.p() {
+        stw::stop_here(m, p);
+    }
+    // SAFETY: `g` is this M's running task, whose context mcall just saved;
+    // nobody else resumes it (it is on no queue); nothing here needs
+    // dropping.
+    unsafe { arch::gogo(g.sched_sp.load(Ordering::Acquire)) }
 }
 
 /// The task pointer an mcall passes to its g0 function.
@@ -747,7 +832,8 @@ pub fn yield_now() {
     let Some(g) = m.curg() else { return std::thread::yield_now() };
     let retired = m.p().is_some_and(|p| p.id >= SCHED.gomaxprocs.load(Ordering::Relaxed));
     if SCHED.runq_len.load(Ordering::SeqCst) == 0 && m.nlocal.load(Ordering::SeqCst) == 0 && !retired {
-        return;
+        // Nothing else to run here; still a safepoint.
+        return stw::safepoint();
     }
     suspend(m, g, yield_m);
 }
@@ -1053,6 +1139,19 @@ pub fn set_gomaxprocs(n: usize) -> usize {
     if n == 0 {
         return gomaxprocs();
     }
+    // Not while the world is stopped: the world lock keeps the set of Ps
+    // still from stop to restart. When it is held, from a task it is waited
+    // for as a blocking call, so the task's P can be stopped meanwhile.
+    if !stw::try_lock_world() {
+        stw::blocking(stw::lock_world);
+    }
+    let old = set_procs(n);
+    stw::unlock_world();
+    old
+}
+
+/// `set_gomaxprocs` with the world lock held.
+fn set_procs(n: usize) -> usize {
     let mut inner = lock();
     let old = SCHED.gomaxprocs.swap(n, Ordering::SeqCst);
     if n > old {

@@ -768,5 +768,7 @@ where
     let g = t.g();
     let task = Task(t);
     schedule::ready(g);
+    // Spawning is a safepoint (the collector's stop waits for none longer).
+    crate::gc::stw::safepoint();
     JoinHandle { task, packet, joined: false }
 }
