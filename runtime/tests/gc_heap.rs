@@ -449,3 +449,30 @@ fn sweeping_while_tasks_allocate_keeps_live_data() {
         })
     });
 }
+
+#[test]
+fn allocation_outside_a_task_panics_naming_the_fix() {
+    // A plain thread: its first allocation reaches the heap's slow path
+    // (its cache is empty), which refuses it. Zero-sized values are fine.
+    let r = std::thread::spawn(|| {
+        let z = new([0u64; 0]);
+        assert_eq!(z.addr(), heap().zero_sized_addr());
+        let e = new_slice::<u64>(0);
+        assert_eq!(e.len(), 0);
+        std::panic::catch_unwind(|| new(Leaf { x: [1; 4] })).map(|_| ())
+    })
+    .join()
+    .expect("the thread itself does not panic");
+    let payload = r.expect_err("allocating outside a task must panic");
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    for phrase in ["cgocheck::new called outside a task", "cgocheck::run_test", "cgocheck::Root"] {
+        assert!(msg.contains(phrase), "the message lacks {phrase:?}: {msg}");
+    }
+    // A large object too.
+    let r = std::thread::spawn(|| std::panic::catch_unwind(|| new_slice::<u64>(100_000)).map(|_| ())).join().unwrap();
+    assert!(r.is_err(), "a large allocation outside a task must panic");
+}

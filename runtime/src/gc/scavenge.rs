@@ -5,7 +5,8 @@
 //! all free and from freed large objects. A large object's pages are given
 //! back at once when it is freed; a small span's stay resident at first,
 //! since the next allocations likely reuse them. A run still free two
-//! cycles (sweep generations) after it became free is given back with
+//! cycles (sweep generations) or five seconds after it became free (the
+//! background sweeper looks every five seconds) is given back with
 //! `MADV_DONTNEED` (its pages read as zero when touched again, which is
 //! what a reused run must hold), and a freed large object's span that
 //! still owns its run (so that dangling pointers answered `Freed`) is
@@ -13,7 +14,7 @@
 //!
 //! The runs are taken off the free lists under the heap lock, released
 //! without it, and filed back as released (`heap_released` in the heap's
-//! counters). Runs from after the sweep: the background sweeper and
+//! counters). Runs after the sweep: the background sweeper and
 //! `sweep::finish_all` call [`run`].
 
 use crate::heap::heap;

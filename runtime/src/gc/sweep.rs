@@ -31,11 +31,13 @@
 //!   are done. Counting attempts, not spans, keeps it exact even for a span
 //!   made by a plain thread while the world was stopped (it may look one
 //!   generation behind, with no dead slots: its sweep frees nothing).
-//! - After a cycle's sweep the scavenger (`scavenge.rs`) gives free runs
-//!   that stayed free back to the kernel.
+//! - After a cycle's sweep, and every five seconds without one, the
+//!   scavenger (`scavenge.rs`) gives free runs that stayed free back to
+//!   the kernel.
 
 use super::scavenge;
 use crate::heap::heap;
+use crate::heap::SCAVENGE_AFTER_MS;
 use crate::heap::span::{first_span, for_each_span, Span, SpanKind};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -130,6 +132,7 @@ fn sweep_span(span: &'static Span) -> bool {
         }
         SpanKind::Large => {
             if span.take_dead(0) != 0 {
+                // False only if a `Heap::free` got there first (span.rs, `clear_dead`).
                 h.free_large_object(span);
             }
         }
@@ -182,17 +185,23 @@ static WAKE: Mutex<u64> = Mutex::new(0);
 static WAKE_CV: Condvar = Condvar::new();
 
 /// The background sweeper: sweeps everything after each cycle, then
-/// scavenges.
+/// scavenges; also scavenges every few seconds without cycles (free runs
+/// are released after a while even when nothing allocates).
 fn background() {
     let mut seen = 0;
     loop {
-        {
-            let mut w = WAKE.lock().unwrap_or_else(|e| e.into_inner());
-            while *w == seen {
-                w = WAKE_CV.wait(w).unwrap_or_else(|e| e.into_inner());
-            }
+        let woken = {
+            let w = WAKE.lock().unwrap_or_else(|e| e.into_inner());
+            let period = std::time::Duration::from_millis(SCAVENGE_AFTER_MS);
+            let (w, _) = WAKE_CV.wait_timeout_while(w, period, |w| *w == seen).unwrap_or_else(|e| e.into_inner());
+            let woken = *w != seen;
             seen = *w;
+            woken
+        };
+        if woken {
+            finish_all();
+        } else {
+            scavenge::run();
         }
-        finish_all();
     }
 }

@@ -49,7 +49,7 @@
 
 use super::arena::{Arena, STACK_GRANULE};
 use super::counters;
-use super::runs::{Run, Runs};
+use super::runs::{now_ms, Run, Runs};
 use super::sizeclass::{Class, PAGE, PAGE_SHIFT};
 use super::span::{self, state, Layout, Span, SpanKind};
 use cgocheck_checker::Type;
@@ -215,7 +215,13 @@ impl Central {
         span.state.store(state::RETIRED, SeqCst);
         let page = (span.base() - arena.base) >> PAGE_SHIFT;
         let run =
-            Run { pages: span.npages(), released: false, cycle: crate::gc::sweep::current_gen(), owner: Some(span) };
+            Run {
+            pages: span.npages(),
+            released: false,
+            cycle: crate::gc::sweep::current_gen(),
+            at_ms: now_ms(),
+            owner: Some(span),
+        };
         self.runs.insert(page, run);
         self.sync_counters();
     }
@@ -389,7 +395,13 @@ impl Central {
     pub fn freed_large(&mut self, arena: &Arena, span: &'static Span) {
         debug_assert_eq!(span.kind, SpanKind::Large);
         let page = (span.base() - arena.base) >> PAGE_SHIFT;
-        let run = Run { pages: span.npages(), released: true, cycle: crate::gc::sweep::current_gen(), owner: Some(span) };
+        let run = Run {
+            pages: span.npages(),
+            released: true,
+            cycle: crate::gc::sweep::current_gen(),
+            at_ms: now_ms(),
+            owner: Some(span),
+        };
         self.runs.insert(page, run);
         self.sync_counters();
     }
@@ -399,7 +411,7 @@ impl Central {
     /// addresses and page counts. The caller releases them without the
     /// lock, then calls [`Central::scavenged`].
     pub fn take_scavengeable(&mut self, arena: &Arena) -> Vec<(usize, usize, bool)> {
-        let old = self.runs.take_old(crate::gc::sweep::current_gen());
+        let old = self.runs.take_old(crate::gc::sweep::current_gen(), now_ms());
         let out = old
             .into_iter()
             .map(|(page, run)| {
@@ -418,7 +430,7 @@ impl Central {
         let cycle = crate::gc::sweep::current_gen();
         for &(base, pages, _) in runs {
             let page = (base - arena.base) >> PAGE_SHIFT;
-            self.runs.insert(page, Run { pages, released: true, cycle, owner: None });
+            self.runs.insert(page, Run { pages, released: true, cycle, at_ms: now_ms(), owner: None });
         }
         self.sync_counters();
     }

@@ -19,10 +19,14 @@
 //! Lock-free reading: the reservation is immutable after `OnceLock`
 //! publishes it; page table entries are stored with Release after the span
 //! is fully built and loaded with Acquire; spans and layouts are never freed,
-//! and what changes in a span (alloc bits, pin bits, counts, a reused large
-//! span's layout) is atomic. A lookup racing with a free and reuse of the
-//! same memory sees the state before or after (a layout and its alloc bit
-//! are ordered: layout stored before the bit is set, read after the bit).
+//! and what changes in a span (alloc bits, pin bits, mark bits, counts, a
+//! reused span's layout, and the base and page count of a retired span
+//! reused elsewhere, span.rs) is atomic. A lookup racing with a free and
+//! reuse of the same memory sees the state before or after (a layout and
+//! its alloc bit are ordered: layout stored before the bit is set, read
+//! after the bit); one racing with the reuse of a retired span elsewhere
+//! may answer nonsense for that instant, but its arithmetic wraps and its
+//! indexes are checked.
 
 use super::arena::Arena;
 use super::sizeclass::PAGE;

@@ -62,6 +62,7 @@ mod stack;
 pub mod testing;
 
 pub use counters::{counters, HeapCounters};
+pub(crate) use runs::SCAVENGE_AFTER_MS;
 pub use stack::{GuardHit, StackRange};
 
 use arena::{Arena, MAX_ALIGN};
@@ -71,10 +72,6 @@ use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
 use crate::sched::nopreempt::NoPreempt;
 use span::{Span, SpanKind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-
-/// Whether allocating outside a task panics (decision 3 of the collector's
-/// design; see the module comment).
-const OUTSIDE_TASK_PANICS: bool = false;
 
 /// The managed heap. There is one, reached with [`heap()`].
 pub struct Heap {
@@ -256,7 +253,7 @@ impl Heap {
     fn slow_path_entry(&self) {
         if on_task() {
             crate::gc::alloc_slow_path();
-        } else if OUTSIDE_TASK_PANICS {
+        } else {
             outside_task();
         }
     }
@@ -328,8 +325,7 @@ impl Heap {
             // nothing reads or writes it concurrently.
             unsafe { std::ptr::write_bytes((span.base() + slot * span.slot_size) as *mut u8, 0, span.slot_size) };
         }
-        span.free_slots_in_word(w, bits);
-        let n = bits.count_ones() as usize;
+        let n = span.free_slots_in_word(w, bits);
         counters::freed(n, n * span.slot_size);
     }
 
@@ -348,15 +344,18 @@ impl Heap {
 
     /// Frees the large object of `span` (dead: nobody uses it): its pages
     /// go back to the kernel and its run to the free runs.
-    pub(crate) fn free_large_object(&self, span: &'static Span) {
+    /// False, changing nothing, if it was freed already (a `Heap::free`
+    /// racing with the sweep, see `Span::clear_dead`).
+    pub(crate) fn free_large_object(&self, span: &'static Span) -> bool {
         let bytes = span.large_size();
         if !span.clear_allocated(0) {
-            panic!("cgocheck: the large object at {:#x} was freed twice", span.base());
+            return false;
         }
         span.frees.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         counters::freed(1, bytes);
         self.arena().discard(span.base(), span.npages() * PAGE);
         self.central().freed_large(self.arena(), span);
+        true
     }
 
     /// Frees the object at `ptr` (its base address). Small slots are zeroed
@@ -389,6 +388,7 @@ impl Heap {
             None => panic!("cgocheck: free of {addr:#x}, which is not a heap object ({:?})", self.region(addr)),
         };
         assert!(!span.is_pinned(slot), "cgocheck: free of {addr:#x}: the object is pinned");
+        span.clear_dead(slot);
         match span.kind {
             SpanKind::Small { .. } => {
                 // SAFETY: the slot `[addr, addr + slot_size)` lies in
@@ -408,7 +408,9 @@ impl Heap {
                 }
             }
             SpanKind::Large => {
-                self.free_large_object(span);
+                if !self.free_large_object(span) {
+                    panic!("cgocheck: free of {addr:#x}: the object was freed concurrently");
+                }
             }
             SpanKind::Stack => unreachable!("slot_of never answers a stack"),
         }

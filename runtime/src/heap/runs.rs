@@ -10,9 +10,10 @@
 //! Runs are kept by address (to merge neighbours) and by size (best fit:
 //! the smallest run that holds the request, the lowest address among equal
 //! sizes). Each records whether its pages were given back to the kernel
-//! (`released`) and the sweep generation (collection cycle) in which it
-//! became free; the scavenger (`gc/scavenge.rs`) releases runs free for two
-//! cycles, so resident memory follows the live heap.
+//! (`released`) and when it became free: the sweep generation (collection
+//! cycle) and the time; the scavenger (`gc/scavenge.rs`) releases runs free
+//! for two cycles or five seconds, so resident memory follows the live
+//! heap.
 //!
 //! A run keeps the span that freed it published (its `owner`) so that a
 //! dangling pointer into it still answers `Freed` until the pages are
@@ -25,6 +26,17 @@
 
 use super::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// A free run this old is released even without collections.
+pub const SCAVENGE_AFTER_MS: u64 = 5000;
+
+/// Milliseconds since the first call (the clock of free runs).
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 /// One free run.
 #[derive(Clone, Copy)]
@@ -35,6 +47,9 @@ pub(crate) struct Run {
     pub released: bool,
     /// Sweep generation in which it became free.
     pub cycle: u32,
+    /// Milliseconds since the heap's first free run ([`now_ms`]) when it
+    /// became free.
+    pub at_ms: u64,
     /// The span that freed the run, still published over exactly it.
     pub owner: Option<&'static Span>,
 }
@@ -94,6 +109,7 @@ impl Runs {
                     page = lp;
                     run.pages += l.pages;
                     run.cycle = run.cycle.max(l.cycle);
+                    run.at_ms = run.at_ms.max(l.at_ms);
                 }
             }
             if let Some(r) = self.by_addr.get(&(page + run.pages)).copied() {
@@ -101,6 +117,7 @@ impl Runs {
                     self.remove(page + run.pages);
                     run.pages += r.pages;
                     run.cycle = run.cycle.max(r.cycle);
+                    run.at_ms = run.at_ms.max(r.at_ms);
                 }
             }
         }
@@ -127,15 +144,19 @@ impl Runs {
         Some(Taken { page: start, owner: run.owner })
     }
 
-    /// Removes and returns the runs to scavenge in generation `now`:
-    /// runs not yet released, or still owned (their spans to retire), that
-    /// became free at least two generations ago.
+    /// Removes and returns the runs to scavenge in generation `now` at
+    /// time `now_ms`: runs not yet released, or still owned (their spans to
+    /// retire), that became free at least two generations or
+    /// [`SCAVENGE_AFTER_MS`] ago.
     /// The caller releases them and files them back with [`Runs::insert`].
-    pub fn take_old(&mut self, now: u32) -> Vec<(usize, Run)> {
+    pub fn take_old(&mut self, now: u32, now_ms: u64) -> Vec<(usize, Run)> {
         let old: Vec<usize> = self
             .by_addr
             .iter()
-            .filter(|(_, r)| now.wrapping_sub(r.cycle) >= 2 && (!r.released || r.owner.is_some()))
+            .filter(|(_, r)| {
+                let old = now.wrapping_sub(r.cycle) >= 2 || now_ms.saturating_sub(r.at_ms) >= SCAVENGE_AFTER_MS;
+                old && (!r.released || r.owner.is_some())
+            })
             .map(|(&p, _)| p)
             .collect();
         old.into_iter().map(|p| (p, self.remove(p))).collect()

@@ -624,10 +624,23 @@ impl Span {
 
     /// The sweeper: marks the live slots `bits` of word `w` freed (already
     /// zeroed), one SeqCst OR for all (as `clear_allocated`).
-    pub fn free_slots_in_word(&self, w: usize, bits: u64) {
+    /// Returns how many were not freed already (see `clear_dead`).
+    pub fn free_slots_in_word(&self, w: usize, bits: u64) -> usize {
         let before = self.freed[w].fetch_or(bits, Ordering::SeqCst);
-        debug_assert_eq!(before & bits, 0, "a dead slot was freed twice");
-        self.frees.fetch_add(bits.count_ones() as usize, Ordering::Relaxed);
+        let n = (bits & !before).count_ones() as usize;
+        self.frees.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
+    /// `Heap::free` of slot `i`: the sweep must not free it again (nor,
+    /// once it is reused, its next object). A free that comes after the
+    /// sweeper took the slot's dead bit frees an object the collector found
+    /// unreachable: the program broke `free`'s contract, and one of the two
+    /// frees reports it.
+    pub fn clear_dead(&self, i: usize) {
+        if let Some(d) = self.dead.get(i / 64) {
+            d.fetch_and(!(1 << (i % 64)), Ordering::SeqCst);
+        }
     }
 
     /// Free slots right now (SeqCst loads: see `Central::give_back`).
