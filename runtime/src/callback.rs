@@ -14,12 +14,12 @@
 //! C calls back on the same thread, on the M's g0 stack below the C frames.
 //! [`cgocallback`] then, still on g0:
 //!
-//! 1. takes the P back from `SYSCALL` with one compare-and-swap — if the
-//!    world is stopped (the P is `STOP_SYSCALL`), it waits for the restart
-//!    here, on g0, before touching the task stack, whose part above the
-//!    syscall SP the collector may be scanning (`gc/stw.rs`); if the P is
-//!    gone, and a stop is in force, it waits too, since there is no P to
-//!    find until the restart;
+//! 1. if a stop of the world is requested or in force, takes the P back
+//!    here, on g0 (waiting for the restart while the P is `STOP_SYSCALL`),
+//!    before touching the task stack, whose part above the syscall SP the
+//!    collector may be scanning (`gc/stw.rs`); without its P it waits for
+//!    the restart too, as there is no P to find until then. (Otherwise
+//!    step 3 takes the P back: one load here on the fast path.)
 //! 2. saves the M's `g0_sp` and the task's syscall SP in its own frame
 //!    (a [`Callback`] record), and calls `arch::cgocallback_switch`, which
 //!    lowers `g0_sp` below its frame — so every g0 use during the callback
@@ -28,10 +28,12 @@
 //!    seeds/004 — and switches to the task's stack just below what
 //!    `asmcgocall` keeps there;
 //! 3. on the task stack, [`callbackg`] locks the task to this M (C frames of
-//!    this thread are live: the task must come back to it), finishes the
-//!    exitsyscall half (`incgo` cleared; without the P, the slow path,
-//!    which waits for a P: `GOMAXPROCS` holds), and runs `f(frame)` inside
-//!    `catch_unwind`. Managed code there
+//!    this thread are live: the task must come back to it), runs the
+//!    exitsyscall half (the P taken back with one compare-and-swap unless
+//!    step 1 did — a stop requested meanwhile makes it wait there, below
+//!    the syscall SP's saved registers; `incgo` cleared; without the P, the
+//!    slow path, which waits for a P: `GOMAXPROCS` holds), and runs
+//!    `f(frame)` inside `catch_unwind`. Managed code there
 //!    is an ordinary task: it may allocate, block, yield, spawn, join,
 //!    sleep and call C, which goes through the normal `cgocall` path and may
 //!    call back again, to any depth;
@@ -178,8 +180,9 @@ struct Callback {
     /// `asmcgocall`'s resume point, restored when the callback ends; 0 for
     /// the outermost callback of a thread C created (no managed caller).
     syscall_sp: usize,
-    /// The P was taken back on g0 (else `callbackg` takes the slow path).
-    have_p: bool,
+    /// Step 1 took the P back on g0 (`Some(true)`) or found it gone
+    /// (`Some(false)`); `None`: `callbackg` takes it back.
+    have_p: Option<bool>,
 }
 
 /// The callback path proper (module comment, steps 1–4): `resume` is `g`'s
@@ -192,12 +195,18 @@ struct Callback {
 /// for [`cgocallback`].
 #[inline(always)]
 unsafe fn callback_on_m(m: &'static M, g: &'static G, f: unsafe fn(*mut c_void), frame: *mut c_void, resume: usize) {
-    // Step 1, on g0: the P back (waiting out a stop of the world), or
-    // nothing to take back until the world runs.
-    let have_p = stw::reacquire_syscall_p(m);
-    if !have_p {
-        stw::wait_until_running();
-    }
+    // Step 1, on g0, only while a stop is requested or in force: the P
+    // back (waiting out the stop), or nothing to take back until the world
+    // runs.
+    let have_p = if stw::stop_requested() {
+        let have = stw::reacquire_syscall_p(m);
+        if !have {
+            stw::wait_until_running();
+        }
+        Some(have)
+    } else {
+        None
+    };
     let mut cb = Callback { m, g, f, frame, old_g0_sp: m.g0_sp.load(Ordering::Relaxed), syscall_sp: resume, have_p };
     // Below asmcgocall's resume point, or the top of an unused task stack
     // (16 bytes kept free there, as a new task's null frame record).
@@ -219,10 +228,13 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     // C frames of this thread are live: the task must come back to this M
     // whenever it blocks.
     pin(m, g);
-    // exitsyscall: out of C; without the P taken back on g0, the slow
-    // path (it may wait for one).
+    // exitsyscall: the P back (one compare-and-swap, or waiting out a stop
+    // that began since step 1, still "in C": only the saved registers above
+    // are scanned), out of C, and without the P the slow path (it may wait
+    // for one).
+    let have_p = cb.have_p.unwrap_or_else(|| stw::reacquire_syscall_p(m));
     m.incgo.store(false, Ordering::Relaxed);
-    if !cb.have_p {
+    if !have_p {
         exitsyscall_slow(m, g);
     }
     // SAFETY: cgocallback's caller vouches for f(frame).

@@ -149,7 +149,7 @@ pub unsafe fn cgocall(
     // code; `syscall_sp` is the task's own field; the caller vouches for
     // `f(frame)`. asmcgocall makes the P SYSCALL and takes it back.
     let panicked =
-        unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr(), m) };
+        unsafe { crate::arch::asmcgocall(f, frame, m.g0_sp.load(Ordering::Relaxed), g.syscall_sp.as_ptr(), m, p) };
 
     // exitsyscall: the P is ours again.
     g.syscall_sp.store(0, Ordering::Relaxed);

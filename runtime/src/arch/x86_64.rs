@@ -366,8 +366,8 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// back the P is taken back before anything the collector scans is written.
 ///
 /// `g0_sp` is the M's 16-byte aligned g0 stack pointer; `m` is the current
-/// M (its `running_word`/`syscall_word` and its P's state word are read
-/// from it). Before switching, the caller's callee-saved registers are
+/// M (its `running_word` and `syscall_word` are read from it) and `p` the P
+/// it holds. Before switching, the caller's callee-saved registers are
 /// pushed and the task's stack pointer is stored at `*save_sp` (the task's
 /// syscall SP: where its managed frames continue, for crash reports and the
 /// collector); then the P's state word is set to `SYSCALL(m)`: from then on
@@ -378,8 +378,8 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// ```text
 ///   task stack                                g0 stack
 ///   |                     |                   +---------------------+ <- g0_sp
-///   | cgocall's frame     |                   | (alignment)         |
-///   | return to cgocall   |<---.              | m                   |  read back at 2:
+///   | cgocall's frame     |                   | p                   |  read back at 2:
+///   | return to cgocall   |<---.              | m                   |
 ///   | saved rbp           |    |  *save_sp    | return address (2:) |  \ a frame record:
 ///   +---------------------+ <--+--- task sp   | task sp  ---------------> rbp chain and
 ///   | rbx r12 r13 r14 r15 |  scanned by the   +---------------------+  / CFA slot
@@ -390,9 +390,10 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// ```
 ///
 /// Back from `f`, still without writing the task stack, one
-/// compare-and-swap `SYSCALL(m)` → `RUNNING(m)` on the P `m` holds takes it
-/// back (exitsyscall's fast path) and the function returns 0. If it fails
-/// — the world is stopped (`STOP_SYSCALL(m)`), or the monitor took the P —
+/// compare-and-swap `SYSCALL(m)` → `RUNNING(m)` on `p` takes it back
+/// (exitsyscall's fast path) and the function returns 0. If it fails — the
+/// world is stopped (`STOP_SYSCALL(m)`), the monitor took the P, or a
+/// callback during the call left `m` holding another P —
 /// it calls `cgocall::exitsyscall_hook(m, 0)` with the stack pointer 48
 /// bytes below the syscall SP: the hook's frames (and the wait for the
 /// restart, or the scheduler's slow path) lie below the saved registers,
@@ -426,7 +427,7 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// # Safety
 /// Must run on a task stack of the current M, `g0_sp` being that M's g0
 /// stack pointer with nothing live below it; `save_sp` must be valid for a
-/// write; `m` must be the current M, holding a P in the `RUNNING` state;
+/// write; `m` must be the current M, holding `p` in the `RUNNING` state;
 /// `f` must be safe to call with `frame`.
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn asmcgocall(
@@ -435,8 +436,10 @@ pub(crate) unsafe extern "C" fn asmcgocall(
     g0_sp: usize,
     save_sp: *mut usize,
     m: *const M,
+    p: *const P,
 ) -> usize {
-    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp, r8 = m.
+    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp, r8 = m,
+    // r9 = p.
     naked_asm!(
         ".cfi_startproc",
         // See above: lets GDB follow the switch between stacks.
@@ -460,20 +463,18 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // *save_sp = task sp (the record, not the saved registers): the
         // task's syscall SP.
         "mov [rcx], rbp",
-        // entersyscall's last step: the P (m.p) goes SYSCALL(m). A plain
-        // store is a release on x86: whoever sees SYSCALL (the collector's
+        // entersyscall's last step: the P goes SYSCALL(m). A plain store
+        // is a release on x86: whoever sees SYSCALL (the collector's
         // compare-and-swap, the monitor) sees the stores above.
-        "mov rcx, [r8 + {m_p}]",
         "mov rax, [r8 + {m_syscall}]",
-        "mov [rcx + {p_status}], rax",
+        "mov [r9 + {p_status}], rax",
         // Move f out of rdi and the frame into the first argument register.
         "mov rax, rdi",
         "mov rdi, rsi",
         // Switch to the g0 stack (CFA still rbp + 16).
         "mov rsp, rdx",
-        // Keep m for the way back, above the record (twice: the second
-        // copy keeps the record 16-byte aligned).
-        "push r8",
+        // Keep p and m for the way back, above the record.
+        "push r9",
         "push r8",
         // Build the g0 frame record, upper word first: the address f returns
         // to, so FP walkers name this function...
@@ -498,15 +499,14 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         "call rax",
         "2:",
         // rsp points at the record again (f popped its return address).
-        // m, from above the record.
+        // m and p, from above the record.
         "mov rdx, [rsp + 16]",
+        "mov rcx, [rsp + 24]",
         // The record's first word is the task sp: switch back.
         "mov rsp, [rsp]",
         ".cfi_def_cfa rsp, 16",
-        // exitsyscall: the P m holds now (a callback may have moved m to
-        // another), compare-and-swap SYSCALL(m) -> RUNNING(m). Nothing on
-        // the task stack has been written since C returned.
-        "mov rcx, [rdx + {m_p}]",
+        // exitsyscall: compare-and-swap p's word SYSCALL(m) -> RUNNING(m).
+        // Nothing on the task stack has been written since C returned.
         "mov rax, [rdx + {m_syscall}]",
         "mov rsi, [rdx + {m_running}]",
         "lock cmpxchg [rcx + {p_status}], rsi",
@@ -526,8 +526,8 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // Below the saved registers, 16-byte aligned (the record is).
         "lea rsp, [rsp - 48]",
         ".cfi_adjust_cfa_offset 48",
-        // exitsyscall_hook(m, 0): waits out a stop of the world, or takes
-        // the slow path; returns its second argument.
+        // exitsyscall_hook(m, 0): waits out a stop of the world and takes
+        // the P back, or takes the slow path; returns its second argument.
         "mov rdi, rdx",
         "xor esi, esi",
         "call {hook}",
@@ -541,7 +541,6 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // Back to cgocall with the hook's result, 0.
         "ret",
         ".cfi_endproc",
-        m_p = const core::mem::offset_of!(M, p),
         m_running = const core::mem::offset_of!(M, running_word),
         m_syscall = const core::mem::offset_of!(M, syscall_word),
         p_status = const core::mem::offset_of!(P, status),

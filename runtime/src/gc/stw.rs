@@ -259,8 +259,19 @@ pub(crate) fn stop_here(m: &M, p: &P) {
 /// below everything the collector scans). False when the P is no longer
 /// `m`'s (the monitor took it, `set_gomaxprocs` retired it, or `m` holds
 /// none): the caller takes the slow path.
+#[inline]
 pub(crate) fn reacquire_syscall_p(m: &M) -> bool {
     let Some(p) = m.p() else { return false };
+    if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        return true;
+    }
+    reacquire_slow(m, p)
+}
+
+/// [`reacquire_syscall_p`] after its first compare-and-swap failed.
+#[cold]
+#[inline(never)]
+fn reacquire_slow(m: &M, p: &P) -> bool {
     let stopped = p::word(m.id, p::STOP_SYSCALL);
     loop {
         match p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed) {
