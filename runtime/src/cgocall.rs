@@ -58,7 +58,7 @@
 use crate::sched::m::{current_m_inline, M};
 use crate::sched::schedule::exitsyscall_slow;
 use core::ffi::c_void;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{compiler_fence, Ordering};
 
 /// Hides a value from the optimiser: a function pointer is non-null by
 /// Rust's rules, so `f as usize == 0` would be folded to `false`; the check
@@ -131,10 +131,18 @@ pub unsafe fn cgocall(
     // SAFETY: Ms are never freed; a non-null current M is this thread's.
     let Some(m) = (unsafe { current_m_inline().as_ref() }) else { not_in_task() };
     let Some(g) = m.curg() else { not_in_task() };
-    // A running task always holds a P.
-    let Some(p) = m.p() else { not_in_task() };
 
-    // entersyscall.
+    // entersyscall. `incgo` first: from here on the preemption signal
+    // leaves this task alone (`gc/preempt.rs`), so the P read next is still
+    // this M's when asmcgocall uses it. (A scheduling turn taken just before
+    // may have changed the M's P: a P read earlier could be another M's.)
+    m.incgo.store(true, Ordering::Relaxed);
+    compiler_fence(Ordering::SeqCst);
+    // A running task always holds a P.
+    let Some(p) = m.p() else {
+        m.incgo.store(false, Ordering::Relaxed);
+        not_in_task()
+    };
     m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     let depth = m.ncgo.load(Ordering::Relaxed);
     m.ncgo.store(depth + 1, Ordering::Relaxed);
@@ -142,7 +150,6 @@ pub unsafe fn cgocall(
     m.nocallback
         .store(nocallback.map_or(std::ptr::null_mut(), |n| (n as *const NoCallback).cast_mut()), Ordering::Relaxed);
     p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-    m.incgo.store(true, Ordering::Relaxed);
 
     // SAFETY: we run on `g`'s stack on M `m`, which holds its P `RUNNING`
     // and whose g0 area below `g0_sp` is unused while a task runs managed

@@ -2,7 +2,8 @@
 //! a task in a loop without safepoints neither keeps other tasks from
 //! running nor blocks a collection, its registers and FP/SIMD state come
 //! through every preemption intact, and code holding a runtime lock
-//! (`NoPreempt`) is not interrupted.
+//! (`NoPreempt`) is not interrupted; a callback from C is stopped for the
+//! collector but takes no scheduling turn.
 //!
 //! Each scenario runs in a child process (its own `GOMAXPROCS`) under a
 //! watchdog (`sched_util::watched`), so a hang fails instead of stalling.
@@ -153,6 +154,12 @@ fn a_spinning_task_does_not_block_a_collection() {
             println!("GOMAXPROCS={procs}: three collections in {took:?}; {before:?} -> {after:?}");
             assert!(!net_fired, "gc() waited for the safety net to stop the spinning task");
             assert!(took < Duration::from_secs(3), "three collections took {took:?} beside a spinning task");
+            if procs > 1 {
+                // The spinner kept its own P: each collection had to stop
+                // it by a signal (at one P it may be waiting for its turn
+                // already, and is then stopped without one).
+                assert!(after.stops >= before.stops + 3, "the spinning task was not stopped by preemption: {after:?}");
+            }
         })
     });
 }

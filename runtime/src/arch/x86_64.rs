@@ -524,8 +524,11 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         "3:",
         ".cfi_restore_state",
         // Below the saved registers, 16-byte aligned (the record is).
+        // (Absolute offsets from here: the assembler's running offset is
+        // not rewound by .cfi_restore_state, so an adjustment would count
+        // from the popped state's 8 and misplace the CFA.)
         "lea rsp, [rsp - 48]",
-        ".cfi_adjust_cfa_offset 48",
+        ".cfi_def_cfa_offset 64",
         // exitsyscall_hook(m, 0): waits out a stop of the world and takes
         // the P back, or takes the slow path; returns its second argument.
         "mov rdi, rdx",
@@ -533,7 +536,7 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         "call {hook}",
         // Back at the record.
         "lea rsp, [rsp + 48]",
-        ".cfi_adjust_cfa_offset -48",
+        ".cfi_def_cfa_offset 16",
         // Restore the caller's rbp from the task-stack record.
         "pop rbp",
         ".cfi_adjust_cfa_offset -8",
