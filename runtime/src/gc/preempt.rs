@@ -64,7 +64,8 @@
 //! it is suspended: it may hold a `std` lock, and a task of the same thread
 //! taking it would block the very thread that must release it. So a turn
 //! does not reschedule the thread; it makes the rest of the turn a C call
-//! that gives its own P away: `cgocall` (P → `SYSCALL`), and on the g0
+//! that gives its own P away: `stw::blocking`, built on `cgocall` (P →
+//! `SYSCALL`), and on the g0
 //! stack a compare-and-swap `SYSCALL(this M)` → `IDLE` (the monitor's own
 //! retake, done at once) and `handoffp`, which gives the P to the work at
 //! the head of the global queue. The C call's exit then fails its
@@ -101,7 +102,6 @@
 //!   are not preempted (as in Go).
 
 use crate::arch::preempt as arch;
-use crate::cgocall::NoCallback;
 use crate::sched::m::{current_m, M};
 use crate::sched::p;
 use crate::sched::schedule::{handoffp, SCHED};
@@ -468,10 +468,6 @@ fn honour(m: &M) {
     }
 }
 
-/// What a turn's hand-off is called in statistics and reports: a C call
-/// that makes no callback.
-static TURN_CALL: NoCallback = NoCallback("cgocheck preemption: hand the P on");
-
 /// Hands `m`'s P to waiting work and waits for a P again (module comment,
 /// "A turn"), if work still waits and no P is idle.
 fn take_turn(m: &M) {
@@ -488,14 +484,15 @@ fn take_turn(m: &M) {
         return;
     }
     TURNS.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: `give_p_away` is safe to call on the g0 stack with any frame
-    // and does not unwind (an extern "C" function aborts on a panic).
-    unsafe { crate::cgocall::cgocall(give_p_away, std::ptr::null_mut(), Some(&TURN_CALL)) };
+    // A blocking call is a C call of the runtime's own (not counted as the
+    // program's): the P goes SYSCALL, `give_p_away` runs on g0, and the
+    // return takes the slow path of a C call whose P was taken.
+    super::stw::blocking(give_p_away);
 }
 
 /// The C-call part of a turn, on the g0 stack with the P in `SYSCALL`:
 /// retakes our own P as the monitor would, and hands it on.
-unsafe extern "C" fn give_p_away(_frame: *mut c_void) {
+fn give_p_away() {
     // SAFETY: Ms are never freed; cgocall runs this on its M's thread.
     let Some(m) = (unsafe { current_m().as_ref() }) else { return };
     let Some(p) = m.p() else { return };
