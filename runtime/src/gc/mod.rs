@@ -42,7 +42,7 @@
 
 mod cleanup;
 pub(crate) mod mark;
-mod pacer;
+pub(crate) mod pacer;
 pub(crate) mod preempt;
 mod root;
 pub(crate) mod roots;

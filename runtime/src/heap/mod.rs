@@ -45,7 +45,10 @@
 //!   thread outside a task has an empty cache, so its first allocation
 //!   takes the slow path. Zero-sized allocations are fine anywhere.
 //! - When the range is exhausted, the allocation asks for a full
-//!   collection and tries once more before reporting it.
+//!   collection and tries once more; if it still does not fit, the
+//!   process ends with a fatal out-of-memory report naming the request,
+//!   the heap's size, the live size and `GOMEMLIMIT`
+//!   (`gc::pacer::out_of_memory`, exit status 2), as Go's runtime does.
 //!
 //! [`ManagedMemory`]: cgocheck_checker::ManagedMemory
 
@@ -238,6 +241,9 @@ impl Heap {
                 collected = true;
                 continue;
             }
+            if on_task() {
+                crate::gc::pacer::out_of_memory(CLASSES[class].npages * PAGE);
+            }
             panic!(
                 "cgocheck: managed heap exhausted: a span of {} bytes for objects of {elem} does not fit, {used} of {} bytes in use",
                 CLASSES[class].npages * PAGE,
@@ -300,6 +306,9 @@ impl Heap {
                 crate::gc::gc();
                 collected = true;
                 continue;
+            }
+            if on_task() {
+                crate::gc::pacer::out_of_memory(size);
             }
             panic!(
                 "cgocheck: managed heap exhausted: allocation of {count} values of {elem} ({size} bytes) does not fit, {used} of {} bytes in use",
