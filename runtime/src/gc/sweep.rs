@@ -51,6 +51,8 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static CURSOR: AtomicPtr<Span> = AtomicPtr::new(std::ptr::null_mut());
 /// Spans an allocation sweeps before taking fresh pages.
 const HELP_SPANS: usize = 16;
+/// Spans an allocation looks at, at most, to find them.
+const HELP_VISITS: usize = 256;
 
 /// The current sweep generation (spans made now start swept for it).
 #[inline]
@@ -144,11 +146,16 @@ fn sweep_span(span: &'static Span) -> bool {
 /// Allocation helps: sweeps up to a few spans that need it.
 pub(crate) fn help() {
     let mut swept = 0;
-    while swept < HELP_SPANS {
+    // Spans with nothing dead cost a failed CAS each; a bound on them too
+    // keeps one allocation's share small.
+    for _ in 0..HELP_VISITS {
         match sweep_next() {
             None => return,
             Some(true) => swept += 1,
             Some(false) => {}
+        }
+        if swept == HELP_SPANS {
+            return;
         }
     }
 }
