@@ -93,7 +93,13 @@ fn new_small(seed: u64, next: Gc<Small>) -> Gc<Small> {
 }
 
 fn check_small(s: Gc<Small>, seed: u64) {
-    assert!(s.seed == seed && s.words[0] == word(seed, 0) && s.words[5] == word(seed, 5), "a live small object was overwritten");
+    assert!(!s.is_null(), "a live small pair lost its tail: its head was freed and reused as a tail (next is null)");
+    assert!(
+        s.seed == seed && s.words[0] == word(seed, 0) && s.words[5] == word(seed, 5),
+        "a live small object at {:#x} was overwritten (freed and reused?): seed {:#x}, want {seed:#x}",
+        s.addr(),
+        s.seed
+    );
 }
 
 fn new_page(seed: u64) -> Gc<Page> {
@@ -168,6 +174,7 @@ impl Rings {
         for k in 0..64u64 {
             let i = ((n * 64 + k) as usize * 7919) % PAIRS;
             let old = heads[i];
+            assert!(old.seed >> 63 == 1 || old.seed < PAIRS as u64, "ring entry {i} holds a tail (seed {:#x}): the head was freed and reused", old.seed);
             check_small(old, old.seed);
             check_small(old.next, !old.seed);
             let seed = (n << 16) | k | (1 << 63);
