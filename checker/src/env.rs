@@ -43,6 +43,7 @@
 //! | `GOGC` | `off`, or a number: 0 and above is the percentage, below 0 is `off` | the same (`runtime/mgcpacer.go` `readGOGC`: `off`, else `strconv.ParseInt(s, 10, 32)`); anything else silently means 100 | Go's values with Go's meaning; anything else (`OFF`, `200%`, `1e3`, too big for 32 bits) is an error: a typo would quietly run the collector at the default pace |
 //! | `GOMEMLIMIT` | `off`, or a byte count ([`byte_count`]): a number of bytes (Go's syntax, not negative: `+8` is 8, `-0` is 0), optionally followed by `B`, `KiB`, `MiB`, `GiB` or `TiB`, at most 2^63−1 bytes; 9223372036854775807 is no limit | the same (`readGOMEMLIMIT`, `parseByteCount` in `runtime/string.go`); anything else is fatal ("malformed GOMEMLIMIT") | Go's rule, with our message: no `KB`/`MB` (decimal units are not Go's), no spaces, no fractions |
 //! | `GODEBUG` `gctrace=` | a number in the last `gctrace=` item: 1 and above prints one line per collection on stderr, 0 and below prints nothing | numbers, left to right, malformed ones skipped; above 0 traces (above 1 adds Go-internal detail) | as for `cgocheck=`: the last item decides and must be a number; every number keeps Go's meaning (2 traces like 1: there is no extra detail here) |
+//! | `GODEBUG` `asyncpreemptoff=` | a number in the last `asyncpreemptoff=` item: 1 and above turns preemption by signal off, 0 and below leaves it on | numbers, left to right, malformed ones skipped; above 0 turns it off (`runtime/runtime1.go` `debug.asyncpreemptoff`, read in `preemptone` and `suspendG`) | as for `gctrace=`: the last item decides and must be a number, with Go's meaning |
 //!
 //! (`CGOCHECK_SYMBOLIZER=1` is not a setting but the marker the crash
 //! handler puts in its symboliser's environment; it is compared, not
@@ -52,8 +53,9 @@
 //! or a parser of its own syntax written here (as [`byte_count`] is for
 //! `GOMEMLIMIT`), [`godebug_int`] for a `GODEBUG` key, and an
 //! [`EnvError`] with the accepted values. The collector's three
-//! (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace`) are parsed here whole
-//! ([`gogc`], [`gomemlimit`], [`gctrace`]); the runtime's
+//! (`GOGC`, `GOMEMLIMIT`, `GODEBUG=gctrace`) and the preemption switch
+//! (`GODEBUG=asyncpreemptoff`) are parsed here whole ([`gogc`],
+//! [`gomemlimit`], [`gctrace`], [`asyncpreemptoff`]); the runtime's
 //! `sched/config.rs` reads them at start.
 
 use std::ops::RangeInclusive;
@@ -175,6 +177,15 @@ pub const GCTRACE: Var = Var {
                the default); above 1 is 1, below 0 is 0, as in Go",
 };
 
+/// `GODEBUG`'s `asyncpreemptoff=` item.
+pub const ASYNCPREEMPTOFF: Var = Var {
+    name: "GODEBUG",
+    expected: "an asyncpreemptoff setting",
+    accepted: "integers: `asyncpreemptoff=1` (no preemption by signal: a task is stopped for the \
+               collector, or gives its P to others, only at a safepoint) or `asyncpreemptoff=0` \
+               (preemption by signal, the default); above 1 is 1, below 0 is 0, as in Go",
+};
+
 /// The collector's pace from a `GOGC` value (`None`: unset or empty):
 /// `Some(percent)`, or `None` when the collector is off. Unset is 100.
 pub fn gogc(value: Option<&str>) -> Result<Option<u32>, EnvError> {
@@ -239,6 +250,17 @@ pub fn gctrace(godebug: Option<&str>) -> Result<bool, EnvError> {
     match godebug {
         None => Ok(false),
         Some(g) => Ok(godebug_int(g, "gctrace", &GCTRACE, i32::MIN..=i32::MAX)?.is_some_and(|n| n > 0)),
+    }
+}
+
+/// Whether a `GODEBUG` list (`None`: unset or empty) turns preemption by
+/// signal off: its last `asyncpreemptoff=` item is a number above 0
+/// ([`godebug_int`] decides which item counts; a malformed last one is an
+/// error labelled `GODEBUG=asyncpreemptoff`).
+pub fn asyncpreemptoff(godebug: Option<&str>) -> Result<bool, EnvError> {
+    match godebug {
+        None => Ok(false),
+        Some(g) => Ok(godebug_int(g, "asyncpreemptoff", &ASYNCPREEMPTOFF, i32::MIN..=i32::MAX)?.is_some_and(|n| n > 0)),
     }
 }
 
@@ -422,6 +444,43 @@ mod tests {
             "GODEBUG=gctrace: \"on\" is not a gctrace setting; accepted values are integers: \
              `gctrace=1` (one line per collection on stderr) or `gctrace=0` (none, the default); \
              above 1 is 1, below 0 is 0, as in Go"
+        );
+    }
+
+    #[test]
+    fn asyncpreemptoff_is_the_last_asyncpreemptoff_item_above_zero() {
+        assert_eq!(asyncpreemptoff(None), Ok(false));
+        assert_eq!(asyncpreemptoff(Some("gctrace=1,cgocheck=2")), Ok(false));
+        for (g, off) in [
+            ("asyncpreemptoff=1", true),
+            ("asyncpreemptoff=0", false),
+            ("asyncpreemptoff=2", true),
+            ("asyncpreemptoff=-1", false),
+            ("asyncpreemptoff=+01", true),
+            ("gctrace=1,asyncpreemptoff=1,x=y", true),
+            ("asyncpreemptoff=1,asyncpreemptoff=0", false),
+            ("asyncpreemptoff=x,asyncpreemptoff=1", true),
+            ("asyncpreemptoff=1,asyncpreemptoff=", true),
+            ("asyncpreemptoff", false),
+            ("xasyncpreemptoff=1", false),
+        ] {
+            assert_eq!(asyncpreemptoff(Some(g)), Ok(off), "{g:?}");
+        }
+        for bad in [
+            "asyncpreemptoff=x",
+            "asyncpreemptoff=1,asyncpreemptoff=on",
+            "asyncpreemptoff= 1",
+            "asyncpreemptoff=99999999999",
+        ] {
+            let e = asyncpreemptoff(Some(bad)).unwrap_err();
+            assert_eq!(e.var, "GODEBUG=asyncpreemptoff", "{bad:?}");
+        }
+        assert_eq!(
+            asyncpreemptoff(Some("gctrace=1,asyncpreemptoff=x")).unwrap_err().to_string(),
+            "GODEBUG=asyncpreemptoff: \"x\" is not an asyncpreemptoff setting; accepted values are \
+             integers: `asyncpreemptoff=1` (no preemption by signal: a task is stopped for the \
+             collector, or gives its P to others, only at a safepoint) or `asyncpreemptoff=0` \
+             (preemption by signal, the default); above 1 is 1, below 0 is 0, as in Go"
         );
     }
 }

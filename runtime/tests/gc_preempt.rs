@@ -14,13 +14,15 @@
 //! The spinning tasks also have a safety net: a plain thread that stops
 //! them after [`NET`], so that without preemption a test ends with a clear
 //! assertion failure rather than a watchdog abort.
+//! With `GODEBUG=asyncpreemptoff=1` no signal is sent and a spinning task
+//! keeps the only P until it stops; a malformed value stops the program.
 
 mod sched_util;
 
 use cgocheck::cgocall::cgocall;
 use cgocheck::gc::{preempt_running_for_test, preempt_stats, with_no_preempt};
 use cgocheck::{run, sleep, spawn};
-use sched_util::{at_procs, is_child, watched};
+use sched_util::{at_procs, child, child_fails, is_child, text, watched};
 use std::ffi::c_void;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -162,6 +164,85 @@ fn a_spinning_task_does_not_block_a_collection() {
             }
         })
     });
+}
+
+/// How long the task in [`asyncpreemptoff_lets_a_spinning_task_keep_the_only_p`]
+/// spins.
+const SPIN: Duration = Duration::from_millis(300);
+
+#[test]
+fn asyncpreemptoff_lets_a_spinning_task_keep_the_only_p() {
+    let name = "asyncpreemptoff_lets_a_spinning_task_keep_the_only_p";
+    if !is_child() {
+        let env = [("GOMAXPROCS", "1"), ("GOTRACEBACK", "all"), ("GODEBUG", "gctrace=0,asyncpreemptoff=1")];
+        let out = child(name, &env);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{name} with {env:?}:\n{}",
+            text(&out)
+        );
+        return;
+    }
+    watched("a spinning task with asyncpreemptoff=1 at GOMAXPROCS=1", || {
+        run(|| {
+            // Spins for SPIN from its start without a safepoint (reading the
+            // clock is a vdso call, not the runtime); returns when it
+            // started and when it stopped.
+            let spinner = spawn(|| {
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < SPIN {
+                    n = black_box(n.wrapping_add(1));
+                }
+                (start, Instant::now(), n)
+            });
+            // The main task parks; the spinner takes the only P. The timer
+            // wakes the main task after 20 ms, and it waits for the P: with
+            // preemption by signal a turn would hand it over after ~10 ms.
+            let t0 = Instant::now();
+            sleep(Duration::from_millis(20));
+            let woke = Instant::now();
+            let (start, end, n) = spinner.join();
+            let stats = preempt_stats();
+            println!(
+                "the spinner ran {:?} to {:?} after the sleep began ({n} rounds); the main task woke at {:?}; {stats:?}",
+                start - t0,
+                end - t0,
+                woke - t0
+            );
+            assert!(
+                woke > end,
+                "the main task ran again {:?} after its sleep began, before the spinner stopped at {:?}: it was \
+                 preempted although GODEBUG=asyncpreemptoff=1",
+                woke - t0,
+                end - t0
+            );
+            assert!(end - start >= SPIN && woke - t0 >= SPIN, "the spinner stopped early");
+            assert_eq!(stats.sent, 0, "preemption signals were sent with asyncpreemptoff=1: {stats:?}");
+            assert_eq!((stats.injected, stats.turns, stats.stops), (0, 0, 0), "{stats:?}");
+        })
+    });
+}
+
+#[test]
+fn bad_asyncpreemptoff_values_stop_the_program_naming_the_accepted_ones() {
+    let name = "bad_asyncpreemptoff_values_stop_the_program_naming_the_accepted_ones";
+    if is_child() {
+        run(|| ());
+        unreachable!("started with a bad GODEBUG=asyncpreemptoff");
+    }
+    for bad in ["asyncpreemptoff=x", "asyncpreemptoff=1,gctrace=0,asyncpreemptoff=on", "asyncpreemptoff= 1"] {
+        let value = bad.rsplit('=').next().unwrap();
+        child_fails(
+            name,
+            &[("GODEBUG", bad)],
+            2,
+            &[
+                &format!("cgocheck: GODEBUG=asyncpreemptoff: {value:?} is not an asyncpreemptoff setting"),
+                "`asyncpreemptoff=1` (no preemption by signal",
+            ],
+        );
+    }
 }
 
 /// CPU time thread `tid` of this process has used, in nanoseconds (the

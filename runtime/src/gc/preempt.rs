@@ -76,6 +76,23 @@
 //! business: if a stop already took the P (`SYSCALL` → stopped), the
 //! hand-off's compare-and-swap fails and the exit waits for the restart.
 //!
+//! ## Turning it off: `GODEBUG=asyncpreemptoff=1`
+//!
+//! As in Go, `asyncpreemptoff=` with a number above 0 in `GODEBUG` (read at
+//! start by `sched/config.rs`, parsed by `cgocheck_checker::env`) turns
+//! preemption by signal off: [`request`] and [`request_turn`] send no
+//! SIGURG and set no request bit, and the monitor asks for no turns. The
+//! collector still asks for its stop, and waits until every task running
+//! managed code reaches a safepoint of its own (allocation slow path,
+//! yield, park, sleep, channel, spawn, C call); a task in a loop without
+//! one keeps its P until it leaves the loop, so at `GOMAXPROCS=1` every
+//! other task — and a collection asked for meanwhile — waits for it.
+//! [`preempt_stats`] then counts no signals. The SIGURG handler stays
+//! installed: it receives no request of ours, and passes every other
+//! SIGURG on as before. This is the way out of the first limit below: no
+//! task is suspended at an arbitrary instruction, so one holding a `std`
+//! lock gives its P away only where it chooses to (a yield, a C call).
+//!
 //! ## Limits
 //!
 //! - Code holding a `std` lock (or blocking its thread otherwise) can be
@@ -83,7 +100,8 @@
 //!   that then blocks *its* thread on that same lock deadlocks at
 //!   `GOMAXPROCS=1` (the P cannot come back): the same hazard as a C call
 //!   or a yield inside such a lock already had, now at any instruction.
-//!   Keep `std` lock sections short and free of blocking, or use channels.
+//!   Keep `std` lock sections short and free of blocking, or use channels,
+//!   or run with `GODEBUG=asyncpreemptoff=1` (above).
 //! - A global allocator compiled into the executable (jemalloc, mimalloc)
 //!   is preempted like managed code; one that takes locks can deadlock the
 //!   preempted thread's turn. The C library's `malloc` is never
@@ -203,11 +221,15 @@ static CLOBBER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// in progress the interrupted task goes on at once (`stw::safepoint` has
 /// nothing to do): the whole injected call, save and restore included,
 /// runs and nothing else. With `clobber`, every preemption from now on
-/// scrambles the registers (see [`CLOBBER`]). For tests and measurements;
-/// not for programs.
+/// scrambles the registers (see [`CLOBBER`]). With
+/// `GODEBUG=asyncpreemptoff=1` it sends none and returns 0. For tests and
+/// measurements; not for programs.
 #[doc(hidden)]
 pub fn preempt_running_for_test(clobber: bool) -> usize {
     CLOBBER.store(clobber, Ordering::Relaxed);
+    if !enabled() {
+        return 0;
+    }
     let mut n = 0;
     crate::sched::m::for_each_m(|m| {
         if m.p().is_some_and(|p| p.status.load(Ordering::Relaxed) == m.running_word) {
@@ -284,19 +306,30 @@ struct QueueInfo {
 
 const _: () = assert!(std::mem::size_of::<QueueInfo>() == std::mem::size_of::<libc::siginfo_t>());
 
+/// Whether preemption by signal is on: `GODEBUG=asyncpreemptoff` is unset
+/// or 0 (module comment, "Turning it off").
+pub(crate) fn enabled() -> bool {
+    !crate::sched::config::config().async_preempt_off
+}
+
 /// Asks M `m` to stop its task for the collector (`stw.rs` calls it, as
 /// often as needed, until the P is stopped). Callable from any thread.
+/// Does nothing when preemption by signal is off ([`enabled`]).
 pub(crate) fn request(m: &M) {
     send(m, STOP);
 }
 
 /// Asks M `m`'s task to hand its P to waiting work (the monitor calls it
-/// for a task that kept its P too long).
+/// for a task that kept its P too long). Does nothing when preemption by
+/// signal is off ([`enabled`]).
 pub(crate) fn request_turn(m: &M) {
     send(m, TURN);
 }
 
 fn send(m: &M, bit: u32) {
+    if !enabled() {
+        return;
+    }
     m.preempt.fetch_or(bit, Ordering::Release);
     let tid = m.tid.load(Ordering::Relaxed);
     if tid == 0 {

@@ -10,6 +10,7 @@
 //! | `GOGC` | `off`, or a percentage (below 0 is `off`): the heap may grow by that much over the last live heap before the next collection (`gc/pacer.rs`) | 100 |
 //! | `GOMEMLIMIT` | `off`, or bytes with an optional `B`/`KiB`/`MiB`/`GiB`/`TiB`: the heap's limit (`gc/pacer.rs`) | no limit |
 //! | `GODEBUG` `gctrace=` | a number: above 0 prints one line per collection (`gc/stats.rs`) | 0 |
+//! | `GODEBUG` `asyncpreemptoff=` | a number: above 0 turns preemption by signal off (`gc/preempt.rs`) | 0 |
 //!
 //! Numbers are Go's (`+4` and `0004` are 4); set but empty is unset. Any
 //! other value stops the program with exit status 2 and a message naming
@@ -58,6 +59,9 @@ pub(crate) struct Config {
     pub memory_limit: Option<u64>,
     /// `GODEBUG=gctrace=1`: one line per collection on stderr.
     pub gctrace: bool,
+    /// `GODEBUG=asyncpreemptoff=1`: no preemption signals; tasks stop for
+    /// the collector and give up their P only at safepoints.
+    pub async_preempt_off: bool,
     /// When the runtime read its environment: its start (gctrace's `@`
     /// times, the collector's CPU share).
     pub started: Instant,
@@ -110,6 +114,7 @@ pub(crate) fn config() -> &'static Config {
                 gogc: env::gogc(env::read(&env::GOGC)?.as_deref())?,
                 memory_limit: env::gomemlimit(env::read(&env::GOMEMLIMIT)?.as_deref())?,
                 gctrace: env::gctrace(env::read(&env::GCTRACE)?.as_deref())?,
+                async_preempt_off: env::asyncpreemptoff(env::read(&env::ASYNCPREEMPTOFF)?.as_deref())?,
                 started: Instant::now(),
             })
         };

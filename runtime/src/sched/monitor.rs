@@ -21,7 +21,9 @@
 //! running nothing else meanwhile). A request the task could not honour
 //! (it was in the C library, or short of stack) is repeated at most every
 //! millisecond while the condition lasts. A task running a callback from C
-//! is not asked (callbacks take no turns: `gc/preempt.rs`).
+//! is not asked (callbacks take no turns: `gc/preempt.rs`). With
+//! `GODEBUG=asyncpreemptoff=1` the monitor asks for no turns at all: such a
+//! task keeps its P until it reaches a safepoint (`gc/preempt.rs`).
 //!
 //! The period starts at 20 µs, doubles after 50 quiet periods up to 10 ms,
 //! and drops back to 20 µs when the monitor retakes a P or wakes from idle.
@@ -134,6 +136,8 @@ fn monitor() {
     let mut seen: Vec<Option<u32>> = vec![None; MAX_PROCS];
     // What each P in RUNNING showed (preempt_long_runners).
     let mut running: Vec<Option<Running>> = vec![None; MAX_PROCS];
+    // GODEBUG=asyncpreemptoff=1: no turns (gc/preempt.rs).
+    let turns = crate::gc::preempt::enabled();
     let mut period = MIN_PERIOD;
     let mut quiet = 0u32;
     let mut st = mon();
@@ -149,7 +153,9 @@ fn monitor() {
                 period = (period * 2).min(MAX_PERIOD);
             }
         }
-        preempt_long_runners(&mut running, Instant::now());
+        if turns {
+            preempt_long_runners(&mut running, Instant::now());
+        }
         st = mon();
         let now = Instant::now();
         let next = st.timers.peek().map(|t| t.deadline.saturating_duration_since(now));
