@@ -322,12 +322,17 @@ fn parallel_marking_finds_the_same_objects() {
     alone("parallel_marking_finds_the_same_objects", || {
         let t = tree(15);
         let dead = tree(10);
-        let (one, _) = collect_from(&[t.addr()], &[], false, 1, &[]);
-        let (four, m) = collect_from(&[t.addr()], &[], false, 4, &[dead.addr()]);
+        let (one, m) = collect_from(&[t.addr()], &[], false, 1, &[dead.addr()]);
         assert_eq!(one.live_objects, (1 << 16) - 1);
-        assert_eq!((four.live_objects, four.live_bytes), (one.live_objects, one.live_bytes));
-        assert!(four.workers >= 2, "{four:?}");
         assert_eq!(m, [false]);
+        // Mark threads join as the OS schedules them: repeat until one did.
+        let mut joined = false;
+        for _ in 0..50 {
+            let (four, _) = collect_from(&[t.addr()], &[], false, 4, &[]);
+            assert_eq!((four.live_objects, four.live_bytes), (one.live_objects, one.live_bytes));
+            joined |= four.workers >= 2;
+        }
+        assert!(joined, "no mark thread ever joined");
     });
 }
 

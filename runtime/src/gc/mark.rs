@@ -29,9 +29,11 @@
 //! never shrinks (its size is the deepest mark stack ever needed).
 //!
 //! Parallel marking ([`mark_cycle`]): the roots are fed to one marker on
-//! the collector thread; then it and up to `workers - 1` mark threads drain
+//! the collector thread, and it and up to `workers - 1` mark threads drain
 //! together. The mark threads are plain threads (never Ms), started once,
-//! outside a stop ([`ensure_workers`]), and woken per cycle. Work is
+//! outside a stop ([`ensure_workers`]), woken per cycle (before the roots
+//! are scanned) and counted as they join: a thread the OS has not
+//! scheduled by the time the work is done is not waited for. Work is
 //! shared through one list of full chunks under a spin lock: a marker
 //! whose chunk fills publishes it, and while some marker waits for work and
 //! the list is empty, a busy marker hands over half of its chunk. A marker
@@ -395,12 +397,16 @@ impl Marker {
                     return;
                 }
                 // Spin a little, then give the CPU to the markers that
-                // have work (there may be fewer cores than markers).
+                // have work (there may be fewer free cores than markers):
+                // a few yields, then short sleeps (one of them is the most
+                // this marker adds to the end of the mark phase).
                 spins += 1;
                 if spins < 100 {
                     std::hint::spin_loop();
-                } else {
+                } else if spins < 110 {
                     std::thread::yield_now();
+                } else {
+                    std::thread::sleep(std::time::Duration::from_micros(50));
                 }
             }
         }
@@ -421,6 +427,10 @@ struct Workers {
     round: u64,
     /// Threads wanted this round.
     wanted: usize,
+    /// Whether threads may still join this round (closed when the
+    /// collector thread has drained: a thread that arrives later would find
+    /// nothing, and the pause does not wait for it to be scheduled).
+    open: bool,
     /// Threads that joined this round.
     joined: usize,
     /// Threads that finished this round.
@@ -433,6 +443,7 @@ static WORKERS: Mutex<Workers> = Mutex::new(Workers {
     started: 0,
     round: 0,
     wanted: 0,
+    open: false,
     joined: 0,
     done: 0,
     live_bytes: 0,
@@ -467,8 +478,11 @@ fn worker(mut seen: u64) {
             loop {
                 if w.round != seen {
                     seen = w.round;
-                    if w.joined < w.wanted {
+                    if w.open && w.joined < w.wanted {
                         w.joined += 1;
+                        // Counted active before it can take work (module
+                        // comment: termination).
+                        ACTIVE.fetch_add(1, SeqCst);
                         break;
                     }
                 }
@@ -502,33 +516,38 @@ pub(crate) fn mark_cycle(roots: &(dyn Fn(&mut Marker) + Sync), workers: usize) -
         std::thread::yield_now();
     }
     // Mark threads join only if started (never started here: the world
-    // is stopped).
+    // is stopped). They are woken before the roots are scanned, so that
+    // they are running by the time there is work to share, and join as
+    // they come: the collector thread does not wait for one that is not
+    // scheduled yet.
     let helpers = workers.saturating_sub(1).min(workers_lock().started);
     let mut m = Marker::new(helpers == 0);
-    roots(&mut m);
     {
         let mut w = workers_lock();
-        ACTIVE.store(1 + helpers, SeqCst);
+        ACTIVE.store(1, SeqCst);
         w.round += 1;
         w.wanted = helpers;
+        w.open = true;
         w.joined = 0;
         w.done = 0;
         w.live_bytes = 0;
         w.live_objects = 0;
         WORKERS_CV.notify_all();
     }
+    roots(&mut m);
     m.drain();
-    let (bytes, objects) = {
+    let (bytes, objects, joined) = {
         let mut w = workers_lock();
-        while w.done < helpers {
+        w.open = false;
+        while w.done < w.joined {
             w = WORKERS_CV.wait(w).unwrap_or_else(|e| e.into_inner());
         }
-        (w.live_bytes, w.live_objects)
+        (w.live_bytes, w.live_objects, w.joined)
     };
     Marked {
         live_bytes: m.live_bytes + bytes,
         live_objects: m.live_objects + objects,
-        workers: 1 + helpers,
+        workers: 1 + joined,
     }
 }
 
