@@ -120,10 +120,14 @@ fn make_hidden_tracked(seed: u64) -> Tracked {
 fn blocked_in_c() {
     CHURN_STOP.store(false, Ordering::SeqCst);
     let churners: Vec<_> = (0..1000).map(|k| spawn(move || churn(k))).collect();
-    let driver = spawn(|| {
+    // A plain thread forces collections (gc() works from any thread), a
+    // millisecond apart: back to back they would leave the world stopped
+    // nearly all the time, and the allocating tasks would hardly run.
+    let driver = std::thread::spawn(|| {
         while !DRIVER_STOP.load(Ordering::SeqCst) {
             gc();
             DRIVEN.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     });
 
@@ -147,13 +151,17 @@ fn blocked_in_c() {
         while during < CYCLES as u64 {
             let seed = 0xB100 + calls;
             let want = hash_words(&make_leaf(seed).words);
-            let before = DRIVEN.load(Ordering::SeqCst);
+            let before = cgocheck::mem_stats().num_gc;
             // The leaf's only reference is this temporary: C hashes it
             // after 200 ms of collections.
             // SAFETY: C reads 16 words of a live leaf.
             let got = unsafe { ct_gc_hold_and_hash(make_leaf(seed).as_ptr().cast(), 16, 200) };
             assert_eq!(got, want, "(b) a leaf passed to C (a temporary of the call) changed during the call");
-            during += DRIVEN.load(Ordering::SeqCst).saturating_sub(before + 1);
+            // Collections that completed during the call, less one that
+            // may have started before it.
+            let after = cgocheck::mem_stats().num_gc;
+            during += after.saturating_sub(before + 1);
+            eprintln!("(b) call {calls}: {} collections completed during it", after - before);
             calls += 1;
             assert!(calls < 100, "(b) fewer than {CYCLES} collections in {calls} calls of 200 ms");
         }
@@ -166,7 +174,7 @@ fn blocked_in_c() {
     CHURN_STOP.store(true, Ordering::SeqCst);
     let allocated: u64 = churners.into_iter().map(|h| h.join()).sum();
     DRIVER_STOP.store(true, Ordering::SeqCst);
-    driver.join();
+    driver.join().expect("the driver thread");
     eprintln!("(b): {calls} calls of 200 ms, {} collections in all, {allocated} leaves allocated", DRIVEN.load(Ordering::SeqCst));
     t.wait_freed("(b) the object after its task ended");
 }
