@@ -5,8 +5,9 @@
 //! all free and from freed large objects. A large object's pages are given
 //! back at once when it is freed; a small span's stay resident at first,
 //! since the next allocations likely reuse them. A run still free two
-//! cycles (sweep generations) or five seconds after it became free (the
-//! background sweeper looks every five seconds) is given back with
+//! cycles (sweep generations) and one second, or five seconds, after it
+//! became free (the background sweeper looks every five seconds) is given
+//! back with
 //! `MADV_DONTNEED` (its pages read as zero when touched again, which is
 //! what a reused run must hold), and a freed large object's span that
 //! still owns its run (so that dangling pointers answered `Freed`) is

@@ -12,8 +12,8 @@
 //! sizes). Each records whether its pages were given back to the kernel
 //! (`released`) and when it became free: the sweep generation (collection
 //! cycle) and the time; the scavenger (`gc/scavenge.rs`) releases runs free
-//! for two cycles or five seconds, so resident memory follows the live
-//! heap.
+//! for two cycles and a second, or for five seconds, so resident memory
+//! follows the live heap.
 //!
 //! A run keeps the span that freed it published (its `owner`) so that a
 //! dangling pointer into it still answers `Freed` until the pages are
@@ -31,6 +31,11 @@ use std::time::Instant;
 
 /// A free run this old is released even without collections.
 pub const SCAVENGE_AFTER_MS: u64 = 5000;
+/// A free run younger than this is kept however many collections ran: a
+/// program that collects every few milliseconds reuses its free pages
+/// soon, and releasing them would only make it fault them in again (the
+/// kernel zeroing each page: measured as a fifth of binary-trees' time).
+pub const SCAVENGE_MIN_MS: u64 = 1000;
 
 /// Milliseconds since the first call (the clock of free runs).
 pub fn now_ms() -> u64 {
@@ -146,15 +151,16 @@ impl Runs {
 
     /// Removes and returns the runs to scavenge in generation `now` at
     /// time `now_ms`: runs not yet released, or still owned (their spans to
-    /// retire), that became free at least two generations or
-    /// [`SCAVENGE_AFTER_MS`] ago.
+    /// retire), that became free at least two generations and
+    /// [`SCAVENGE_MIN_MS`] ago, or [`SCAVENGE_AFTER_MS`] ago.
     /// The caller releases them and files them back with [`Runs::insert`].
     pub fn take_old(&mut self, now: u32, now_ms: u64) -> Vec<(usize, Run)> {
         let old: Vec<usize> = self
             .by_addr
             .iter()
             .filter(|(_, r)| {
-                let old = now.wrapping_sub(r.cycle) >= 2 || now_ms.saturating_sub(r.at_ms) >= SCAVENGE_AFTER_MS;
+                let age = now_ms.saturating_sub(r.at_ms);
+                let old = (now.wrapping_sub(r.cycle) >= 2 && age >= SCAVENGE_MIN_MS) || age >= SCAVENGE_AFTER_MS;
                 old && (!r.released || r.owner.is_some())
             })
             .map(|(&p, _)| p)
