@@ -181,9 +181,15 @@ fn zero_sized_values() {
 fn a_million_small_objects() {
     cgocheck::run_test(|| {
         const N: usize = 1_000_000;
-        let objs: Vec<Gc<[u64; 2]>> = (0..N).map(|i| new([i as u64, !(i as u64)])).collect();
-        let mut addrs: Vec<usize> = objs.iter().map(|g| g.addr()).collect();
-        for (i, g) in objs.iter().enumerate() {
+        // Kept in a managed slice, which the collector sees (a `Vec` is
+        // Rust memory it does not scan).
+        let objs = new_slice::<Gc<[u64; 2]>>(N);
+        // SAFETY: `objs` is this test's alone.
+        for (i, e) in unsafe { objs.as_mut_slice() }.iter_mut().enumerate() {
+            *e = new([i as u64, !(i as u64)]);
+        }
+        let mut addrs: Vec<usize> = objs.as_slice().iter().map(|g| g.addr()).collect();
+        for (i, g) in objs.as_slice().iter().enumerate() {
             assert_eq!(**g, [i as u64, !(i as u64)], "object {i} kept its value");
             let obj = object(g.addr() + 15);
             assert_eq!((obj.base, obj.size, obj.count), (g.addr(), 16, 1));
@@ -270,8 +276,14 @@ fn freed_slots_answer_freed_and_are_zero_on_reuse() {
         let class = CLASSES[class_for(40, 8).unwrap()];
         let slots = class.nslots;
         // Fill more than two spans: the first one is given back full.
-        let objs: Vec<Gc<Mine>> = (0..2 * slots + 1).map(|_| new(Mine { w: [0xAB; 5] })).collect();
-        let victim = objs[3];
+        // Kept alive in a managed slice (the collector sees it).
+        let objs = new_slice::<Gc<Mine>>(2 * slots + 1);
+        // SAFETY: `objs` is this test's alone.
+        let elems = unsafe { objs.as_mut_slice() };
+        for e in elems.iter_mut() {
+            *e = new(Mine { w: [0xAB; 5] });
+        }
+        let victim = std::mem::replace(&mut elems[3], Gc::null());
         // SAFETY: nothing uses `victim` after this.
         unsafe { heap().free(victim.as_ptr().cast()) };
         match heap().region(victim.addr() + 39) {

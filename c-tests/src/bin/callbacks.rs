@@ -172,14 +172,24 @@ cgocheck::export! {
     /// four tasks that allocate too, joins them; returns the sum of every
     /// value allocated.
     fn GoWork(n: i64) -> i64 {
-        let objs: Vec<Gc<i64>> = (0..n).map(new).collect();
-        let mine: i64 = objs.iter().map(|g| **g).sum();
+        // Kept in managed slices, which the collector sees (a `Vec` is Rust
+        // memory it does not scan).
+        let objs = cgocheck::new_slice::<Gc<i64>>(n as usize);
+        // SAFETY: `objs` is this call's alone.
+        for (e, i) in unsafe { objs.as_mut_slice() }.iter_mut().zip(0..) {
+            *e = new(i);
+        }
+        let mine: i64 = objs.as_slice().iter().map(|g| **g).sum();
         let handles: Vec<_> = (0..4i64)
             .map(|k| {
                 cgocheck::spawn(move || {
-                    let v: Vec<Gc<i64>> = (0..10_000i64).map(|i| new(i * k)).collect();
+                    let v = cgocheck::new_slice::<Gc<i64>>(10_000);
+                    // SAFETY: `v` is this task's alone.
+                    for (e, i) in unsafe { v.as_mut_slice() }.iter_mut().zip(0..) {
+                        *e = new(i * k);
+                    }
                     cgocheck::yield_now();
-                    v.iter().map(|g| **g).sum::<i64>()
+                    v.as_slice().iter().map(|g| **g).sum::<i64>()
                 })
             })
             .collect();

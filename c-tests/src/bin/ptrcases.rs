@@ -460,21 +460,127 @@ fn append(s: GcSlice<GcSlice<u8>>, v: GcSlice<u8>) -> GcSlice<GcSlice<u8>> {
 }
 
 /// Go's finalizer row: 10000 allocations of 4 KiB kept in a growing managed
-/// list, dropped every 100, with a C call in between (Go opens a file,
-/// whose finalizer the sweeper later runs). There is no collector yet, so
-/// this is allocation and C calls only; the row is here so the collector
-/// has its test waiting.
+/// list (`G37`), dropped every 100, with a collection and a C call in
+/// between (Go opens a file, whose finalizer the collector later runs).
+///
+/// The collector's half is checked too. Half-way between drops, a forced
+/// collection must keep the list whole: every slice still holds its fill
+/// pattern (its number, then bytes derived from it), and the numbers run
+/// on without a gap. After each drop and C call, a forced collection must
+/// free every dropped slice (none answers as a live heap object any more)
+/// and `mem_stats` must count at least as many frees. (Its byte figures
+/// count a thread's small allocations only when its cached span goes
+/// back, so they are not compared here.)
+///
+/// Everything that touches the list runs in helpers that are not inlined,
+/// so this frame holds no copy of it, and the dead frames below the stack
+/// pointer are zeroed before a collection: the collector scans stacks
+/// conservatively, and a stale copy of the list's header there would keep
+/// the whole list alive. A collection is retried (three at most) before
+/// the check fails, for stale words this cannot reach (registers).
 fn finalizer() {
-    for i in 0..10000 {
-        // SAFETY: only this task touches G37.
-        unsafe { G37.set(append(G37.get(), new_slice::<u8>(4096))) };
+    for i in 0..10000u32 {
+        push_filled(i);
+        if i % 100 == 50 {
+            scrub_stack();
+            cgocheck::gc();
+            check_kept();
+        }
         if i % 100 == 0 {
-            // SAFETY: as above.
-            unsafe { G37.set(GcSlice::nil()) };
+            let (dropped, before) = drop_list();
             // SAFETY: f30 does nothing.
             unsafe { f30() };
+            let mut tries = 0;
+            let live = loop {
+                scrub_stack();
+                cgocheck::gc();
+                tries += 1;
+                let live: Vec<usize> =
+                    dropped.iter().copied().filter(|&a| matches!(heap().region(a), Region::Heap(_))).collect();
+                if live.is_empty() || tries == 3 {
+                    break live;
+                }
+            };
+            assert!(
+                live.is_empty(),
+                "finalizer, i = {i}: {} of the {} dropped slices are still live after {tries} collections (first at {:#x})",
+                live.len(),
+                dropped.len(),
+                live[0]
+            );
+            let after = cgocheck::mem_stats();
+            let n = dropped.len() as u64;
+            assert!(
+                after.frees >= before.frees + n,
+                "finalizer, i = {i}: dropping {n} slices of 4 KiB counted only {} frees",
+                after.frees - before.frees
+            );
+            assert!(after.num_gc > before.num_gc, "finalizer, i = {i}: no collection counted");
         }
     }
+}
+
+/// Byte `j` of slice number `i` of the finalizer row (its first four bytes
+/// hold `i`).
+fn fill_byte(i: u32, j: usize) -> u8 {
+    (i as usize * 131 + j * 7) as u8
+}
+
+/// Appends slice number `i`, filled, to `G37`.
+#[inline(never)]
+fn push_filled(i: u32) {
+    let s = new_slice::<u8>(4096);
+    // SAFETY: `s` is new; nothing else refers to it.
+    let bytes = unsafe { s.as_mut_slice() };
+    bytes[..4].copy_from_slice(&i.to_le_bytes());
+    for (j, b) in bytes.iter_mut().enumerate().skip(4) {
+        *b = fill_byte(i, j);
+    }
+    // SAFETY: only this task touches G37.
+    unsafe { G37.set(append(G37.get(), s)) };
+}
+
+/// Asserts that every slice of `G37` holds its pattern and that their
+/// numbers follow each other.
+#[inline(never)]
+fn check_kept() {
+    let list = G37.get();
+    let mut want = None;
+    for (k, s) in list.as_slice().iter().enumerate() {
+        let b = s.as_slice();
+        assert_eq!(b.len(), 4096, "finalizer: kept slice {k} has length {}", b.len());
+        let i = u32::from_le_bytes(b[..4].try_into().unwrap());
+        assert_eq!(want.unwrap_or(i), i, "finalizer: kept slice {k} is number {i}, out of sequence");
+        want = Some(i + 1);
+        if let Some(j) = (4..4096).find(|&j| b[j] != fill_byte(i, j)) {
+            panic!(
+                "finalizer: kept slice {k} (number {i}, at {:#x}) was overwritten at byte {j}: {:#x}, not {:#x}",
+                s.as_ptr() as usize,
+                b[j],
+                fill_byte(i, j)
+            );
+        }
+    }
+}
+
+/// Checks the list, then drops it (`G37 = nil`); returns the addresses of
+/// the dropped slices and the heap's figures just before the drop.
+#[inline(never)]
+fn drop_list() -> (Vec<usize>, cgocheck::MemStats) {
+    check_kept();
+    let dropped = G37.get().as_slice().iter().map(|s| s.as_ptr() as usize).collect();
+    let before = cgocheck::mem_stats();
+    // SAFETY: only this task touches G37.
+    unsafe { G37.set(GcSlice::nil()) };
+    (dropped, before)
+}
+
+/// Zeroes 32 KiB of the stack below this frame's caller, where dead frames
+/// of the helpers above may have left copies of the list's header.
+#[inline(never)]
+fn scrub_stack() {
+    let mut words = [0usize; 4096];
+    std::hint::black_box(&mut words);
 }
 
 /// Go's `s := struct { a [4]byte; p *int }{p: new(int)}`, rows stringdata
@@ -812,7 +918,8 @@ fn unallocated_slot() {
 
 /// Twin: the same slot once allocated.
 fn allocated_slot() {
-    let xs: Vec<Gc<Lonely>> = (0..3).map(|_| new(Lonely { p: null_mut(), pad: [0; 3] })).collect();
+    // On the task's stack (an array, not a `Vec`), where the collector sees them.
+    let xs: [Gc<Lonely>; 3] = std::array::from_fn(|_| new(Lonely { p: null_mut(), pad: [0; 3] }));
     assert_eq!(xs[2].addr(), xs[0].addr() + 2 * size_of::<Lonely>());
     // SAFETY: f10 ignores its argument.
     unsafe { f10(xs[2].as_ptr().cast()) }
