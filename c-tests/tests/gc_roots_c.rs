@@ -175,7 +175,10 @@ fn blocked_in_c() {
     let allocated: u64 = churners.into_iter().map(|h| h.join()).sum();
     DRIVER_STOP.store(true, Ordering::SeqCst);
     driver.join().expect("the driver thread");
-    eprintln!("(b): {calls} calls of 200 ms, {} collections in all, {allocated} leaves allocated", DRIVEN.load(Ordering::SeqCst));
+    eprintln!(
+        "(b): {calls} calls of 200 ms, {} collections in all, {allocated} leaves allocated",
+        DRIVEN.load(Ordering::SeqCst)
+    );
     t.wait_freed("(b) the object after its task ended");
 }
 

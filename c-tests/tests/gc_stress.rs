@@ -178,10 +178,12 @@ fn stress(duration: Duration) {
     // SAFETY: starts 8 C threads that call GoGcsBuild.
     assert_eq!(unsafe { ct_gcs_threads_start(8) }, 0, "C could not start its 8 threads");
     let ch: Chan<Shared> = Chan::new(1024);
-    let workers: Vec<_> = (0..64).map(|k| {
-        let ch = ch.clone();
-        spawn(move || worker(k, ch))
-    }).collect();
+    let workers: Vec<_> = (0..64)
+        .map(|k| {
+            let ch = ch.clone();
+            spawn(move || worker(k, ch))
+        })
+        .collect();
     let procs = spawn(|| {
         let mut changes = 0u64;
         while !STOP.load(Ordering::Relaxed) {

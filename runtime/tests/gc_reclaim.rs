@@ -174,7 +174,11 @@ impl Rings {
         for k in 0..64u64 {
             let i = ((n * 64 + k) as usize * 7919) % PAIRS;
             let old = heads[i];
-            assert!(old.seed >> 63 == 1 || old.seed < PAIRS as u64, "ring entry {i} holds a tail (seed {:#x}): the head was freed and reused", old.seed);
+            assert!(
+                old.seed >> 63 == 1 || old.seed < PAIRS as u64,
+                "ring entry {i} holds a tail (seed {:#x}): the head was freed and reused",
+                old.seed
+            );
             check_small(old, old.seed);
             check_small(old.next, !old.seed);
             let seed = (n << 16) | k | (1 << 63);
@@ -185,7 +189,10 @@ impl Rings {
         for k in 0..2u64 {
             let i = ((n * 2 + k) as usize * 613) % PAGES;
             let old = pages[i];
-            assert!(old.words[0] == word(old.seed, 0) && old.words[510] == word(old.seed, 510), "a live page was overwritten");
+            assert!(
+                old.words[0] == word(old.seed, 0) && old.words[510] == word(old.seed, 510),
+                "a live page was overwritten"
+            );
             pages[i] = new_page((n << 8) | k | (1 << 62));
             bytes += 4096;
         }
