@@ -27,6 +27,10 @@
 //! - `counts`: for spans of arrays (a slice of `len` elements), the element
 //!   count of each slot, since slots of one class hold different lengths;
 //!   `large_count`: the element count of a large span's object.
+//! - The per-slot bitmaps (alloc, freed, reused, pinned, and the
+//!   collector's mark and dead below) of 64 slots lie side by side in one
+//!   cache line (`Group`): a lookup, the marker and the sweeper read
+//!   several of them for one slot.
 //! - `layout`: the [`Layout`] of the slots. Fixed for small spans; a large
 //!   span's run may be reused for another large object, which publishes a new
 //!   layout pointer.
@@ -245,13 +249,8 @@ pub(crate) struct Span {
     /// `ceil(2^32 / slot_size)` for the slot index of a small span.
     pub div_magic: u64,
     layout: AtomicPtr<Layout>,
-    /// Written by the owner only.
-    alloc: Box<[AtomicU64]>,
-    /// Set by `free`, cleared by the owner on reuse.
-    freed: Box<[AtomicU64]>,
-    /// Set by the owner when it reclaims a freed slot; never cleared.
-    reused: Box<[AtomicU64]>,
-    pinned: Box<[AtomicU64]>,
+    /// The per-slot bitmaps, one [`Group`] per 64 slots.
+    g: Box<[Group]>,
     /// Per-slot element counts (spans of arrays only, else empty).
     counts: Box<[AtomicU16]>,
     /// Large spans: the element count of the object (with the layout, set
@@ -262,10 +261,6 @@ pub(crate) struct Span {
     pub state: AtomicU8,
     /// Stacks: the task that runs on it.
     pub task: AtomicU64,
-    /// Mark bits (file comment).
-    mark: Box<[AtomicU64]>,
-    /// Slots found dead by the last mark, not swept yet.
-    dead: Box<[AtomicU64]>,
     /// The sweep generation this span was swept for (gc/sweep.rs).
     pub sweep_gen: AtomicU32,
     /// The next span on the list of all spans (set once, before the span
@@ -309,8 +304,27 @@ pub(crate) fn for_each_span(mut f: impl FnMut(&'static Span)) {
     }
 }
 
-fn bit_words(nslots: usize) -> Box<[AtomicU64]> {
-    (0..nslots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+/// The bitmaps of 64 slots, side by side in one cache line: the lookup,
+/// marking and sweeping read several of them for one slot, and on a large
+/// heap each separate bitmap was a cache miss of its own.
+#[repr(C, align(64))]
+#[derive(Default)]
+struct Group {
+    /// Written by the owner only.
+    alloc: AtomicU64,
+    /// Set by `free`, cleared by the owner on reuse.
+    freed: AtomicU64,
+    /// Set by the owner when it reclaims a freed slot; never cleared.
+    reused: AtomicU64,
+    pinned: AtomicU64,
+    /// Mark bits (file comment; never set for a stack).
+    mark: AtomicU64,
+    /// Slots found dead by the last mark, not swept yet.
+    dead: AtomicU64,
+}
+
+fn groups(nslots: usize) -> Box<[Group]> {
+    (0..nslots.div_ceil(64)).map(|_| Group::default()).collect()
 }
 
 impl Span {
@@ -338,11 +352,11 @@ impl Span {
     }
 
     fn blank(base: usize, npages: usize, kind: SpanKind, nslots: usize, layout: *const Layout) -> Span {
-        let alloc = bit_words(nslots);
+        let g = groups(nslots);
         // Bits past the last slot read as allocated so that scans for a
         // free slot never return them.
         if nslots & 63 != 0 {
-            alloc[nslots / 64].store(!0u64 << (nslots % 64), Ordering::Relaxed);
+            g[nslots / 64].alloc.store(!0u64 << (nslots % 64), Ordering::Relaxed);
         }
         Span {
             base: AtomicUsize::new(base),
@@ -352,16 +366,11 @@ impl Span {
             slot_size: 0,
             div_magic: 0,
             layout: AtomicPtr::new(layout as *mut Layout),
-            alloc,
-            freed: bit_words(nslots),
-            reused: bit_words(nslots),
-            pinned: bit_words(nslots),
+            g,
             counts: Box::default(),
             large_count: AtomicUsize::new(0),
             state: AtomicU8::new(state::CACHED),
             task: AtomicU64::new(0),
-            mark: if kind == SpanKind::Stack { Box::default() } else { bit_words(nslots) },
-            dead: if kind == SpanKind::Stack { Box::default() } else { bit_words(nslots) },
             sweep_gen: AtomicU32::new(crate::gc::sweep::current_gen()),
             all_next: AtomicPtr::new(ptr::null_mut()),
             partial_idx: AtomicUsize::new(usize::MAX),
@@ -397,14 +406,14 @@ impl Span {
     /// the struct stays in bounds (file comment).
     pub fn reuse_at(&self, base: usize, npages: usize, layout: &'static Layout) {
         debug_assert!(self.kind != SpanKind::Stack);
-        for w in 0..self.alloc.len() {
+        for w in 0..self.g.len() {
             let tail = if w == self.nslots / 64 && self.nslots & 63 != 0 { !0u64 << (self.nslots % 64) } else { 0 };
-            self.alloc[w].store(tail, Ordering::Relaxed);
-            self.freed[w].store(0, Ordering::Relaxed);
-            self.reused[w].store(0, Ordering::Relaxed);
-            self.pinned[w].store(0, Ordering::Relaxed);
-            self.mark[w].store(0, Ordering::Relaxed);
-            self.dead[w].store(0, Ordering::Relaxed);
+            self.g[w].alloc.store(tail, Ordering::Relaxed);
+            self.g[w].freed.store(0, Ordering::Relaxed);
+            self.g[w].reused.store(0, Ordering::Relaxed);
+            self.g[w].pinned.store(0, Ordering::Relaxed);
+            self.g[w].mark.store(0, Ordering::Relaxed);
+            self.g[w].dead.store(0, Ordering::Relaxed);
         }
         self.base.store(base, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
@@ -421,7 +430,7 @@ impl Span {
     #[inline(always)]
     pub fn try_mark(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1u64 << (i % 64));
-        let m = &self.mark[w];
+        let m = &self.g[w].mark;
         m.load(Ordering::Relaxed) & bit == 0 && m.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
@@ -431,7 +440,7 @@ impl Span {
     #[inline(always)]
     pub fn try_mark_alone(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1u64 << (i % 64));
-        let m = &self.mark[w];
+        let m = &self.g[w].mark;
         let old = m.load(Ordering::Relaxed);
         if old & bit != 0 {
             return false;
@@ -443,7 +452,7 @@ impl Span {
     /// Whether slot `i` is marked (between a mark and `prepare_sweep`).
     #[inline]
     pub fn is_marked(&self, i: usize) -> bool {
-        self.mark.get(i / 64).is_some_and(|m| m.load(Ordering::Relaxed) & (1 << (i % 64)) != 0)
+        self.g.get(i / 64).is_some_and(|g| g.mark.load(Ordering::Relaxed) & (1 << (i % 64)) != 0)
     }
 
     /// World stopped, marking done: records the dead slots (live, not
@@ -451,14 +460,14 @@ impl Span {
     /// slot died. Stacks have no mark bits (never swept).
     pub fn prepare_sweep(&self) -> bool {
         let mut any = 0;
-        for w in 0..self.mark.len() {
+        for w in 0..self.g.len() {
             // Bits past the last slot are set in `alloc` and never marked:
             // masked off here.
             let valid = if w == self.nslots / 64 { !(!0u64 << (self.nslots % 64)) } else { !0 };
-            let live = self.alloc[w].load(Ordering::Relaxed) & !self.freed[w].load(Ordering::Relaxed) & valid;
-            let dead = live & !self.mark[w].load(Ordering::Relaxed) & !self.pinned[w].load(Ordering::Relaxed);
-            self.dead[w].store(dead, Ordering::Relaxed);
-            self.mark[w].store(0, Ordering::Relaxed);
+            let live = self.g[w].alloc.load(Ordering::Relaxed) & !self.g[w].freed.load(Ordering::Relaxed) & valid;
+            let dead = live & !self.g[w].mark.load(Ordering::Relaxed) & !self.g[w].pinned.load(Ordering::Relaxed);
+            self.g[w].dead.store(dead, Ordering::Relaxed);
+            self.g[w].mark.store(0, Ordering::Relaxed);
             any |= dead;
         }
         any != 0
@@ -466,13 +475,13 @@ impl Span {
 
     /// Words of the dead bitmap.
     pub fn dead_words(&self) -> usize {
-        self.dead.len()
+        self.g.len()
     }
 
     /// The sweeper (who won the span's sweep CAS): takes the dead slots of
     /// word `w`.
     pub fn take_dead(&self, w: usize) -> u64 {
-        self.dead[w].swap(0, Ordering::Relaxed)
+        self.g[w].dead.swap(0, Ordering::Relaxed)
     }
 
     /// Slots holding a live object now.
@@ -482,7 +491,7 @@ impl Span {
 
     /// Calls `f(slot)` for every pinned slot.
     pub fn for_each_pinned(&self, mut f: impl FnMut(usize)) {
-        for (w, p) in self.pinned.iter().enumerate() {
+        for (w, p) in self.g.iter().map(|g| &g.pinned).enumerate() {
             let mut bits = p.load(Ordering::Acquire);
             while bits != 0 {
                 f(w * 64 + bits.trailing_zeros() as usize);
@@ -526,8 +535,8 @@ impl Span {
     #[inline(always)]
     pub fn is_allocated(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1 << (i % 64));
-        let freed = self.freed[w].load(Ordering::Acquire);
-        self.alloc[w].load(Ordering::Acquire) & !freed & bit != 0
+        let freed = self.g[w].freed.load(Ordering::Acquire);
+        self.g[w].alloc.load(Ordering::Acquire) & !freed & bit != 0
     }
 
     /// Whether slot `i`, not live, has ever held an object (freed) rather
@@ -538,9 +547,9 @@ impl Span {
     #[inline]
     pub fn was_allocated(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1 << (i % 64));
-        let alloc = self.alloc[w].load(Ordering::Acquire);
-        let freed = self.freed[w].load(Ordering::Acquire);
-        (alloc | freed | self.reused[w].load(Ordering::Acquire)) & bit != 0
+        let alloc = self.g[w].alloc.load(Ordering::Acquire);
+        let freed = self.g[w].freed.load(Ordering::Acquire);
+        (alloc | freed | self.g[w].reused.load(Ordering::Acquire)) & bit != 0
     }
 
     /// Element count of slot `i`.
@@ -581,16 +590,16 @@ impl Span {
     /// did.
     #[inline]
     pub fn claim_word(&self, w: usize) -> Option<u64> {
-        let alloc = self.alloc.get(w)?.load(Ordering::Relaxed);
-        let freed = self.freed[w].load(Ordering::Acquire);
+        let alloc = self.g.get(w)?.alloc.load(Ordering::Relaxed);
+        let freed = self.g[w].freed.load(Ordering::Acquire);
         if freed != 0 {
             // Reused bits, then alloc bits, then freed bits (see
             // `is_allocated`, `was_allocated`). Only this thread writes
             // `alloc` and `reused`; `free` may set other freed bits
             // meanwhile, which the AND leaves alone.
-            self.reused[w].fetch_or(freed, Ordering::Release);
-            self.alloc[w].store(alloc & !freed, Ordering::Release);
-            self.freed[w].fetch_and(!freed, Ordering::Release);
+            self.g[w].reused.fetch_or(freed, Ordering::Release);
+            self.g[w].alloc.store(alloc & !freed, Ordering::Release);
+            self.g[w].freed.fetch_and(!freed, Ordering::Release);
         }
         Some(!(alloc & !freed))
     }
@@ -607,10 +616,10 @@ impl Span {
             self.counts[i].store(count as u16, Ordering::Relaxed);
         }
         let (w, bit) = (i / 64, 1 << (i % 64));
-        let alloc = self.alloc[w].load(Ordering::Relaxed);
+        let alloc = self.g[w].alloc.load(Ordering::Relaxed);
         debug_assert!(alloc & bit == 0, "slot {i} handed out twice");
         // Release: a reader that sees the slot live sees its count.
-        self.alloc[w].store(alloc | bit, Ordering::Release);
+        self.g[w].alloc.store(alloc | bit, Ordering::Release);
     }
 
     /// Marks live slot `i` freed; returns false if it was not live (a
@@ -619,14 +628,14 @@ impl Span {
     /// the protocol with `give_back` (central.rs).
     pub fn clear_allocated(&self, i: usize) -> bool {
         let (w, bit) = (i / 64, 1 << (i % 64));
-        self.alloc[w].load(Ordering::Acquire) & bit != 0 && self.freed[w].fetch_or(bit, Ordering::SeqCst) & bit == 0
+        self.g[w].alloc.load(Ordering::Acquire) & bit != 0 && self.g[w].freed.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
     /// The sweeper: marks the live slots `bits` of word `w` freed (already
     /// zeroed), one SeqCst OR for all (as `clear_allocated`).
     /// Returns how many were not freed already (see `clear_dead`).
     pub fn free_slots_in_word(&self, w: usize, bits: u64) -> usize {
-        let before = self.freed[w].fetch_or(bits, Ordering::SeqCst);
+        let before = self.g[w].freed.fetch_or(bits, Ordering::SeqCst);
         let n = (bits & !before).count_ones() as usize;
         self.frees.fetch_add(n, Ordering::Relaxed);
         n
@@ -638,17 +647,16 @@ impl Span {
     /// unreachable: the program broke `free`'s contract, and one of the two
     /// frees reports it.
     pub fn clear_dead(&self, i: usize) {
-        if let Some(d) = self.dead.get(i / 64) {
+        if let Some(d) = self.g.get(i / 64).map(|g| &g.dead) {
             d.fetch_and(!(1 << (i % 64)), Ordering::SeqCst);
         }
     }
 
     /// Free slots right now (SeqCst loads: see `Central::give_back`).
     pub fn free_slots(&self) -> usize {
-        self.alloc
+        self.g
             .iter()
-            .zip(self.freed.iter())
-            .map(|(a, f)| (!a.load(Ordering::SeqCst) | f.load(Ordering::SeqCst)).count_ones() as usize)
+            .map(|g| (!g.alloc.load(Ordering::SeqCst) | g.freed.load(Ordering::SeqCst)).count_ones() as usize)
             .sum()
     }
 
@@ -661,7 +669,7 @@ impl Span {
     /// Whether slot `i` is pinned.
     #[inline]
     pub fn is_pinned(&self, i: usize) -> bool {
-        self.pinned[i / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0
+        self.g[i / 64].pinned.load(Ordering::Acquire) & (1 << (i % 64)) != 0
     }
 
     /// Sets or clears the pin bit of slot `i` (the pinner does this under its
@@ -669,9 +677,9 @@ impl Span {
     pub fn set_pinned(&self, i: usize, on: bool) {
         let bit = 1 << (i % 64);
         if on {
-            self.pinned[i / 64].fetch_or(bit, Ordering::Release);
+            self.g[i / 64].pinned.fetch_or(bit, Ordering::Release);
         } else {
-            self.pinned[i / 64].fetch_and(!bit, Ordering::Release);
+            self.g[i / 64].pinned.fetch_and(!bit, Ordering::Release);
         }
     }
 
