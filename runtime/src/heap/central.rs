@@ -137,11 +137,6 @@ impl Central {
         layout
     }
 
-    /// Bytes of the object range handed out so far (the bump pointer).
-    pub fn in_use(&self) -> usize {
-        self.next_page * PAGE
-    }
-
     /// Bytes of the stack range handed out so far.
     pub fn stacks_in_use(&self) -> usize {
         self.stack_used * PAGE

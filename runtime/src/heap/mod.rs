@@ -214,8 +214,8 @@ impl Heap {
 
     /// A span of class `class` for the key, owned by the caller: a partial
     /// one; else, while a sweep is in progress, sweeps some spans and looks
-    /// again; else a new one. When the range is exhausted, a task asks for
-    /// a full collection and tries again.
+    /// again; else a new one. When the range is exhausted: a full
+    /// collection and one more try, then the fatal out-of-memory report.
     fn take_span(&self, elem: &'static Type, single: bool, class: usize) -> &'static Span {
         let arena = self.arena();
         let (mut helped, mut collected) = (false, false);
@@ -234,21 +234,14 @@ impl Heap {
             if let Some(span) = central.take_small(arena, class, &CLASSES[class], layout) {
                 return span;
             }
-            let used = central.in_use();
             drop(central);
-            if !collected && on_task() {
+            // Only tasks come this far (`slow_path_entry`).
+            if !collected {
                 crate::gc::gc();
                 collected = true;
                 continue;
             }
-            if on_task() {
-                crate::gc::pacer::out_of_memory(CLASSES[class].npages * PAGE);
-            }
-            panic!(
-                "cgocheck: managed heap exhausted: a span of {} bytes for objects of {elem} does not fit, {used} of {} bytes in use",
-                CLASSES[class].npages * PAGE,
-                arena.len
-            );
+            crate::gc::pacer::out_of_memory(CLASSES[class].npages * PAGE);
         }
     }
 
@@ -300,20 +293,14 @@ impl Heap {
                 counters::allocated(1, span.large_size());
                 return span.base();
             }
-            let used = central.in_use();
             drop(central);
-            if !collected && on_task() {
+            // Only tasks come this far (`slow_path_entry`).
+            if !collected {
                 crate::gc::gc();
                 collected = true;
                 continue;
             }
-            if on_task() {
-                crate::gc::pacer::out_of_memory(size);
-            }
-            panic!(
-                "cgocheck: managed heap exhausted: allocation of {count} values of {elem} ({size} bytes) does not fit, {used} of {} bytes in use",
-                arena.len
-            );
+            crate::gc::pacer::out_of_memory(size);
         }
     }
 
