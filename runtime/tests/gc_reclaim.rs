@@ -223,7 +223,7 @@ fn reclaim(gib: usize) {
             let target = (g + 1) << 30;
             while allocated < target {
                 allocated += rings.round();
-                if rings.round % 256 == 0 {
+                if rings.round.is_multiple_of(256) {
                     let now = rss();
                     max_rss = max_rss.max(now);
                     if now > bound {
