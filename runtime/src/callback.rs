@@ -124,7 +124,8 @@ use crate::arch::{cgocall_resume, cgocallback_switch, CGOCALL_RESUME_SIZE};
 use crate::gc::stw;
 use crate::sched::config::config;
 use crate::sched::m::{current_m, new_m, set_current_m, EXTRA_BOUND, M};
-use crate::sched::schedule::{exitsyscall_slow, handoffp, pin, unpin};
+use crate::sched::p;
+use crate::sched::schedule::{exitsyscall_slow, handoffp, pin, unpin, SCHED};
 use crate::sched::task::{self, new_task, status, Entry, G};
 use crate::signal::AltStack;
 use core::ffi::c_void;
@@ -248,6 +249,18 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     g.syscall_sp.store(cb.syscall_sp, Ordering::Relaxed);
     m.incgo.store(true, Ordering::Relaxed);
     p.status.store(m.syscall_word, Ordering::Release);
+    if cb.syscall_sp == 0 && SCHED.runq_len.load(Ordering::Relaxed) > 0 {
+        // A thread C made keeps its P between callbacks, but work waits
+        // for a P: give it on now, as the monitor's retake would. (The
+        // monitor cannot: a thread calling back more often than its period
+        // shows a new C-call count each time, and would keep the P from
+        // the waiting tasks for ever.) Its next callback finds a P the
+        // slow way.
+        if p.status.compare_exchange(m.syscall_word, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
+            handoffp(p);
+        }
+    }
     unpin(g);
     if let Err(payload) = ran {
         // SAFETY: `cb` is this callback's record, the state is that of a C

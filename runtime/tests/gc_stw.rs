@@ -259,6 +259,12 @@ static IN_C: AtomicBool = AtomicBool::new(false);
 static C_RETURNED: AtomicBool = AtomicBool::new(false);
 /// Bumped by the task of the stack test after its C call returned.
 static AFTER_C: AtomicUsize = AtomicUsize::new(0);
+/// Addresses of locals of the stack test's tasks (parked, in C, stopped at
+/// a safepoint): each must lie in a range the collector scans.
+static LOCAL_PARKED: AtomicUsize = AtomicUsize::new(0);
+static LOCAL_IN_C: AtomicUsize = AtomicUsize::new(0);
+static LOCAL_SPINNING: AtomicUsize = AtomicUsize::new(0);
+static SPIN_STOP: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scanned_stack() {
@@ -276,20 +282,46 @@ fn a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scann
             // A parked task too: its saved context is in the scanned range.
             let tx = Chan::<u64>::new(0);
             let rx = tx.clone();
-            let parked = spawn(move || rx.recv().unwrap_or(0));
+            let parked = spawn(move || {
+                let mine = std::hint::black_box([7u64; 4]);
+                LOCAL_PARKED.store(&mine as *const _ as usize, Ordering::SeqCst);
+                rx.recv().unwrap_or(0) + std::hint::black_box(mine)[0] - 7
+            });
+            // A task that stops at a safepoint (a yield).
+            let spinner = spawn(|| {
+                let mine = std::hint::black_box([9u64; 4]);
+                LOCAL_SPINNING.store(&mine as *const _ as usize, Ordering::SeqCst);
+                while !SPIN_STOP.load(Ordering::SeqCst) {
+                    yield_now();
+                }
+                std::hint::black_box(mine)[0]
+            });
             let caller = spawn(move || {
-                let keep = [0x5eed_u64; 8];
+                let keep = std::hint::black_box([0x5eed_u64; 8]);
+                LOCAL_IN_C.store(&keep as *const _ as usize, Ordering::SeqCst);
                 // SAFETY: the trampoline ignores its frame.
                 unsafe { cgocall(long_call, std::ptr::null_mut(), None) };
                 AFTER_C.fetch_add(1, Ordering::SeqCst);
                 std::hint::black_box(keep)[3]
             });
-            while !IN_C.load(Ordering::SeqCst) {
+            while !IN_C.load(Ordering::SeqCst)
+                || LOCAL_PARKED.load(Ordering::SeqCst) == 0
+                || LOCAL_SPINNING.load(Ordering::SeqCst) == 0
+            {
                 sleep(Duration::from_micros(100));
             }
-            let (changed, after_c_in_stop, returned) = with_world_stopped(|w| {
+            let (changed, after_c_in_stop, returned, uncovered) = with_world_stopped(|w| {
                 let mut ranges = Vec::new();
                 w.for_each_task_stack(|lo, hi| ranges.push((lo, hi)));
+                // Every task's live locals are in a scanned range.
+                let uncovered: Vec<(&str, usize)> = [
+                    ("parked", LOCAL_PARKED.load(Ordering::SeqCst)),
+                    ("in C", LOCAL_IN_C.load(Ordering::SeqCst)),
+                    ("stopped at a yield", LOCAL_SPINNING.load(Ordering::SeqCst)),
+                ]
+                .into_iter()
+                .filter(|&(_, a)| !ranges.iter().any(|&(lo, hi)| lo <= a && a + 32 <= hi))
+                .collect();
                 // SAFETY: each range lies in a live task's stack (mapped);
                 // nothing writes it while the world is stopped, which is
                 // what this test checks.
@@ -305,8 +337,9 @@ fn a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scann
                 std::thread::sleep(Duration::from_millis(20));
                 let changed: Vec<(usize, usize)> =
                     ranges.iter().zip(&first).filter(|(r, old)| read(r) != **old).map(|(r, _)| *r).collect();
-                (changed, AFTER_C.load(Ordering::SeqCst), C_RETURNED.load(Ordering::SeqCst))
+                (changed, AFTER_C.load(Ordering::SeqCst), C_RETURNED.load(Ordering::SeqCst), uncovered)
             });
+            assert!(uncovered.is_empty(), "live locals outside every scanned range: {uncovered:x?}");
             assert!(returned, "the C call returned while the world was stopped");
             assert_eq!(after_c_in_stop, 0, "the task ran managed code after its C call, during the stop");
             assert!(changed.is_empty(), "scanned task stack ranges were written during the stop: {changed:x?}");
@@ -314,6 +347,8 @@ fn a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scann
             assert_eq!(AFTER_C.load(Ordering::SeqCst), 1);
             tx.send(7);
             assert_eq!(parked.join(), 7);
+            SPIN_STOP.store(true, Ordering::SeqCst);
+            assert_eq!(spinner.join(), 9);
         });
         assert_at_rest();
     });
