@@ -91,6 +91,20 @@
 //! one is already looking for work; an M that finds work while spinning
 //! wakes the next one if more work is queued. So a burst of `ready`s costs
 //! a few wakeups, not one per task.
+//!
+//! ## Stopping the world
+//!
+//! The collector stops every P (`gc/stw.rs`). Here that means three
+//! things: the loop below stops its P (`STOP_RUNNING`) before it runs a
+//! task while a stop is requested, and waits for the restart; `pidleput`
+//! stops a P given back meanwhile (`STOP_IDLE`) instead of listing it, and
+//! the collector takes the listed ones (`stop_idle_ps`), so no M finds an
+//! idle P until the restart (`restart_idle_ps`); a task at a safepoint
+//! `mcall`s to `safepoint_m`, which stops its P and resumes the same task
+//! after the restart. The scheduler lock is taken under a `NoPreempt`
+//! guard (`SchedLock`): the collector takes it while the world is stopped,
+//! so no task may be stopped holding it. `set_gomaxprocs` takes the world
+//! lock, so the set of Ps does not change while the world is stopped.
 
 use super::config::{config, MAX_PROCS};
 use super::m::{self, current_m, set_current_m, M};
