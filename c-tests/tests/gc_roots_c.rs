@@ -174,6 +174,13 @@ fn blocked_in_c() {
     CHURN_STOP.store(true, Ordering::SeqCst);
     let allocated: u64 = churners.into_iter().map(|h| h.join()).sum();
     DRIVER_STOP.store(true, Ordering::SeqCst);
+    // A task must not block its thread on the driver (a std join is no
+    // blocking call the runtime knows of: the world could not stop for the
+    // driver's gc(), which would wait for this task's P); it sleeps until
+    // the driver is done.
+    while !driver.is_finished() {
+        cgocheck::sleep(std::time::Duration::from_millis(1));
+    }
     driver.join().expect("the driver thread");
     eprintln!(
         "(b): {calls} calls of 200 ms, {} collections in all, {allocated} leaves allocated",

@@ -322,6 +322,11 @@ fn roots() {
         check_obj(obj, 0x12, "(i) the object in a boxed Root")
     });
     drop_tx.send(()).expect("the holder thread waits");
+    // Not a blocking std join from a task (the runtime would not know this
+    // thread is blocked): sleep until the holder is done.
+    while !holder.is_finished() {
+        cgocheck::sleep(Duration::from_millis(1));
+    }
     holder.join().expect("the holder thread");
     t_box.wait_freed("(i) the object after the thread dropped its boxed Root");
     t_static.assert_alive("(i) the object in the static Root, after the other was freed");
