@@ -16,6 +16,7 @@ extern unsigned char *GoFn21Pinned(void);
 extern void *GoMap47(void);
 extern int64_t GoHandleValue(cgocheck_handle h);
 extern int64_t GoCount(int64_t thread);
+extern int64_t GoHoldLock(int64_t thread);
 extern void GoPanic(void);
 extern int GoNoCallback(void);
 
@@ -42,8 +43,7 @@ void ct_cb_keep_handle(cgocheck_handle h) { kept = h; }
 int64_t ct_cb_use_kept_handle(void) { return GoHandleValue(kept); }
 
 /* Row cthread: `nthreads` threads created by C each call GoCount(i)
- * `ncalls` times; returns the sum of every result, or -1 if a thread could
- * not be created or joined. */
+ * `ncalls` times (ct_cb_threads, below). */
 struct counter_job {
     pthread_t thread;
     int64_t index;
@@ -57,12 +57,21 @@ static void *count_calls(void *arg) {
     return NULL;
 }
 
-int64_t ct_cb_threads(int nthreads, long ncalls) {
+static void *hold_lock_calls(void *arg) {
+    struct counter_job *job = arg;
+    for (long i = 0; i < job->ncalls; i++) job->sum += GoHoldLock(job->index);
+    return NULL;
+}
+
+/* Runs `nthreads` C threads, each calling `body` (GoCount or GoHoldLock)
+ * with its own job; returns the sum of every result, or -1 if a thread
+ * could not be created or joined. */
+static int64_t run_threads(int nthreads, long ncalls, void *(*body)(void *)) {
     struct counter_job jobs[64];
     if (nthreads < 0 || nthreads > 64) return -1;
     for (int i = 0; i < nthreads; i++) {
         jobs[i] = (struct counter_job){.index = i, .ncalls = ncalls, .sum = 0};
-        if (pthread_create(&jobs[i].thread, NULL, count_calls, &jobs[i]) != 0) return -1;
+        if (pthread_create(&jobs[i].thread, NULL, body, &jobs[i]) != 0) return -1;
     }
     int64_t total = 0;
     for (int i = 0; i < nthreads; i++) {
@@ -71,6 +80,12 @@ int64_t ct_cb_threads(int nthreads, long ncalls) {
     }
     return total;
 }
+
+int64_t ct_cb_threads(int nthreads, long ncalls) { return run_threads(nthreads, ncalls, count_calls); }
+
+/* Row cthread_lock: `nthreads` C threads each call GoHoldLock(i) `ncalls`
+ * times (it holds a Rust mutex for longer than a scheduling turn). */
+int64_t ct_cb_lock_threads(int nthreads, long ncalls) { return run_threads(nthreads, ncalls, hold_lock_calls); }
 
 /* Row nocallback: declared #[nocallback] on the managed side, and calls
  * back anyway. */

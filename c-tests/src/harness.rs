@@ -17,9 +17,64 @@
 //!
 //! A mismatch panics with the level, the status and the child's whole output,
 //! which is what one needs to see to understand it.
+//!
+//! Every child runs under a watchdog ([`watched_output`]): one that has not
+//! ended after [`WATCHDOG`] is killed and the test fails saying it hung,
+//! with what it printed so far, instead of stalling the suite.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a child may run before the harness calls it hung. A case takes
+/// at most a few seconds (the longest, gc_stress, about 6 s per level in a
+/// debug build); the margin is for a loaded 2-core CI machine.
+pub const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` to its end, capturing stdout and stderr, like
+/// `Command::output`, but kills it and panics, naming the command and
+/// showing its output so far, when it runs past [`WATCHDOG`].
+pub fn watched_output(cmd: &mut Command) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+                panic!(
+                    "{what} hung: still running after {} s, killed by the harness's watchdog\n--- stdout ---\n{}--- stderr ---\n{}",
+                    WATCHDOG.as_secs(),
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    };
+    Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
+}
 
 /// What one level of a case must do.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +113,7 @@ pub fn run_case(exe: &Path, case: &str, cgocheck: &str, env: &[(&str, &str)]) ->
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()))
+    watched_output(&mut cmd)
 }
 
 /// Compares one run with its expected outcome; panics with the whole story

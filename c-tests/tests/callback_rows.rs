@@ -16,7 +16,9 @@
 //! each C thread's on that thread; `panic_on_c_thread` that a panic with no
 //! managed caller is a fatal report, never an unwind into C; `cthread` also
 //! that the extra Ms bound to the C threads are released when the threads
-//! exit, and reused by the next ones. `nested`: a panic three managed
+//! exit, and reused by the next ones. `cthread_lock`: callbacks on C
+//! threads holding a `std` mutex longer than a scheduling turn at
+//! GOMAXPROCS=1 all finish (a callback is never given a turn). `nested`: a panic three managed
 //! levels down, below two C frames, is caught by the outermost managed
 //! caller without running any more C, with the M's counters and g0 SP back
 //! at rest, then 10000 nested calls run normally. `work` and `block`: a
@@ -39,6 +41,7 @@ case_rows! {
     handle => all(Ok),
     handle_deleted => all(Fail(&["misuse of an invalid Handle"])),
     cthread => all(Ok),
+    cthread_lock => all(Ok),
     qsort => all(Ok),
     panic_on_c_thread => all(Fail(&["boom from a C thread", "fatal error"])),
     nocallback => all(Fail(&["function marked nocallback called back", "C function ct_nocallback_calls_go", "exported function GoNoCallback"])),

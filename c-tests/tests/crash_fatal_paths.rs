@@ -41,7 +41,7 @@ fn crash(case: &str, level: &str, env: &[(&str, &str)]) -> (Output, String) {
             Ok(())
         });
     }
-    let out = cmd.output().expect("run the crash binary");
+    let out = c_tests::harness::watched_output(&mut cmd);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, err)
 }

@@ -20,7 +20,7 @@ fn crash_with(gotraceback: Option<&str>) -> Output {
             Ok(())
         });
     }
-    cmd.output().expect("run the crash binary")
+    c_tests::harness::watched_output(&mut cmd)
 }
 
 fn stderr(out: &Output) -> String {

@@ -24,7 +24,7 @@ fn stripped_copy() -> PathBuf {
 #[test]
 fn a_stripped_binary_reports_module_offsets() {
     let exe = stripped_copy();
-    let out = Command::new(&exe).arg("c").env_remove("GOTRACEBACK").output().unwrap();
+    let out = c_tests::harness::watched_output(Command::new(&exe).arg("c").env_remove("GOTRACEBACK"));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let _ = std::fs::remove_dir_all(exe.parent().unwrap());
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -32,7 +32,7 @@ fn malformed_cgocheck_stops_the_program_at_start() {
 fn malformed_godebug_cgocheck_names_godebug() {
     let mut cmd = std::process::Command::new(exe());
     cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=9");
-    let out = cmd.output().unwrap();
+    let out = c_tests::harness::watched_output(&mut cmd);
     verify("c_reads_managed_struct", "GODEBUG=cgocheck=9", &out, Outcome::Fail(&["GODEBUG", "cgocheck"]));
 }
 
@@ -41,7 +41,7 @@ fn godebug_malformed_last_cgocheck_stops_the_program() {
     // Go would skip `x` and keep 2; here the last word must be a level.
     let mut cmd = std::process::Command::new(exe());
     cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=2,cgocheck=x");
-    let out = cmd.output().unwrap();
+    let out = c_tests::harness::watched_output(&mut cmd);
     verify(
         "c_reads_managed_struct",
         "GODEBUG=cgocheck=2,cgocheck=x",
@@ -51,7 +51,7 @@ fn godebug_malformed_last_cgocheck_stops_the_program() {
     // Go skips the malformed item and honours the later one: so do we.
     let mut cmd = std::process::Command::new(exe());
     cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=x,cgocheck=1");
-    verify("c_reads_managed_struct", "GODEBUG=cgocheck=x,cgocheck=1", &cmd.output().unwrap(), Outcome::Ok);
+    verify("c_reads_managed_struct", "GODEBUG=cgocheck=x,cgocheck=1", &c_tests::harness::watched_output(&mut cmd), Outcome::Ok);
 }
 
 #[test]

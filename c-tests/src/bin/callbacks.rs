@@ -33,6 +33,7 @@ const CASES: &[(&str, fn())] = &[
     ("handle", handle),
     ("handle_deleted", handle_deleted),
     ("cthread", cthread),
+    ("cthread_lock", cthread_lock),
     ("qsort", qsort_managed_comparator),
     ("panic_on_c_thread", panic_on_c_thread),
     ("nocallback", nocallback),
@@ -56,6 +57,8 @@ cgocheck::c_functions! {
         fn ct_cb_keep_handle(h: usize);
         fn ct_cb_use_kept_handle() -> i64;
         fn ct_cb_threads(nthreads: c_int, ncalls: c_long) -> i64;
+        /// Row cthread_lock: C threads calling GoHoldLock.
+        fn ct_cb_lock_threads(nthreads: c_int, ncalls: c_long) -> i64;
         fn ct_cb_panic_on_c_thread();
         /// Row nested: calls GoNest(depth), then counts a return.
         fn ct_nest(depth: i64) -> i64;
@@ -83,6 +86,9 @@ static PINNED_BYTE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 /// C thread index called it.
 static COUNT: AtomicU64 = AtomicU64::new(0);
 static COUNT_THREADS: Mutex<Option<HashMap<i64, libc::pthread_t>>> = Mutex::new(None);
+/// Row cthread_lock: the lock GoHoldLock holds for longer than a turn, and
+/// how many calls held it.
+static HELD: Mutex<u64> = Mutex::new(0);
 
 /// Comparisons made by `GoCompareInt64`.
 static COMPARISONS: AtomicU64 = AtomicU64::new(0);
@@ -137,6 +143,26 @@ cgocheck::export! {
         let mut seen = COUNT_THREADS.lock().unwrap();
         let first = *seen.get_or_insert_with(HashMap::new).entry(thread).or_insert(me);
         assert_eq!(first, me, "the calls of C thread {thread} ran on two different OS threads");
+        1
+    }
+
+    /// Row cthread_lock: holds a `std` mutex while computing for 25 ms
+    /// (longer than the 10 ms a task may keep its P while work waits), then
+    /// returns 1. A callback must never be given a scheduling turn there:
+    /// the P would go to the next C thread's callback, which blocks its
+    /// thread on this mutex while holding the only P, and the holder could
+    /// never get a P back to release it.
+    fn GoHoldLock(thread: i64) -> i64 {
+        let _ = thread;
+        let mut held = HELD.lock().unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(25);
+        let mut spins = 0u64;
+        while std::time::Instant::now() < until {
+            for _ in 0..1000 {
+                spins = std::hint::black_box(spins + 1);
+            }
+        }
+        *held += 1;
         1
     }
 
@@ -308,6 +334,20 @@ fn cthread() {
         again.extra_ms(),
         2 * THREADS
     );
+}
+
+/// Row cthread_lock: at GOMAXPROCS=1, 3 C threads call GoHoldLock 4 times
+/// each; each call holds a mutex for 25 ms while the others' callbacks wait
+/// for the one P. Every call finishes (the harness's watchdog fails a
+/// deadlock): callbacks take no scheduling turns.
+fn cthread_lock() {
+    const THREADS: usize = 3;
+    const CALLS: usize = 4;
+    cgocheck::set_gomaxprocs(1);
+    // SAFETY: plain arguments; GoHoldLock is exported.
+    let sum = unsafe { ct_cb_lock_threads(THREADS as c_int, CALLS as c_long) };
+    assert_eq!(sum, (THREADS * CALLS) as i64, "C's sum of GoHoldLock's results");
+    assert_eq!(*HELD.lock().unwrap(), (THREADS * CALLS) as u64);
 }
 
 /// libc's qsort sorts 10000 managed int64s with a managed comparator.

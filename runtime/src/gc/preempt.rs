@@ -109,7 +109,8 @@
 //! - A turn may end with the M holding another P than before, so code
 //!   that keeps a P pointer across instructions where it may be interrupted
 //!   must not be given turns: a callback from C is not (its entry and exit
-//!   halves keep one; `M::ncgo > 0`), and runtime code on a task stack reads
+//!   halves keep one; `M::in_callback`: a C call in progress on the M, or
+//!   an extra M bound to a thread C created), and runtime code on a task stack reads
 //!   `m.p()` only after `incgo` is set or under `NoPreempt`. Stops keep the
 //!   P and reach callbacks too.
 //! - A task whose stack has less than about 12 KiB free below its stack
@@ -431,7 +432,7 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
     if m.locks.load(Ordering::Relaxed) > 0 {
         return Verdict::Defer;
     }
-    if m.preempt.load(Ordering::Relaxed) & STOP == 0 && m.ncgo.load(Ordering::Relaxed) > 0 {
+    if m.preempt.load(Ordering::Relaxed) & STOP == 0 && m.in_callback() {
         // Only a turn is asked for, and callbacks take none (`take_turn`).
         return Verdict::Decline;
     }
@@ -507,7 +508,7 @@ fn take_turn(m: &M) {
     if SCHED.runq_len.load(Ordering::SeqCst) == 0 || SCHED.npidle.load(Ordering::SeqCst) > 0 {
         return;
     }
-    if m.ncgo.load(Ordering::Relaxed) > 0 {
+    if m.in_callback() {
         // A callback from C (or a C call's entry or exit): the callback
         // path keeps a P pointer across instructions where it may be
         // interrupted, and a turn may end with another P. Not given turns.

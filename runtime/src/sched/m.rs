@@ -269,6 +269,16 @@ impl M {
         unsafe { self.p.load(Ordering::Relaxed).as_ref() }
     }
 
+    /// Managed code on this M runs inside a callback from C: it is an
+    /// extra M (every task it runs is a callback on a thread C created), or
+    /// it has a C call in progress that called back. Such code keeps a P
+    /// pointer across instructions where it may be interrupted, so it takes
+    /// no scheduling turns (`gc/preempt.rs`).
+    #[inline]
+    pub(crate) fn in_callback(&self) -> bool {
+        self.extra || self.ncgo.load(Ordering::Relaxed) > 0
+    }
+
     /// The task locked to this M.
     #[inline]
     pub(crate) fn lockedg(&self) -> Option<&'static G> {

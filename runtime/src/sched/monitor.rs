@@ -249,7 +249,7 @@ fn preempt_long_runners(seen: &mut [Option<Running>], now: Instant) -> usize {
         // SAFETY: Ms are never freed; `p.m` is written before the status
         // word that names its owner (acquirep), which we check.
         let Some(m) = (unsafe { p.m.load(Ordering::Relaxed).as_ref() }) else { continue };
-        if m.running_word != s || m.ncgo.load(Ordering::Relaxed) > 0 {
+        if m.running_word != s || m.in_callback() {
             // Another owner by now, or a callback from C: callbacks take no
             // turns (gc/preempt.rs).
             continue;
