@@ -3,7 +3,8 @@
 //! clear message, good ones set the pace), the gctrace line, `mem_stats`,
 //! the out-of-memory report under `GOMEMLIMIT`, and cleanups
 //! (`add_cleanup`: run once after their object dies, kept alive arguments,
-//! `stop`, panics reported, zero-sized and refused objects).
+//! `stop`, panics reported, zero-sized and refused objects), and `gc()`
+//! answered only by a cycle that started after it was called.
 //!
 //! Every test runs in a child process of its own (tests/sched_util
 //! `child`) with the three variables set explicitly (empty is unset, so a
@@ -201,6 +202,45 @@ fn forced_cycles_are_counted() {
 #[test]
 fn mem_stats_counts_forced_cycles_and_their_pauses() {
     in_child("mem_stats_counts_forced_cycles_and_their_pauses", &[], forced_cycles_are_counted);
+}
+
+/// `gc()` frees what was unreachable when it was called, even when a cycle
+/// is already under way (another thread calls `gc()` back to back): a
+/// cycle that started before the call, whose mark may be over, does not
+/// answer it.
+fn frees_what_was_dropped_while_cycles_run() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                gc();
+            }
+        })
+    };
+    for i in 0..300 {
+        let (root, hidden) = in_task(move || {
+            let obj = make_obj(i);
+            (Box::new(cgocheck::Root::new(obj)), hide(obj.addr()))
+        });
+        scrub_stack();
+        drop(root);
+        gc();
+        let survived = in_task(move || is_live_object(unhide(hidden)));
+        assert!(!survived, "round {i}: an object whose only root was dropped before gc() was called survived that gc()");
+    }
+    stop.store(true, Ordering::SeqCst);
+    // A task never blocks its thread in a std join: it sleeps until the
+    // thread has ended.
+    while !busy.is_finished() {
+        cgocheck::sleep(Duration::from_millis(1));
+    }
+    busy.join().unwrap();
+}
+
+#[test]
+fn gc_frees_what_was_dropped_before_it_while_another_cycle_runs() {
+    in_child("gc_frees_what_was_dropped_before_it_while_another_cycle_runs", &[], frees_what_was_dropped_while_cycles_run);
 }
 
 /// Allocates 256 MiB of garbage in 4 KiB arrays, keeping none.

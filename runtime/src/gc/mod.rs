@@ -77,13 +77,16 @@ struct Requests {
     /// Cycles requested so far (a request for cycle `n` is satisfied when
     /// `done >= n`).
     wanted: u64,
+    /// Cycles the collector has taken up: cycle `started` may be marking
+    /// already, or done marking, so it cannot answer a new request.
+    started: u64,
     /// Cycles completed.
     done: u64,
     /// The trigger of the cycle `wanted` names.
     trigger: Trigger,
 }
 
-static REQUESTS: Mutex<Requests> = Mutex::new(Requests { wanted: 0, done: 0, trigger: Trigger::Heap });
+static REQUESTS: Mutex<Requests> = Mutex::new(Requests { wanted: 0, started: 0, done: 0, trigger: Trigger::Heap });
 /// Signalled when `wanted` grows (the collector waits on it) and when
 /// `done` grows (callers of `gc` wait on it).
 static REQUESTS_CV: Condvar = Condvar::new();
@@ -94,7 +97,10 @@ fn requests() -> MutexGuard<'static, Requests> {
 }
 
 /// Asks for a cycle; returns the number that satisfies the request. A cycle
-/// already requested and not started serves this request too.
+/// already requested and not yet taken up by the collector serves this
+/// request too; one already taken up does not (its mark may be over, and
+/// what became unreachable since would survive it): the request is for the
+/// next.
 fn request(trigger: Trigger) -> u64 {
     COLLECTOR.get_or_init(|| {
         std::thread::Builder::new()
@@ -103,8 +109,8 @@ fn request(trigger: Trigger) -> u64 {
             .expect("cgocheck: cannot start the collector thread");
     });
     let mut r = requests();
-    if r.wanted <= r.done {
-        r.wanted = r.done + 1;
+    if r.wanted <= r.started {
+        r.wanted = r.started + 1;
         r.trigger = trigger;
         REQUESTS_CV.notify_all();
     } else if trigger == Trigger::Forced {
@@ -154,6 +160,8 @@ fn collector() {
             while r.wanted <= r.done {
                 r = REQUESTS_CV.wait(r).unwrap_or_else(|e| e.into_inner());
             }
+            // Requests from now on are for the cycle after this one.
+            r.started = r.wanted;
             (r.wanted, r.trigger)
         };
         collect(trigger);

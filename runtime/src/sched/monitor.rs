@@ -271,6 +271,10 @@ pub fn sleep(d: Duration) {
     }
     let deadline = Instant::now() + d;
     {
+        // Not preempted holding the timers' lock: an M taking a P pokes
+        // the monitor under it, on g0, where it cannot stop for the
+        // collector until it gets the lock.
+        let _np = crate::sched::nopreempt::NoPreempt::new();
         let mut st = mon();
         st.seq += 1;
         let seq = st.seq;

@@ -250,6 +250,20 @@ struct SchedLock {
     _np: NoPreempt,
 }
 
+impl SchedLock {
+    /// Releases the lock but keeps the task unpreemptible until the
+    /// returned guard goes: for a P taken off the idle list (or out of a
+    /// hand-off) and not yet in its new M's hands. A task stopped there
+    /// would leave the P idle and off the list, which the collector waits
+    /// for as "being handed" (`gc/stw.rs`), while the hand-off it waits for
+    /// is stopped with the task: the world would never stop.
+    fn unlock_keeping_no_preempt(self) -> NoPreempt {
+        let SchedLock { inner, _np } = self;
+        drop(inner);
+        _np
+    }
+}
+
 impl Deref for SchedLock {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -426,7 +440,7 @@ fn wake_idle_m(mut inner: SchedLock, m: &'static M) {
     match pidleget(&mut inner) {
         Some(p) => {
             inner.local(m).state = MState::Busy;
-            drop(inner);
+            let _np = inner.unlock_keeping_no_preempt();
             hand(m, p);
         }
         None => {
@@ -462,8 +476,9 @@ fn startm(mut inner: SchedLock, p: &'static P, spinning: bool) {
     if let Some(&Work::Wake(w)) = inner.runq.front() {
         inner.pop_global();
         inner.local(w).state = MState::Busy;
-        drop(inner);
+        let np = inner.unlock_keeping_no_preempt();
         hand(w, p);
+        drop(np);
         if spinning {
             // That M was not looking for new tasks: let another do it.
             SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
@@ -476,12 +491,12 @@ fn startm(mut inner: SchedLock, p: &'static P, spinning: bool) {
     match inner.midle.pop() {
         Some(m) => {
             inner.local(m).state = MState::Busy;
-            drop(inner);
+            let _np = inner.unlock_keeping_no_preempt();
             m.spinning.store(spinning, Ordering::Relaxed);
             hand(m, p);
         }
         None => {
-            drop(inner);
+            let _np = inner.unlock_keeping_no_preempt();
             p.status.store(p::IDLE, Ordering::Release);
             m::start_worker(p, spinning);
         }

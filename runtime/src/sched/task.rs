@@ -305,9 +305,21 @@ pub(crate) fn for_each_g(mut f: impl FnMut(&'static G)) {
     }
 }
 
+/// The free records, locked. The task taking the lock is not preempted
+/// while it holds it: a task stopped for the collector with the list
+/// locked would block every M that ends a task (on g0, holding a running
+/// P) in `release`, and the world would never stop. Drop the pair whole
+/// (the guard goes first).
+fn free_records() -> (std::sync::MutexGuard<'static, Vec<&'static G>>, NoPreempt) {
+    let np = NoPreempt::new();
+    (GFREE.lock().unwrap_or_else(|e| e.into_inner()), np)
+}
+
 /// A free record.
 fn take_record() -> &'static G {
-    let mut free = GFREE.lock().unwrap_or_else(|e| e.into_inner());
+    // Dropped whole: the lock first, then the NoPreempt (tuple order).
+    let mut locked = free_records();
+    let free = &mut locked.0;
     if let Some(g) = free.pop() {
         return g;
     }
@@ -376,7 +388,7 @@ pub(crate) fn release(g: &'static G) {
         fence(Ordering::Acquire);
         g.id.store(0, Ordering::Relaxed);
         g.status.store(status::FREE, Ordering::Relaxed);
-        GFREE.lock().unwrap_or_else(|e| e.into_inner()).push(g);
+        free_records().0.push(g);
     }
 }
 
@@ -396,7 +408,7 @@ pub(crate) fn new_task(stack_size: usize, entry: Entry) -> TaskRef {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let g = take_record();
     let stack = heap().try_alloc_stack(stack_size, id).unwrap_or_else(|why| {
-        GFREE.lock().unwrap_or_else(|e| e.into_inner()).push(g);
+        free_records().0.push(g);
         LIVE.fetch_sub(1, Ordering::Relaxed);
         panic!("cgocheck: cannot start another task: {live} tasks are alive, and {why}")
     });
