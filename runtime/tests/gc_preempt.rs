@@ -166,6 +166,71 @@ fn a_spinning_task_does_not_block_a_collection() {
     });
 }
 
+/// One task holds a `std` mutex while it allocates (so it stops for the
+/// collector with the mutex held), others block their threads on that
+/// mutex (in the kernel, outside the runtime's code, each holding a P),
+/// and the main task collects again and again. The blocked threads are
+/// stopped where they wait (in the signal handler); without that, the
+/// world could never stop: each blocked thread keeps a running P, and the
+/// mutex they wait for is held by a stopped task.
+#[test]
+fn tasks_blocked_on_a_std_mutex_do_not_block_a_collection() {
+    if !is_child() {
+        return at_procs("tasks_blocked_on_a_std_mutex_do_not_block_a_collection", &[2, 3]);
+    }
+    watched("gc() while tasks block on a std mutex held by a task that allocates", || {
+        run(|| {
+            const ROUNDS: u64 = 200;
+            let lock = Arc::new(std::sync::Mutex::new(0u64));
+            let done = Arc::new(AtomicBool::new(false));
+            let mut tasks = Vec::new();
+            for t in 0..3u64 {
+                let lock = lock.clone();
+                tasks.push(spawn(move || {
+                    for i in 0..ROUNDS {
+                        let mut n = lock.lock().unwrap();
+                        // Garbage, allocated with the mutex held: the slow
+                        // paths are safepoints.
+                        for k in 0..64u64 {
+                            black_box(cgocheck::new_slice::<u64>(512 + (k + i + t) as usize % 8));
+                        }
+                        *n += 1;
+                        drop(n);
+                        cgocheck::yield_now();
+                    }
+                }));
+            }
+            let collector = {
+                let done = done.clone();
+                spawn(move || {
+                    let mut cycles = 0u64;
+                    // A collection every millisecond: back to back, the
+                    // world would be stopped nearly all the time.
+                    while !done.load(Ordering::Relaxed) {
+                        cgocheck::gc();
+                        cycles += 1;
+                        sleep(Duration::from_millis(1));
+                    }
+                    cycles
+                })
+            };
+            for t in tasks {
+                t.join();
+            }
+            done.store(true, Ordering::Relaxed);
+            let cycles = collector.join();
+            let stats = preempt_stats();
+            println!("{} rounds, {cycles} collections meanwhile; {stats:?}", *lock.lock().unwrap());
+            assert_eq!(*lock.lock().unwrap(), 3 * ROUNDS);
+            assert!(cycles > 0, "no collection finished while the tasks ran");
+            assert!(
+                stats.stopped_in_syscall > 0,
+                "no task was stopped while blocked on the mutex: the test did not test it ({stats:?})"
+            );
+        })
+    });
+}
+
 /// How long the task in [`asyncpreemptoff_lets_a_spinning_task_keep_the_only_p`]
 /// spins.
 const SPIN: Duration = Duration::from_millis(300);

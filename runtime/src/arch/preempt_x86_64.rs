@@ -201,6 +201,59 @@ pub(crate) unsafe fn interrupted(uc: *const c_void) -> (usize, usize) {
     (g[libc::REG_RIP as usize] as usize, g[libc::REG_RSP as usize] as usize)
 }
 
+/// Whether the interrupted thread was blocked in the kernel, in a system
+/// call made from code outside the runtime (`futex` under a `std` lock,
+/// `nanosleep`, `read`...): the kernel interrupts such a call for the
+/// handler and either restarts it afterwards — the saved pc is rewound to
+/// the `syscall` instruction and `rax` holds the call's number again — or
+/// returns `-EINTR` — the pc is just past `syscall` and `rax` is `-EINTR`.
+/// Either way no user instruction of the call's is half done.
+///
+/// # Safety
+/// `uc` as for [`interrupted`].
+pub(crate) unsafe fn blocked_in_syscall(uc: *const c_void) -> bool {
+    /// `syscall`.
+    const SYSCALL: [u8; 2] = [0x0f, 0x05];
+    let uc = uc.cast::<libc::ucontext_t>();
+    // SAFETY: the caller promises a live ucontext.
+    let g = unsafe { &(*uc).uc_mcontext.gregs };
+    let pc = g[libc::REG_RIP as usize] as usize;
+    let rax = g[libc::REG_RAX as usize];
+    // SAFETY: `pc` is where the interrupted thread executes next: mapped,
+    // readable text.
+    let first = unsafe { *(pc as *const u8) };
+    if first == SYSCALL[0] && rax >= 0 {
+        // SAFETY: an instruction that starts with 0x0f has a second byte,
+        // mapped like the first.
+        return unsafe { *((pc + 1) as *const u8) } == SYSCALL[1];
+    }
+    if rax != -i64::from(libc::EINTR) || pc % 4096 < 2 {
+        // Not EINTR, or the two bytes before would be on another page,
+        // which this check does not read (it answers no: not stopped here).
+        return false;
+    }
+    // SAFETY: the two bytes before `pc`, on its page, which is mapped.
+    unsafe { *((pc - 2) as *const [u8; 2]) == SYSCALL }
+}
+
+/// Copies the interrupted general-purpose registers (the 16 of them and
+/// the pc) from a signal's ucontext into `out`, for the collector to scan.
+///
+/// # Safety
+/// `uc` as for [`interrupted`].
+pub(crate) unsafe fn copy_registers(uc: *const c_void, out: &[AtomicUsize; SIGNAL_REGS]) {
+    let uc = uc.cast::<libc::ucontext_t>();
+    // SAFETY: the caller promises a live ucontext.
+    let g = unsafe { &(*uc).uc_mcontext.gregs };
+    for (slot, &v) in out.iter().zip(g[..SIGNAL_REGS].iter()) {
+        slot.store(v as usize, Ordering::Relaxed);
+    }
+}
+
+/// How many words [`copy_registers`] writes: `gregs[0..17]` of the x86-64
+/// Linux ucontext, R8–R15, RDI, RSI, RBP, RBX, RDX, RAX, RCX, RSP, RIP.
+pub(crate) const SIGNAL_REGS: usize = 17;
+
 /// Rewrites the signal's saved registers so that, when the handler returns,
 /// the interrupted code calls [`async_preempt`]: the interrupted pc is
 /// written as a return address below the red zone and becomes the stack

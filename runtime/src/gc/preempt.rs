@@ -39,7 +39,9 @@
 //!    - the interrupted pc lies in the executable text of the module that
 //!      contains the runtime (found once at start with `dl_iterate_phdr`),
 //!      so never in the C library, the dynamic loader or the vdso — never
-//!      inside `malloc` or a lock's slow path;
+//!      inside `malloc` or a lock's slow path (a stop request finding the
+//!      task blocked in a system call there stops it in the handler
+//!      instead: "Stopped where it waits", below);
 //!    - no request of this M is being honoured already.
 //!
 //!    If all hold and the M holds no runtime lock (`M::locks == 0`), it
@@ -57,6 +59,31 @@
 //!    collector's scan from the lowest saved stack pointer covers them);
 //!    for a turn it hands the P on (below). Then `async_preempt` restores
 //!    everything and returns to the interrupted instruction.
+//!
+//! ## Stopped where it waits: a task blocked in a system call
+//!
+//! A task can block its thread outside the runtime's code: on a `std`
+//! mutex held by another task (`futex`), in `std::thread::sleep`, in a
+//! `read`. Its P stays `RUNNING` and no call can be injected there (the pc
+//! is in the C library). If the task holding that mutex is stopped for a
+//! collection — at an allocation, say — the blocked thread would keep the
+//! world from ever stopping. So for a *stop* request, when the interrupted
+//! thread is blocked in (or at) a system call — the pc is at a `syscall`
+//! instruction the kernel will restart, or just past one that returned
+//! `EINTR` (`arch::blocked_in_syscall`) — and holds no runtime lock, the
+//! handler stops the task right there, without returning: it copies the
+//! interrupted registers into the M (`M::signal_regs`, scanned as roots),
+//! publishes the interrupted stack pointer less the red zone
+//! (`M::signal_stop_sp`, where the scan of its stack starts), turns the P
+//! `STOP_RUNNING` with a compare-and-swap and polls (20 µs sleeps, no lock:
+//! a signal handler may take none) until the restart gives it back
+//! (`stw::stop_in_signal_handler`). Then the handler returns and the
+//! kernel restarts the system call. Nothing of the task runs meanwhile,
+//! and at a system call no user instruction is half done; the only state
+//! it holds is what its code holds across the call, on its stack and in
+//! the registers the scan reads. [`PreemptStats::stopped_in_syscall`]
+//! counts these stops. Scheduling turns are not given this way: the task
+//! would go on without a P when the call returns.
 //!
 //! ## A turn: the P goes, the thread waits
 //!
@@ -95,13 +122,16 @@
 //!
 //! ## Limits
 //!
-//! - Code holding a `std` lock (or blocking its thread otherwise) can be
-//!   preempted like any managed code. A turn that gives its P to a task
-//!   that then blocks *its* thread on that same lock deadlocks at
+//! - Code holding a `std` lock can be preempted like any managed code.
+//!   For a collection that is safe: tasks blocked on the lock are stopped
+//!   where they wait (above). A *turn* that gives the holder's P to a task
+//!   that then blocks its thread on the same lock deadlocks at
 //!   `GOMAXPROCS=1` (the P cannot come back): the same hazard as a C call
 //!   or a yield inside such a lock already had, now at any instruction.
 //!   Keep `std` lock sections short and free of blocking, or use channels,
-//!   or run with `GODEBUG=asyncpreemptoff=1` (above).
+//!   or run with `GODEBUG=asyncpreemptoff=1` (above). Callbacks from C
+//!   take no turns, so C threads calling back into code that takes a
+//!   `std` lock are safe at any `GOMAXPROCS`.
 //! - A global allocator compiled into the executable (jemalloc, mimalloc)
 //!   is preempted like managed code; one that takes locks can deadlock the
 //!   preempted thread's turn. The C library's `malloc` is never
@@ -159,6 +189,7 @@ static DEFERRED: AtomicU64 = AtomicU64::new(0);
 static DECLINED: AtomicU64 = AtomicU64::new(0);
 static STOPS: AtomicU64 = AtomicU64::new(0);
 static TURNS: AtomicU64 = AtomicU64::new(0);
+static STOPPED_IN_SYSCALL: AtomicU64 = AtomicU64::new(0);
 
 /// Counters of asynchronous preemption since the process started (for
 /// tests and tools; read one by one, so only approximately consistent
@@ -181,6 +212,9 @@ pub struct PreemptStats {
     pub stops: u64,
     /// Turns taken: a preempted task handed its P on.
     pub turns: u64,
+    /// Stop requests honoured in the signal handler by a task blocked in a
+    /// system call outside the runtime (a `std` lock, a sleep, a read).
+    pub stopped_in_syscall: u64,
     /// The FP/SIMD state is saved with `xsave` (else `fxsave`).
     pub xsave: bool,
     /// Bytes of the FP/SIMD save area on the task stack.
@@ -196,6 +230,7 @@ pub fn preempt_stats() -> PreemptStats {
         declined: DECLINED.load(Ordering::Relaxed),
         stops: STOPS.load(Ordering::Relaxed),
         turns: TURNS.load(Ordering::Relaxed),
+        stopped_in_syscall: STOPPED_IN_SYSCALL.load(Ordering::Relaxed),
         xsave: arch::fp_state().0,
         fp_area: arch::fp_state().1,
     }
@@ -357,6 +392,10 @@ fn send(m: &M, bit: u32) {
 /// What the handler does with a request.
 enum Verdict {
     Inject,
+    /// A stop request, the task blocked in a system call outside the
+    /// runtime: stop it in the handler (module comment, "Stopped where it
+    /// waits").
+    StopInSyscall,
     Defer,
     Decline,
 }
@@ -391,6 +430,15 @@ pub(crate) unsafe fn on_signal(info: *const libc::siginfo_t, uc: *mut c_void) ->
             // interrupted by a call.
             unsafe { arch::inject_call(uc) };
             INJECTED.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::StopInSyscall => {
+            m.preempt.fetch_and(!STOP, Ordering::AcqRel);
+            m.preempt.fetch_or(ACTIVE, Ordering::Relaxed);
+            // SAFETY: our caller's ucontext; `verdict` checked that this is
+            // a task blocked in a system call on its own stack.
+            unsafe { stop_in_syscall(m, uc) };
+            m.preempt.fetch_and(!ACTIVE, Ordering::Release);
+            STOPPED_IN_SYSCALL.fetch_add(1, Ordering::Relaxed);
         }
         Verdict::Defer => {
             m.preempt_pending.store(true, Ordering::Relaxed);
@@ -436,6 +484,12 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
         // Only a turn is asked for, and callbacks take none (`take_turn`).
         return Verdict::Decline;
     }
+    if m.preempt.load(Ordering::Relaxed) & STOP != 0 && !in_text(pc) {
+        // SAFETY: our caller's ucontext; `pc` is not our module's text.
+        if unsafe { arch::blocked_in_syscall(uc) } {
+            return Verdict::StopInSyscall;
+        }
+    }
     let frame = arch::injected_frame_bytes();
     if frame == 0 || !sp.is_multiple_of(8) || sp - lo < frame + SLACK {
         return Verdict::Decline;
@@ -444,6 +498,25 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
         return Verdict::Decline;
     }
     Verdict::Inject
+}
+
+/// Stops `m`'s task, blocked in a system call, for the collector without
+/// leaving the signal handler (module comment, "Stopped where it waits"):
+/// publishes the interrupted registers and stack pointer for the scan,
+/// stops the P, waits in the handler for the restart, and withdraws them.
+///
+/// # Safety
+/// From [`on_signal`] only, with its ucontext, on `m`'s thread, when
+/// `verdict` said [`Verdict::StopInSyscall`].
+unsafe fn stop_in_syscall(m: &M, uc: *mut c_void) {
+    let Some(p) = m.p() else { return };
+    // SAFETY: our caller's ucontext.
+    let (_, sp) = unsafe { arch::interrupted(uc) };
+    // SAFETY: as above.
+    unsafe { arch::copy_registers(uc, &m.signal_regs) };
+    m.signal_stop_sp.store(sp - arch::RED_ZONE, Ordering::Release);
+    super::stw::stop_in_signal_handler(m, p);
+    m.signal_stop_sp.store(0, Ordering::Release);
 }
 
 /// Called by `async_preempt` (`arch/preempt_x86_64.rs`) on the interrupted

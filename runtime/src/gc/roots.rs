@@ -5,7 +5,9 @@
 //! roots, in the order [`mark_roots`] feeds them to the [`Marker`]:
 //!
 //! 1. **Task stacks**, conservatively, with the registers saved at each
-//!    task's stop (`stw::for_each_task_stack`).
+//!    task's stop (`stw::for_each_task_stack`), and the registers of tasks
+//!    stopped in the preemption signal's handler while blocked in a system
+//!    call (`stw::for_each_signal_stop_registers`).
 //! 2. **Managed globals**, precisely: each `managed_static!` global's words
 //!    chosen by its type's pointer mask (`globals::for_each`). The masks
 //!    are the static ones the `CType` derive computed at compile time, so
@@ -104,6 +106,12 @@ pub(crate) fn mark_roots(m: &mut Marker) {
         // SAFETY: for_each_task_stack hands out the in-use part of stopped
         // tasks' stacks, which stay mapped while the world is stopped.
         unsafe { m.scan_range(lo.next_multiple_of(WORD), hi & !(WORD - 1)) }
+    });
+    super::stw::for_each_signal_stop_registers(&mut |lo, hi| {
+        // SAFETY: the registers of Ms stopped in their signal handler, in
+        // their (never freed) M records, unchanged while the world is
+        // stopped.
+        unsafe { m.scan_range(lo, hi) }
     });
     scan_non_stack_roots(m);
 }

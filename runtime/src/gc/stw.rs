@@ -253,6 +253,34 @@ pub(crate) fn stop_here(m: &M, p: &P) {
     }
 }
 
+/// [`stop_here`] for a task stopped inside the preemption signal's handler
+/// (`gc/preempt.rs`, "Stopped where it waits"): async-signal-safe, so no
+/// lock. Stops `p` (`RUNNING` → `STOP_RUNNING`) if a stop is requested and
+/// waits, polling, until the restart gives it back. A restart that came
+/// between the request and the compare-and-swap (so it did not see this P
+/// stopped) has lowered the stop flag first: then the P restarts itself.
+pub(crate) fn stop_in_signal_handler(m: &M, p: &P) {
+    /// How long the handler sleeps between two looks.
+    const POLL: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 20_000 };
+    if !stop_requested() {
+        return;
+    }
+    let stopped = p::word(m.id, p::STOP_RUNNING);
+    if p.status.compare_exchange(m.running_word, stopped, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        return;
+    }
+    while p.status.load(Ordering::Acquire) == stopped {
+        if !stop_requested() {
+            // A failed exchange means the restart flipped it meanwhile.
+            let _ = p.status.compare_exchange(stopped, m.running_word, Ordering::AcqRel, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: nanosleep is async-signal-safe; POLL is a valid duration
+        // and no remainder is asked for.
+        unsafe { libc::nanosleep(&POLL, std::ptr::null_mut()) };
+    }
+}
+
 /// M `m`, back from C (or called back by C), takes back the P it left in
 /// `SYSCALL`: one compare-and-swap, after waiting out a stop that turned it
 /// into `STOP_SYSCALL(m)` (the thread blocks; the caller's stack pointer is
@@ -448,13 +476,32 @@ pub(crate) fn for_each_task_stack(f: &mut dyn FnMut(usize, usize)) {
             sys - CGOCALL_RESUME_SIZE
         } else {
             let sched = g.sched_sp.load(Ordering::Acquire);
-            if sys != 0 {
-                sched.min(sys.saturating_sub(CGOCALL_RESUME_SIZE))
+            let sched = if sys != 0 { sched.min(sys.saturating_sub(CGOCALL_RESUME_SIZE)) } else { sched };
+            // Stopped in the signal handler, blocked in a system call: its
+            // live frames start at the interrupted stack pointer.
+            let in_handler = m
+                .filter(|m| std::ptr::eq(m.curg.load(Ordering::Acquire), g))
+                .map_or(0, |m| m.signal_stop_sp.load(Ordering::Acquire));
+            if in_handler != 0 {
+                sched.min(in_handler)
             } else {
                 sched
             }
         };
         f(lo.clamp(stack_lo, hi), hi);
+    });
+}
+
+/// Calls `f(lo, hi)` for the registers of every task stopped in the
+/// preemption signal's handler (`M::signal_regs`), which the collector
+/// scans conservatively, as it scans the registers `async_preempt` saves on
+/// a task's stack. World stopped.
+pub(crate) fn for_each_signal_stop_registers(f: &mut dyn FnMut(usize, usize)) {
+    crate::sched::m::for_each_m(|m| {
+        if m.signal_stop_sp.load(Ordering::Acquire) != 0 {
+            let lo = m.signal_regs.as_ptr() as usize;
+            f(lo, lo + std::mem::size_of_val(&m.signal_regs));
+        }
     });
 }
 

@@ -187,6 +187,12 @@ impl Heap {
     #[cold]
     fn refill(&self, elem: &'static Type, count: usize, class: usize) -> usize {
         self.slow_path_entry();
+        // From here until the span is in the cache (or given back), it is
+        // in this task's hands only: no collection may begin meanwhile, or
+        // its sweep would treat the span by a state the span no longer has
+        // (the "span taken from the central heap has a free slot" panic of
+        // the stress soak). The collector waits for the guard to go.
+        let _np = NoPreempt::new();
         let single = count == 1;
         let span = self.take_span(elem, single, class);
         let installed = cache::with_cache(|c| {

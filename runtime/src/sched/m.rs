@@ -86,6 +86,15 @@ pub(crate) struct M {
     /// turn) and its "being preempted" bit. Set by requesters (the monitor,
     /// the collector), taken by the M's own thread.
     pub preempt: AtomicU32,
+    /// Non-zero while this M's task is stopped for the collector inside
+    /// the preemption signal's handler (it was blocked in a system call
+    /// outside the runtime: `gc/preempt.rs`, "Stopped where it waits"):
+    /// the lowest address of its stack that may be live (the interrupted
+    /// stack pointer less the red zone). Written by the M's own thread.
+    pub signal_stop_sp: AtomicUsize,
+    /// The interrupted registers of that stop, scanned as roots while
+    /// `signal_stop_sp` is set.
+    pub signal_regs: [AtomicUsize; crate::arch::preempt::SIGNAL_REGS],
     /// The kernel thread id of this M's thread (0 while it has none: an
     /// unbound extra M), where preemption requests are sent
     /// (`gc::preempt::request`). Written by the thread itself.
@@ -205,6 +214,8 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         preempt_pending: AtomicBool::new(false),
         preempt: AtomicU32::new(0),
         tid: AtomicI32::new(0),
+        signal_stop_sp: AtomicUsize::new(0),
+        signal_regs: [const { AtomicUsize::new(0) }; crate::arch::preempt::SIGNAL_REGS],
         running_word: p::word(id, p::RUNNING),
         syscall_word: p::word(id, p::SYSCALL),
         g0_sp: AtomicUsize::new(0),
