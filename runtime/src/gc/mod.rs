@@ -96,11 +96,13 @@ fn requests() -> MutexGuard<'static, Requests> {
     REQUESTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Asks for a cycle; returns the number that satisfies the request. A cycle
-/// already requested and not yet taken up by the collector serves this
-/// request too; one already taken up does not (its mark may be over, and
-/// what became unreachable since would survive it): the request is for the
-/// next.
+/// Asks for a cycle; returns the number that satisfies the request.
+///
+/// For the heap's trigger, any cycle not yet finished serves: it collects,
+/// which is all the goal asks for. For [`gc`] a cycle requested and not yet
+/// taken up by the collector serves too, but one already taken up does not
+/// (its mark may be over, and what became unreachable since would survive
+/// it): the request is for the next.
 fn request(trigger: Trigger) -> u64 {
     COLLECTOR.get_or_init(|| {
         std::thread::Builder::new()
@@ -109,6 +111,9 @@ fn request(trigger: Trigger) -> u64 {
             .expect("cgocheck: cannot start the collector thread");
     });
     let mut r = requests();
+    if trigger == Trigger::Heap && r.wanted > r.done {
+        return r.wanted;
+    }
     if r.wanted <= r.started {
         r.wanted = r.started + 1;
         r.trigger = trigger;
@@ -147,10 +152,20 @@ pub fn gc() {
 /// a safepoint.
 pub(crate) fn alloc_slow_path() {
     if pacer::over_goal() {
-        request(Trigger::Heap);
+        let n = request(Trigger::Heap);
+        if pacer::over_hard_goal() {
+            // Past the goal by more than the slack: wait for the cycle
+            // (`pacer::over_hard_goal`).
+            ASSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            wait_for(n);
+        }
     }
     stw::safepoint();
 }
+
+/// Allocations that waited for a cycle because the heap was past its goal
+/// by more than the slack ([`MemStats::assist_waits`]).
+pub(crate) static ASSISTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The collector thread: one cycle per request, for ever.
 fn collector() {

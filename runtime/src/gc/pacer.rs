@@ -31,6 +31,12 @@
 //! the unused part of one span per thread cache entry). Objects that die
 //! meanwhile are counted until the next mark.
 //!
+//! Past the goal by a tenth of it ([`over_hard_goal`]), an allocating task
+//! waits for the cycle it asked for: the world stop and its sweep take
+//! time, and many allocating tasks would otherwise take the heap far past
+//! its goal meanwhile (Go's mutator assists do this job for its concurrent
+//! mark).
+//!
 //! Cost on the allocation path: [`over_goal`] reads the heap's counters
 //! (relaxed loads, no lock) and the cached trigger (the counter value at
 //! which the heap reaches the goal), and compares; it is called only from
@@ -57,6 +63,13 @@ static GOAL: AtomicUsize = AtomicUsize::new(HEAP_MINIMUM);
 /// [`settings`] are first read it is the default first goal; the first
 /// time it is passed, [`over_goal`] reads them and sets it for real.
 static TRIGGER: AtomicUsize = AtomicUsize::new(HEAP_MINIMUM);
+/// The value of [`allocated`] past which an allocating task waits for the
+/// cycle it asked for ([`over_hard_goal`]): the trigger plus a tenth of
+/// the goal (at least [`ASSIST_SLACK_MIN`]); `usize::MAX` with no goal.
+static HARD_TRIGGER: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The least slack past the goal before allocation waits: what a few
+/// thread caches may hold in spans not yet counted.
+const ASSIST_SLACK_MIN: usize = 1 << 20;
 /// The heap estimate when the last mark ended (before it was replaced by
 /// the live size): gctrace's middle figure.
 static HEAP_AT_MARK: AtomicUsize = AtomicUsize::new(0);
@@ -86,6 +99,7 @@ fn settings() -> &'static Settings {
         let goal = goal_for(0, s.gogc, s.limit);
         GOAL.store(goal, Ordering::Relaxed);
         TRIGGER.store(goal, Ordering::Relaxed);
+        HARD_TRIGGER.store(hard_trigger_for(goal, goal), Ordering::Relaxed);
         s
     })
 }
@@ -168,8 +182,32 @@ pub(crate) fn end_cycle(live: usize) -> usize {
     LIVE.store(live, Ordering::Relaxed);
     BASE.store(base, Ordering::Relaxed);
     GOAL.store(goal, Ordering::Relaxed);
-    TRIGGER.store(trigger_for(base, live, goal), Ordering::Relaxed);
+    let trigger = trigger_for(base, live, goal);
+    TRIGGER.store(trigger, Ordering::Relaxed);
+    HARD_TRIGGER.store(hard_trigger_for(trigger, goal), Ordering::Relaxed);
     goal
+}
+
+/// [`HARD_TRIGGER`] for a trigger and its goal.
+fn hard_trigger_for(trigger: usize, goal: usize) -> usize {
+    if trigger == usize::MAX {
+        usize::MAX
+    } else {
+        trigger.saturating_add((goal / 10).max(ASSIST_SLACK_MIN))
+    }
+}
+
+/// Whether the heap is past its goal by more than the slack: the cycle
+/// that should have started at the goal has not finished, and allocation
+/// outruns it (a stopping of the world waits for a sweep to finish and for
+/// every task to reach a safepoint, and other tasks allocate meanwhile).
+/// The allocating task then waits for that cycle (`gc::alloc_slow_path`),
+/// as Go's mutator assists hold allocation back: the heap stays within
+/// about a tenth over its goal instead of growing without bound under
+/// many allocating tasks.
+#[inline]
+pub(crate) fn over_hard_goal() -> bool {
+    allocated() >= HARD_TRIGGER.load(Ordering::Relaxed)
 }
 
 /// The value of the heap's allocation counter at which the heap reaches

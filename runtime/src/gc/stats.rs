@@ -216,6 +216,10 @@ pub struct MemStats {
     /// Not in Go: the objects the last collection found live (0: none
     /// yet).
     pub last_gc_live_objects: u64,
+    /// Not in Go: allocations that waited for a collection because the
+    /// heap was past its goal by more than a tenth (the pacer's assist:
+    /// allocation outran the collector).
+    pub assist_waits: u64,
     /// `LastGC`: when the last collection ended, nanoseconds since the Unix
     /// epoch (0: none yet).
     pub last_gc: u64,
@@ -248,6 +252,7 @@ impl Default for MemStats {
             pause_end: [0; PAUSES],
             max_pause_ns: 0,
             last_gc_live_objects: 0,
+            assist_waits: 0,
             last_gc: 0,
             next_gc: 0,
             gc_cpu_fraction: 0.0,
@@ -271,6 +276,7 @@ pub fn mem_stats() -> MemStats {
         pause_end: k.pause_end,
         max_pause_ns: k.max_pause_ns,
         last_gc_live_objects: k.live_objects,
+        assist_waits: super::ASSISTS.load(std::sync::atomic::Ordering::Relaxed),
         last_gc: k.last_gc,
         gc_cpu_fraction: cpu_fraction(k.pause_total_ns),
         ..MemStats::default()
