@@ -274,7 +274,17 @@ impl Busy {
     /// Closes its stdin and waits: exit status, stdout lines, stderr.
     fn finish(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
         drop(self.child.stdin.take());
+        self.wait()
+    }
+
+    /// Waits with its stdin open (the program never ends by itself): for a
+    /// signal that must end it. Closing stdin would let it exit normally
+    /// while the signal's report is still being written.
+    fn wait(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        // `Child::wait` closes stdin first: keep our end open across it.
+        let stdin = self.child.stdin.take();
         let status = self.child.wait().unwrap();
+        drop(stdin);
         let rest = self.reader.join().unwrap();
         let mut err = String::new();
         std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
@@ -342,7 +352,7 @@ fn sigquit_is_a_report_of_every_task_as_in_go() {
     // `all`: the signal may reach any thread; every task is shown.
     let busy = Busy::start(&[("GOTRACEBACK", "all")]);
     busy.signal(libc::SIGQUIT);
-    let (status, _, err) = busy.finish();
+    let (status, _, err) = busy.wait();
     assert_eq!(status.code(), Some(2), "{status:?}\n{err}");
     assert!(err.starts_with("SIGQUIT: quit\nPC="), "{err}");
     assert!(err.contains("crash::signal_storm::{{closure}}"), "{err}");

@@ -434,6 +434,10 @@ fn signal_storm() {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
     static STOP: AtomicBool = AtomicBool::new(false);
+    /// Workers that have done one round: `ready` waits for both, so that a
+    /// signal sent after it finds them started (their closures on their
+    /// stacks), however loaded the machine.
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     cgocheck::run(|| {
         let workers: Vec<_> = (0..2)
             .map(|w| {
@@ -444,6 +448,9 @@ fn signal_storm() {
                         // SAFETY: plain integer arguments.
                         let q = unsafe { divide_in_c(black_box(84), 2) };
                         println!("w{w} {n} {sum} {q}");
+                        if n == 0 {
+                            STARTED.fetch_add(1, Ordering::SeqCst);
+                        }
                         n += 1;
                         cgocheck::sleep(std::time::Duration::from_micros(200));
                     }
@@ -451,6 +458,9 @@ fn signal_storm() {
                 })
             })
             .collect();
+        while STARTED.load(Ordering::SeqCst) < 2 {
+            cgocheck::sleep(std::time::Duration::from_millis(1));
+        }
         println!("ready");
         std::io::stdout().flush().expect("flush stdout");
         let mut rest = Vec::new();
