@@ -34,35 +34,12 @@ mod sched_util;
 
 use cgocheck::{gc, managed_static, run_test, spawn, Chan, Gc, ManagedMemory, Region, Root};
 use gc_util::*;
-use sched_util::{child, child_passes, is_child, text, watched};
+use sched_util::{child, in_child, is_child, text, watched};
 use std::arch::asm;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Collections each rooted object must survive.
-const CYCLES: usize = 100;
-
-/// Runs `body` as the main task of the runtime in this child process,
-/// watched; in the parent, runs this test in a child and requires it to
-/// pass.
-fn in_child(name: &str, env: &[(&str, &str)], body: fn()) {
-    if is_child() {
-        watched(name, || run_test(body));
-    } else {
-        child_passes(name, env);
-    }
-}
-
-/// Collects [`CYCLES`] times, checking after every 10th that `t` lives.
-fn survive(t: &Tracked, what: &str) {
-    for i in 0..CYCLES {
-        gc();
-        if i % 10 == 9 {
-            t.assert_alive(&format!("{what}, after {} collections", i + 1));
-        }
-    }
-}
 
 // ---- (a) a register of a task preempted in a tight loop ----
 

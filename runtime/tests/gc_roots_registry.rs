@@ -22,34 +22,13 @@
 mod gc_util;
 mod sched_util;
 
-use cgocheck::{gc, run_test, spawn, Chan, Gc, Handle, Root};
+use cgocheck::{gc, spawn, Chan, Gc, Handle, Root};
 use gc_util::*;
-use sched_util::{child_passes, is_child, watched};
+use sched_util::in_child;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Collections each rooted object must survive.
-const CYCLES: usize = 100;
-
-/// Runs `body` as the main task in a child process, watched.
-fn in_child(name: &str, env: &[(&str, &str)], body: fn()) {
-    if is_child() {
-        watched(name, || run_test(body));
-    } else {
-        child_passes(name, env);
-    }
-}
-
-/// Collects [`CYCLES`] times, checking after every 10th that `t` lives.
-fn survive(t: &Tracked, what: &str) {
-    for i in 0..CYCLES {
-        gc();
-        if i % 10 == 9 {
-            t.assert_alive(&format!("{what}, after {} collections", i + 1));
-        }
-    }
-}
 
 /// Makes a tracked object and returns its tracker; not inlined, so the
 /// plain address stays in a dead frame (scrubbed by the caller).

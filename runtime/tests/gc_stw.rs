@@ -42,6 +42,21 @@ fn done() -> bool {
     DONE.load(Ordering::SeqCst)
 }
 
+/// `n` tasks that bump the counter until [`done`], yielding between bumps
+/// (their only safepoint).
+fn yielding_loops(n: usize) -> Vec<cgocheck::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            spawn(|| {
+                while !done() {
+                    bump();
+                    yield_now();
+                }
+            })
+        })
+        .collect()
+}
+
 cgocheck::export! {
     /// A `qsort` comparator: managed code called back by C on a task's
     /// thread.
@@ -151,16 +166,8 @@ fn the_world_stops_while_tasks_loop_park_sleep_call_c_and_are_called_back() {
     }
     watched("stops of the world among busy tasks", || {
         run(|| {
-            let mut hs = Vec::new();
             // Loops whose only safepoint is a yield.
-            for _ in 0..3 {
-                hs.push(spawn(|| {
-                    while !done() {
-                        bump();
-                        yield_now();
-                    }
-                }));
-            }
+            let mut hs = yielding_loops(3);
             // Spawning (a safepoint) and joining (a park).
             hs.push(spawn(|| {
                 while !done() {
@@ -401,15 +408,7 @@ fn set_gomaxprocs_serialises_with_repeated_stops() {
     }
     watched("set_gomaxprocs during stops", || {
         run(|| {
-            let mut hs = Vec::new();
-            for _ in 0..4 {
-                hs.push(spawn(|| {
-                    while !done() {
-                        bump();
-                        yield_now();
-                    }
-                }));
-            }
+            let mut hs = yielding_loops(4);
             hs.push(spawn(|| {
                 while !done() {
                     c_usleep(300);

@@ -233,6 +233,20 @@ pub fn in_task<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     .join()
 }
 
+/// Collections each rooted object must survive.
+pub const CYCLES: usize = 100;
+
+/// Collects [`CYCLES`] times, checking after every 10th that `t` lives.
+#[track_caller]
+pub fn survive(t: &Tracked, what: &str) {
+    for i in 0..CYCLES {
+        gc();
+        if i % 10 == 9 {
+            t.assert_alive(&format!("{what}, after {} collections", i + 1));
+        }
+    }
+}
+
 /// Collects `n` times.
 pub fn collect(n: usize) {
     for _ in 0..n {

@@ -45,6 +45,18 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// In the child process: runs `body` as the runtime's main task
+/// (`run_test`), watched. In the parent: runs test `name` in a child with
+/// `env` added and asserts that it passed.
+#[track_caller]
+pub fn in_child(name: &str, env: &[(&str, &str)], body: fn()) {
+    if is_child() {
+        watched(name, || cgocheck::run_test(body));
+    } else {
+        child_passes(name, env);
+    }
+}
+
 /// Runs test `name` in a child and asserts that it passed.
 #[track_caller]
 pub fn child_passes(name: &str, env: &[(&str, &str)]) {
