@@ -291,6 +291,26 @@ fn many_allocating_tasks_keep_the_heap_near_its_goal() {
     assert!(checked >= 5, "only {checked} cycles to check:\n{err}");
 }
 
+/// Ten objects just allocated, in a span still in this thread's cache,
+/// show in `mem_stats` at once (the heap's running totals count a span's
+/// objects only when the cache gives it back).
+fn counts_objects_in_cached_spans() {
+    let s0 = mem_stats();
+    let objs: Vec<Gc<[u64; 8]>> = (0..10).map(|i| new([i; 8])).collect();
+    let s1 = mem_stats();
+    std::hint::black_box(&objs);
+    assert_eq!(s1.num_gc, s0.num_gc, "no collection in between: {s1:?}");
+    assert!(s1.mallocs >= s0.mallocs + 10, "mallocs {} -> {}", s0.mallocs, s1.mallocs);
+    assert!(s1.heap_objects >= s0.heap_objects + 10, "heap_objects {} -> {}", s0.heap_objects, s1.heap_objects);
+    assert!(s1.heap_alloc >= s0.heap_alloc + 640, "heap_alloc {} -> {}", s0.heap_alloc, s1.heap_alloc);
+    assert!(s1.total_alloc >= s0.total_alloc + 640, "total_alloc {} -> {}", s0.total_alloc, s1.total_alloc);
+}
+
+#[test]
+fn mem_stats_counts_objects_still_in_a_thread_cache() {
+    in_child("mem_stats_counts_objects_still_in_a_thread_cache", &[], counts_objects_in_cached_spans);
+}
+
 /// Allocates 256 MiB of garbage in 4 KiB arrays, keeping none.
 fn allocate_garbage() {
     for i in 0..(256 << 10) / 4 {

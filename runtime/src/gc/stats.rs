@@ -262,10 +262,11 @@ impl Default for MemStats {
 
 /// The current figures. Counters are read one by one while the program
 /// runs, so a snapshot taken while tasks allocate is only approximately
-/// consistent (Go's `ReadMemStats` stops the world instead). The heap
-/// counts allocations per span a thread cache gives back (and per large
-/// object), so the objects taken from spans still cached are not counted
-/// yet: at most one span's worth per cache entry.
+/// consistent (Go's `ReadMemStats` stops the world instead). The heap's
+/// running totals count allocations per span a thread cache gives back
+/// (and per large object); the objects taken from spans still in caches
+/// are added here, from every such span's bitmaps (a walk of the spans,
+/// as Go's `ReadMemStats` flushes every cache).
 pub fn mem_stats() -> MemStats {
     let k = counts();
     let mut s = MemStats {
@@ -285,13 +286,17 @@ pub fn mem_stats() -> MemStats {
     let goal = pacer::goal();
     s.next_gc = if goal == usize::MAX { u64::MAX } else { goal as u64 };
     let h = crate::heap::counters();
-    s.heap_alloc = h.total_alloc.saturating_sub(h.freed);
+    // Objects taken from spans still in thread caches, which the running
+    // totals count only when the span is given back.
+    let (cached_objects, cached_bytes) = crate::heap::counters::cached_allocations();
+    let (total_alloc, mallocs) = (h.total_alloc + cached_bytes, h.mallocs + cached_objects);
+    s.heap_alloc = total_alloc.saturating_sub(h.freed);
     s.heap_sys = h.heap_sys;
     s.heap_idle = h.heap_idle;
     s.heap_released = h.heap_released;
-    s.heap_objects = h.mallocs.saturating_sub(h.frees);
-    s.total_alloc = h.total_alloc;
-    s.mallocs = h.mallocs;
+    s.heap_objects = mallocs.saturating_sub(h.frees);
+    s.total_alloc = total_alloc;
+    s.mallocs = mallocs;
     s.frees = h.frees;
     s
 }

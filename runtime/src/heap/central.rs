@@ -328,8 +328,7 @@ impl Central {
     pub fn give_back(&mut self, arena: &Arena, span: &'static Span) {
         span.state.store(state::FULL, SeqCst);
         let live = span.live_slots();
-        let freed_meanwhile = span.frees.load(Relaxed) - span.frees_at_take.load(Relaxed);
-        let taken = (live + freed_meanwhile).saturating_sub(span.live_at_take.load(Relaxed));
+        let taken = span.taken_since_take();
         counters::allocated(taken, taken * span.slot_size);
         if live < span.nslots {
             span.state.store(state::PARTIAL, SeqCst);

@@ -5,7 +5,8 @@
 //! since it got the span are `live now - live then + freed meanwhile`
 //! (central.rs); large objects are counted one by one (their path takes the
 //! heap lock anyway). So allocations from a span still in some cache are
-//! not counted yet: at most one span per cache entry, as Go's `mcache`.
+//! not counted yet: at most one span per cache entry, as Go's `mcache`
+//! (`mem_stats` adds them, [`cached_allocations`]; the pacer does not).
 //! Frees are counted by whoever frees (the sweeper, `Heap::free`). The page
 //! figures mirror the central state, updated under its lock.
 
@@ -50,6 +51,27 @@ pub fn counters() -> HeapCounters {
         heap_idle: HEAP_IDLE.load(Relaxed),
         heap_released: HEAP_RELEASED.load(Relaxed),
     }
+}
+
+/// The allocations not counted yet because their spans are still in a
+/// thread cache: `(objects, bytes)`, summed over every small span in the
+/// `CACHED` state (`Span::taken_since_take`, the count its give-back will
+/// add). For `mem_stats`, which adds them to the running totals so that
+/// objects still in some cache's span are not missing from `heap_alloc`;
+/// read without locks while tasks allocate, so approximate then. Walks
+/// every span.
+pub(crate) fn cached_allocations() -> (u64, u64) {
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    super::span::for_each_span(|span| {
+        if matches!(span.kind, super::span::SpanKind::Small { .. })
+            && span.state.load(Relaxed) == super::span::state::CACHED
+        {
+            let taken = span.taken_since_take() as u64;
+            objects += taken;
+            bytes += taken * span.slot_size as u64;
+        }
+    });
+    (objects, bytes)
 }
 
 /// Counts `objects` allocations of `bytes` in all.

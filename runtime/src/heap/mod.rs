@@ -55,7 +55,7 @@
 pub(crate) mod arena;
 mod cache;
 mod central;
-mod counters;
+pub(crate) mod counters;
 mod lookup;
 mod runs;
 pub mod sizeclass;

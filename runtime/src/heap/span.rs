@@ -489,6 +489,14 @@ impl Span {
         self.nslots - self.free_slots()
     }
 
+    /// Slots its owner took since it took the span from the central heap
+    /// (`central.rs`, `note_take`): live now, less live then, plus what was
+    /// freed meanwhile.
+    pub fn taken_since_take(&self) -> usize {
+        let freed_meanwhile = self.frees.load(Ordering::Relaxed).wrapping_sub(self.frees_at_take.load(Ordering::Relaxed));
+        (self.live_slots() + freed_meanwhile).saturating_sub(self.live_at_take.load(Ordering::Relaxed))
+    }
+
     /// Calls `f(slot)` for every pinned slot.
     pub fn for_each_pinned(&self, mut f: impl FnMut(usize)) {
         for (w, p) in self.g.iter().map(|g| &g.pinned).enumerate() {
