@@ -160,7 +160,7 @@ fn monitor() {
         let now = Instant::now();
         let next = st.timers.peek().map(|t| t.deadline.saturating_duration_since(now));
         MON_IDLE.store(true, Ordering::SeqCst);
-        let all_idle = SCHED.npidle.load(Ordering::SeqCst) >= SCHED.gomaxprocs.load(Ordering::SeqCst);
+        let all_idle = super::schedule::all_ps_idle();
         if all_idle {
             // Nothing runs, so nothing can be in C: sleep until a P is taken
             // (poke, which takes MON after seeing MON_IDLE) or a timer is due.

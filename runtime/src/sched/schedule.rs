@@ -1171,12 +1171,29 @@ pub fn set_gomaxprocs(n: usize) -> usize {
     // Not while the world is stopped: the world lock keeps the set of Ps
     // still from stop to restart. When it is held, from a task it is waited
     // for as a blocking call, so the task's P can be stopped meanwhile.
+    //
+    // Not preempted from taking the world lock to releasing it: a turn
+    // would leave this task waiting for a P with the lock held, while the
+    // tasks that could give it one wait for the lock (and no collection
+    // could start). The blocking wait is a C call: its P can be stopped or
+    // retaken meanwhile whatever the guard says.
+    let np = NoPreempt::new();
     if !stw::try_lock_world() {
         stw::blocking(stw::lock_world);
     }
     let old = set_procs(n);
     stw::unlock_world();
+    drop(np);
     old
+}
+
+/// Whether every P is idle, read consistently: `set_gomaxprocs` changes
+/// the count and the idle list together under the scheduler lock (the
+/// monitor, deciding to sleep until a P is taken, must not see a count
+/// from before a shrink with an idle list from after).
+pub(crate) fn all_ps_idle() -> bool {
+    let _inner = lock();
+    SCHED.npidle.load(Ordering::SeqCst) >= SCHED.gomaxprocs.load(Ordering::SeqCst)
 }
 
 /// `set_gomaxprocs` with the world lock held.

@@ -4,7 +4,8 @@
 //! changes, a bad environment variable that ends the process, a panic that is
 //! fatal by design. [`child`] re-runs the current test binary on one test
 //! (`--exact`), with `SCHED_TEST_CHILD=1` and the given environment; the test
-//! checks [`is_child`] to know which side it is on.
+//! checks [`is_child`] to know which side it is on. A child that runs past
+//! [`CHILD_LIMIT`] is killed and the test fails saying it hung.
 
 #![allow(dead_code)]
 
@@ -32,7 +33,52 @@ pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("start the child test process")
+    output_within(&mut cmd, CHILD_LIMIT, name)
+}
+
+/// How long a child test process may run before it is called hung: past
+/// the longest soak's minutes (a normal child takes seconds), so a hang
+/// without a watchdog of its own inside the child still fails the test.
+pub const CHILD_LIMIT: Duration = Duration::from_secs(600);
+
+/// `cmd.output()`, but kills the child and panics, with what it printed so
+/// far, once it has run for `limit`.
+fn output_within(cmd: &mut Command, limit: Duration, name: &str) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child test process");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child test process") {
+            break status;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+            panic!(
+                "child test {name} hung: still running after {limit:?}, killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
 }
 
 /// The child's stdout and stderr, for messages.
