@@ -180,14 +180,23 @@ fn tasks_blocked_on_a_std_mutex_do_not_block_a_collection() {
     }
     watched("gc() while tasks block on a std mutex held by a task that allocates", || {
         run(|| {
+            // At least this many rounds per task, and on until a task was
+            // stopped while blocked on the mutex (the case under test: how
+            // soon depends on the machine's timing), at most [`SCENARIO`].
             const ROUNDS: u64 = 200;
+            const SCENARIO: Duration = Duration::from_secs(20);
+            let t0 = Instant::now();
+            let enough = move |i: u64| {
+                i >= ROUNDS && (preempt_stats().stopped_in_syscall > 0 || t0.elapsed() > SCENARIO)
+            };
             let lock = Arc::new(std::sync::Mutex::new(0u64));
             let done = Arc::new(AtomicBool::new(false));
             let mut tasks = Vec::new();
             for t in 0..3u64 {
                 let lock = lock.clone();
                 tasks.push(spawn(move || {
-                    for i in 0..ROUNDS {
+                    let mut i = 0u64;
+                    while !enough(i) {
                         let mut n = lock.lock().unwrap();
                         // Garbage, allocated with the mutex held: the slow
                         // paths are safepoints.
@@ -197,7 +206,9 @@ fn tasks_blocked_on_a_std_mutex_do_not_block_a_collection() {
                         *n += 1;
                         drop(n);
                         cgocheck::yield_now();
+                        i += 1;
                     }
+                    i
                 }));
             }
             let collector = {
@@ -214,18 +225,16 @@ fn tasks_blocked_on_a_std_mutex_do_not_block_a_collection() {
                     cycles
                 })
             };
-            for t in tasks {
-                t.join();
-            }
+            let rounds: u64 = tasks.into_iter().map(|t| t.join()).sum();
             done.store(true, Ordering::Relaxed);
             let cycles = collector.join();
             let stats = preempt_stats();
-            println!("{} rounds, {cycles} collections meanwhile; {stats:?}", *lock.lock().unwrap());
-            assert_eq!(*lock.lock().unwrap(), 3 * ROUNDS);
+            println!("{rounds} rounds in {:?}, {cycles} collections meanwhile; {stats:?}", t0.elapsed());
+            assert_eq!(*lock.lock().unwrap(), rounds);
             assert!(cycles > 0, "no collection finished while the tasks ran");
             assert!(
                 stats.stopped_in_syscall > 0,
-                "no task was stopped while blocked on the mutex: the test did not test it ({stats:?})"
+                "no task was stopped while blocked on the mutex in {SCENARIO:?}: the test did not test it ({stats:?})"
             );
         })
     });
