@@ -166,76 +166,107 @@ fn a_spinning_task_does_not_block_a_collection() {
     });
 }
 
-/// One task holds a `std` mutex while it allocates (so it stops for the
-/// collector with the mutex held), others block their threads on that
-/// mutex (in the kernel, outside the runtime's code, each holding a P),
-/// and the main task collects again and again. The blocked threads are
-/// stopped where they wait (in the signal handler); without that, the
-/// world could never stop: each blocked thread keeps a running P, and the
-/// mutex they wait for is held by a stopped task.
+/// One task holds a `std` mutex and, holding it, collects (`gc()`), while
+/// as many other tasks as there are Ps block their threads on that mutex
+/// (in the kernel, outside the runtime's code, each holding a P). The
+/// world can stop only if the blocked threads are stopped where they wait
+/// (in the signal handler): each keeps a running P, and the mutex they
+/// wait for is held by a task that cannot let go until the collection is
+/// over. Then the holder, back from the collection (a blocking call, whose
+/// P the monitor may have given away), may need a P: the blocked tasks
+/// give theirs by a turn injected at their `futex` call (how often depends
+/// on timing: the stops are checked, the turns printed). Without either,
+/// a round deadlocks (the watchdog fails it).
 #[test]
 fn tasks_blocked_on_a_std_mutex_do_not_block_a_collection() {
     if !is_child() {
         return at_procs("tasks_blocked_on_a_std_mutex_do_not_block_a_collection", &[2, 3]);
     }
-    watched("gc() while tasks block on a std mutex held by a task that allocates", || {
+    watched("gc() while tasks block on a std mutex its caller holds", || {
         run(|| {
-            // At least this many rounds per task, and on until a task was
-            // stopped while blocked on the mutex (the case under test: how
-            // soon depends on the machine's timing), at most [`SCENARIO`].
-            const ROUNDS: u64 = 200;
-            const SCENARIO: Duration = Duration::from_secs(20);
-            let t0 = Instant::now();
-            let enough = move |i: u64| {
-                i >= ROUNDS && (preempt_stats().stopped_in_syscall > 0 || t0.elapsed() > SCENARIO)
-            };
+            const ROUNDS: u64 = 20;
             let lock = Arc::new(std::sync::Mutex::new(0u64));
             let done = Arc::new(AtomicBool::new(false));
-            let mut tasks = Vec::new();
-            for t in 0..3u64 {
-                let lock = lock.clone();
-                tasks.push(spawn(move || {
-                    let mut i = 0u64;
-                    while !enough(i) {
+            let contenders: Vec<_> = (0..cgocheck::gomaxprocs())
+                .map(|_| {
+                    let (lock, done) = (lock.clone(), done.clone());
+                    spawn(move || {
+                        let mut n = 0u64;
+                        while !done.load(Ordering::Relaxed) {
+                            *lock.lock().unwrap() += 1;
+                            n += 1;
+                            cgocheck::yield_now();
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let before = preempt_stats();
+            for _ in 0..ROUNDS {
+                let held = lock.lock().unwrap();
+                // Long enough for the contenders to spin out and block in
+                // the kernel: a busy wait (a sleep would give the P away).
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_millis(3) {
+                    std::hint::spin_loop();
+                }
+                cgocheck::gc();
+                drop(held);
+                cgocheck::yield_now();
+            }
+            done.store(true, Ordering::Relaxed);
+            let taken: u64 = contenders.into_iter().map(|t| t.join()).sum();
+            let after = preempt_stats();
+            println!("{ROUNDS} collections under the mutex, {taken} locks by the contenders; {before:?} -> {after:?}");
+            assert_eq!(*lock.lock().unwrap(), taken);
+            assert!(
+                after.stopped_in_syscall > before.stopped_in_syscall,
+                "no task was stopped while blocked on the mutex: the test did not test it ({after:?})"
+            );
+        })
+    });
+}
+
+/// At `GOMAXPROCS=1`, a task holds a `std` mutex while it computes for
+/// 30 ms: after 10 ms it is given a turn (another task waits for the P),
+/// and that task blocks its thread on the mutex, holding the only P. The
+/// P comes back to the holder because the blocked task is given a turn in
+/// turn, injected at its `futex` call; without that, this deadlocks.
+#[test]
+fn a_task_blocked_on_a_std_mutex_gives_the_only_p_back_to_its_holder() {
+    if !is_child() {
+        return at_procs("a_task_blocked_on_a_std_mutex_gives_the_only_p_back_to_its_holder", &[1]);
+    }
+    watched("a std mutex contended at one P", || {
+        run(|| {
+            let lock = Arc::new(std::sync::Mutex::new(0u64));
+            let before = preempt_stats();
+            for _ in 0..3 {
+                let holder = {
+                    let lock = lock.clone();
+                    spawn(move || {
                         let mut n = lock.lock().unwrap();
-                        // Garbage, allocated with the mutex held: the slow
-                        // paths are safepoints.
-                        for k in 0..64u64 {
-                            black_box(cgocheck::new_slice::<u64>(512 + (k + i + t) as usize % 8));
+                        let t0 = Instant::now();
+                        while t0.elapsed() < Duration::from_millis(30) {
+                            std::hint::spin_loop();
                         }
                         *n += 1;
-                        drop(n);
-                        cgocheck::yield_now();
-                        i += 1;
-                    }
-                    i
-                }));
+                    })
+                };
+                let contender = {
+                    let lock = lock.clone();
+                    spawn(move || {
+                        // Let the holder take the lock first.
+                        sleep(Duration::from_millis(2));
+                        *lock.lock().unwrap() += 1;
+                    })
+                };
+                holder.join();
+                contender.join();
             }
-            let collector = {
-                let done = done.clone();
-                spawn(move || {
-                    let mut cycles = 0u64;
-                    // A collection every millisecond: back to back, the
-                    // world would be stopped nearly all the time.
-                    while !done.load(Ordering::Relaxed) {
-                        cgocheck::gc();
-                        cycles += 1;
-                        sleep(Duration::from_millis(1));
-                    }
-                    cycles
-                })
-            };
-            let rounds: u64 = tasks.into_iter().map(|t| t.join()).sum();
-            done.store(true, Ordering::Relaxed);
-            let cycles = collector.join();
-            let stats = preempt_stats();
-            println!("{rounds} rounds in {:?}, {cycles} collections meanwhile; {stats:?}", t0.elapsed());
-            assert_eq!(*lock.lock().unwrap(), rounds);
-            assert!(cycles > 0, "no collection finished while the tasks ran");
-            assert!(
-                stats.stopped_in_syscall > 0,
-                "no task was stopped while blocked on the mutex in {SCENARIO:?}: the test did not test it ({stats:?})"
-            );
+            let after = preempt_stats();
+            println!("{before:?} -> {after:?}");
+            assert_eq!(*lock.lock().unwrap(), 6);
         })
     });
 }

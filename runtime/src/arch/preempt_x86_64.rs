@@ -236,6 +236,24 @@ pub(crate) unsafe fn blocked_in_syscall(uc: *const c_void) -> bool {
     unsafe { *((pc - 2) as *const [u8; 2]) == SYSCALL }
 }
 
+/// The number of the system call the kernel will restart when the handler
+/// returns — the interrupted thread was blocked in it, and its saved pc is
+/// the `syscall` instruction again — or None.
+///
+/// # Safety
+/// `uc` as for [`interrupted`].
+pub(crate) unsafe fn syscall_to_restart(uc: *const c_void) -> Option<i64> {
+    let uc = uc.cast::<libc::ucontext_t>();
+    // SAFETY: the caller promises a live ucontext.
+    let g = unsafe { &(*uc).uc_mcontext.gregs };
+    let (pc, rax) = (g[libc::REG_RIP as usize] as usize, g[libc::REG_RAX as usize]);
+    // SAFETY: `pc` is where the interrupted thread executes next: mapped,
+    // readable text; an instruction that starts with 0x0f has a second
+    // byte, mapped like the first.
+    let syscall = unsafe { *(pc as *const u8) == 0x0f && *((pc + 1) as *const u8) == 0x05 };
+    (syscall && rax >= 0).then_some(rax)
+}
+
 /// Copies the interrupted general-purpose registers (the 16 of them and
 /// the pc) from a signal's ucontext into `out`, for the collector to scan.
 ///

@@ -39,9 +39,10 @@
 //!    - the interrupted pc lies in the executable text of the module that
 //!      contains the runtime (found once at start with `dl_iterate_phdr`),
 //!      so never in the C library, the dynamic loader or the vdso — never
-//!      inside `malloc` or a lock's slow path (a stop request finding the
-//!      task blocked in a system call there stops it in the handler
-//!      instead: "Stopped where it waits", below);
+//!      inside `malloc` or a lock's slow path — except a task blocked in
+//!      a system call there: a stop stops it in the handler, and a turn
+//!      is injected when the call is a `futex` or sleep the kernel
+//!      restarts ("Stopped where it waits", below);
 //!    - no request of this M is being honoured already.
 //!
 //!    If all hold and the M holds no runtime lock (`M::locks == 0`), it
@@ -82,8 +83,18 @@
 //! and at a system call no user instruction is half done; the only state
 //! it holds is what its code holds across the call, on its stack and in
 //! the registers the scan reads. [`PreemptStats::stopped_in_syscall`]
-//! counts these stops. Scheduling turns are not given this way: the task
-//! would go on without a P when the call returns.
+//! counts these stops.
+//!
+//! A *turn* cannot be taken in the handler (the task would go on without
+//! a P when the call returns), but a task blocked in `futex` (a `std`
+//! mutex, condition variable or park) or in a sleep the kernel will
+//! resume with `restart_syscall` gets one by injection as usual: the
+//! kernel rewinds its pc to the `syscall` instruction with the call's
+//! number and arguments in the registers, so the injected call hands the
+//! P on, waits for one, restores every register and returns to that
+//! instruction, which waits again. So tasks blocked on a `std` mutex hand
+//! their Ps to the task that holds it when it waits for one (it took a
+//! turn, or came back from C).
 //!
 //! ## A turn: the P goes, the thread waits
 //!
@@ -123,15 +134,12 @@
 //! ## Limits
 //!
 //! - Code holding a `std` lock can be preempted like any managed code.
-//!   For a collection that is safe: tasks blocked on the lock are stopped
-//!   where they wait (above). A *turn* that gives the holder's P to a task
-//!   that then blocks its thread on the same lock deadlocks at
-//!   `GOMAXPROCS=1` (the P cannot come back): the same hazard as a C call
-//!   or a yield inside such a lock already had, now at any instruction.
-//!   Keep `std` lock sections short and free of blocking, or use channels,
-//!   or run with `GODEBUG=asyncpreemptoff=1` (above). Callbacks from C
-//!   take no turns, so C threads calling back into code that takes a
-//!   `std` lock are safe at any `GOMAXPROCS`.
+//!   Tasks that block on the lock meanwhile are stopped where they wait
+//!   for a collection and give their P back by a turn when the holder
+//!   waits for one (above). Callbacks from C take no turns; a callback
+//!   blocked on a `std` lock keeps its P until it gets the lock. A lock
+//!   implementation that spins in the C library without a system call,
+//!   or waits in another one, is not turned out of its P.
 //! - A global allocator compiled into the executable (jemalloc, mimalloc)
 //!   is preempted like managed code; one that takes locks can deadlock the
 //!   preempted thread's turn. The C library's `malloc` is never
@@ -494,10 +502,32 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
     if frame == 0 || !sp.is_multiple_of(8) || sp - lo < frame + SLACK {
         return Verdict::Decline;
     }
-    if sp == g.sched_sp.load(Ordering::Relaxed) || !in_text(pc) {
+    if sp == g.sched_sp.load(Ordering::Relaxed) {
+        return Verdict::Decline;
+    }
+    // SAFETY: our caller's ucontext.
+    if !in_text(pc) && !unsafe { waiting_in_kernel_for_a_turn(m, uc) } {
         return Verdict::Decline;
     }
     Verdict::Inject
+}
+
+/// Outside our text, a turn is given only to a task blocked in `futex` (a
+/// `std` lock, condition variable or park) or in a sleep the kernel
+/// resumes with `restart_syscall`, which the kernel restarts after the
+/// handler: the injected call returns to the `syscall` instruction with
+/// every register as it was, and the wait starts again (module comment,
+/// "Stopped where it waits"). Such a thread holds no lock of the
+/// C library's; the call it waits in is made again once it has a P.
+///
+/// # Safety
+/// `uc` as for [`on_signal`].
+unsafe fn waiting_in_kernel_for_a_turn(m: &M, uc: *mut c_void) -> bool {
+    if m.preempt.load(Ordering::Relaxed) & TURN == 0 {
+        return false;
+    }
+    // SAFETY: our caller's ucontext.
+    matches!(unsafe { arch::syscall_to_restart(uc) }, Some(n) if n == libc::SYS_futex || n == libc::SYS_restart_syscall)
 }
 
 /// Stops `m`'s task, blocked in a system call, for the collector without
