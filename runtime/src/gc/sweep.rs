@@ -38,7 +38,7 @@
 use super::scavenge;
 use crate::heap::heap;
 use crate::heap::SCAVENGE_AFTER_MS;
-use crate::heap::span::{first_span, for_each_span, Span, SpanKind};
+use crate::heap::span::{first_span, for_each_span, state::RETIRED, Span, SpanKind};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
 use std::sync::{Condvar, Mutex, OnceLock};
 
@@ -68,6 +68,14 @@ pub(crate) fn begin_cycle() {
     let new = old.wrapping_add(1);
     for_each_span(|span| {
         if span.kind == SpanKind::Stack {
+            return;
+        }
+        // A retired small span has no live slot and no mark bit (a stale
+        // pointer into it finds no allocated slot): nothing to prepare, and
+        // its generation is set when it is reused (`Span::reuse_at`). After
+        // a heap has shrunk most spans are retired: skipping their bitmaps
+        // keeps this walk, done with the world stopped, short.
+        if matches!(span.kind, SpanKind::Small { .. }) && span.state.load(Relaxed) == RETIRED {
             return;
         }
         let gen = if span.prepare_sweep() { old } else { new };
