@@ -36,6 +36,11 @@ pub const WATCHDOG: Duration = Duration::from_secs(120);
 /// `Command::output`, but kills it and panics, naming the command and
 /// showing its output so far, when it runs past [`WATCHDOG`].
 pub fn watched_output(cmd: &mut Command) -> Output {
+    output_within(cmd, WATCHDOG)
+}
+
+/// [`watched_output`] with a limit of the caller's.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -54,7 +59,7 @@ pub fn watched_output(cmd: &mut Command) -> Output {
     };
     let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + WATCHDOG;
+    let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -64,8 +69,7 @@ pub fn watched_output(cmd: &mut Command) -> Output {
                 let _ = child.wait();
                 let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
                 panic!(
-                    "{what} hung: still running after {} s, killed by the harness's watchdog\n--- stdout ---\n{}--- stderr ---\n{}",
-                    WATCHDOG.as_secs(),
+                    "{what} hung: still running after {limit:?}, killed by the harness's watchdog\n--- stdout ---\n{}--- stderr ---\n{}",
                     String::from_utf8_lossy(&out),
                     String::from_utf8_lossy(&err)
                 );

@@ -5,46 +5,24 @@
 //! has a watchdog: past its limit the child is killed and the test fails
 //! with what it printed.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// Runs `stacks CASE`; returns (exit code, stdout, stderr).
+/// Runs `stacks CASE` under the harness's watchdog with `limit`; returns
+/// (exit code, stdout, stderr).
 fn run(case: &str, limit: Duration) -> (Option<i32>, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_stacks"))
-        .arg(case)
-        .env_remove("CGOCHECK")
-        .env_remove("CGOCHECK_STACK_KB")
-        .env_remove("GODEBUG")
-        .env_remove("GOTRACEBACK")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the stacks binary");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let (out, err) = (drain(Box::new(c.stdout.take().unwrap())), drain(Box::new(c.stderr.take().unwrap())));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            c.kill().unwrap();
-            c.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(status.is_some(), "watchdog: `stacks {case}` still running after {limit:?}, killed\n{out}\n{err}");
-    (status.unwrap().code(), out, err)
+    let out = c_tests::harness::output_within(
+        Command::new(env!("CARGO_BIN_EXE_stacks"))
+            .arg(case)
+            .env_remove("CGOCHECK")
+            .env_remove("CGOCHECK_STACK_KB")
+            .env_remove("GODEBUG")
+            .env_remove("GOTRACEBACK")
+            .env("RUST_BACKTRACE", "0"),
+        limit,
+    );
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
 #[test]

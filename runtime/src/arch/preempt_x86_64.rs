@@ -212,21 +212,14 @@ pub(crate) unsafe fn interrupted(uc: *const c_void) -> (usize, usize) {
 /// # Safety
 /// `uc` as for [`interrupted`].
 pub(crate) unsafe fn blocked_in_syscall(uc: *const c_void) -> bool {
-    /// `syscall`.
-    const SYSCALL: [u8; 2] = [0x0f, 0x05];
+    // SAFETY: the caller's promise is ours.
+    if unsafe { syscall_to_restart(uc) }.is_some() {
+        return true;
+    }
     let uc = uc.cast::<libc::ucontext_t>();
     // SAFETY: the caller promises a live ucontext.
     let g = unsafe { &(*uc).uc_mcontext.gregs };
-    let pc = g[libc::REG_RIP as usize] as usize;
-    let rax = g[libc::REG_RAX as usize];
-    // SAFETY: `pc` is where the interrupted thread executes next: mapped,
-    // readable text.
-    let first = unsafe { *(pc as *const u8) };
-    if first == SYSCALL[0] && rax >= 0 {
-        // SAFETY: an instruction that starts with 0x0f has a second byte,
-        // mapped like the first.
-        return unsafe { *((pc + 1) as *const u8) } == SYSCALL[1];
-    }
+    let (pc, rax) = (g[libc::REG_RIP as usize] as usize, g[libc::REG_RAX as usize]);
     if rax != -i64::from(libc::EINTR) || pc % 4096 < 2 {
         // Not EINTR, or the two bytes before would be on another page,
         // which this check does not read (it answers no: not stopped here).
@@ -250,9 +243,12 @@ pub(crate) unsafe fn syscall_to_restart(uc: *const c_void) -> Option<i64> {
     // SAFETY: `pc` is where the interrupted thread executes next: mapped,
     // readable text; an instruction that starts with 0x0f has a second
     // byte, mapped like the first.
-    let syscall = unsafe { *(pc as *const u8) == 0x0f && *((pc + 1) as *const u8) == 0x05 };
+    let syscall = unsafe { *(pc as *const u8) == SYSCALL[0] && *((pc + 1) as *const u8) == SYSCALL[1] };
     (syscall && rax >= 0).then_some(rax)
 }
+
+/// The `syscall` instruction.
+const SYSCALL: [u8; 2] = [0x0f, 0x05];
 
 /// Copies the interrupted general-purpose registers (the 16 of them and
 /// the pc) from a signal's ucontext into `out`, for the collector to scan.

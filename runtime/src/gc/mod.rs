@@ -60,6 +60,7 @@ pub use stats::{mem_stats, MemStats};
 #[doc(hidden)]
 pub use stw::{with_world_stopped, StoppedWorld};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -156,7 +157,7 @@ pub(crate) fn alloc_slow_path() {
         if pacer::over_hard_goal() {
             // Past the goal by more than the slack: wait for the cycle
             // (`pacer::over_hard_goal`).
-            ASSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ASSISTS.fetch_add(1, Ordering::Relaxed);
             wait_for(n);
         }
     }
@@ -165,7 +166,7 @@ pub(crate) fn alloc_slow_path() {
 
 /// Allocations that waited for a cycle because the heap was past its goal
 /// by more than the slack ([`MemStats::assist_waits`]).
-pub(crate) static ASSISTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(crate) static ASSISTS: AtomicU64 = AtomicU64::new(0);
 
 /// The collector thread: one cycle per request, for ever.
 fn collector() {

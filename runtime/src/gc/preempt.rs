@@ -492,11 +492,10 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
         // Only a turn is asked for, and callbacks take none (`take_turn`).
         return Verdict::Decline;
     }
-    if m.preempt.load(Ordering::Relaxed) & STOP != 0 && !in_text(pc) {
-        // SAFETY: our caller's ucontext; `pc` is not our module's text.
-        if unsafe { arch::blocked_in_syscall(uc) } {
-            return Verdict::StopInSyscall;
-        }
+    let foreign = !in_text(pc);
+    // SAFETY: our caller's ucontext.
+    if foreign && m.preempt.load(Ordering::Relaxed) & STOP != 0 && unsafe { arch::blocked_in_syscall(uc) } {
+        return Verdict::StopInSyscall;
     }
     let frame = arch::injected_frame_bytes();
     if frame == 0 || !sp.is_multiple_of(8) || sp - lo < frame + SLACK {
@@ -506,7 +505,7 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
         return Verdict::Decline;
     }
     // SAFETY: our caller's ucontext.
-    if !in_text(pc) && !unsafe { waiting_in_kernel_for_a_turn(m, uc) } {
+    if foreign && !unsafe { waiting_in_kernel_for_a_turn(m, uc) } {
         return Verdict::Decline;
     }
     Verdict::Inject

@@ -1187,13 +1187,17 @@ pub fn set_gomaxprocs(n: usize) -> usize {
     old
 }
 
-/// Whether every P is idle, read consistently: `set_gomaxprocs` changes
-/// the count and the idle list together under the scheduler lock (the
-/// monitor, deciding to sleep until a P is taken, must not see a count
-/// from before a shrink with an idle list from after).
+/// Whether every P is idle, for the monitor deciding to sleep until a P
+/// is taken. A yes is confirmed under the scheduler lock, where
+/// `set_gomaxprocs` changes the count and the idle list together (a count
+/// from before a shrink beside an idle list from after would read as all
+/// idle with Ps in C and work queued); a no, the busy case, takes no lock.
 pub(crate) fn all_ps_idle() -> bool {
-    let _inner = lock();
-    SCHED.npidle.load(Ordering::SeqCst) >= SCHED.gomaxprocs.load(Ordering::SeqCst)
+    let idle = || SCHED.npidle.load(Ordering::SeqCst) >= SCHED.gomaxprocs.load(Ordering::SeqCst);
+    idle() && {
+        let _inner = lock();
+        idle()
+    }
 }
 
 /// `set_gomaxprocs` with the world lock held.
