@@ -229,3 +229,38 @@ pub mod call {
         }
     }
 }
+
+/// csrc/quarantine.c: a C library that keeps a pointer it was lent (the
+/// `CGOCHECK=2` quarantine cases, `src/bin/quarantine.rs`).
+pub mod quarantine {
+    /// `struct qrec` of csrc/quarantine.c.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, cgocheck::CType)]
+    #[ctype(name = "qrec")]
+    pub struct QRec {
+        /// C's `id`.
+        pub id: i64,
+        /// C's `value`.
+        pub value: i64,
+        /// C's `next` (null, or a C record).
+        pub next: *mut QRec,
+    }
+
+    cgocheck::c_functions! {
+        extern "C" {
+            /// Keeps `r` in a C global and returns: the bug the quarantine
+            /// catches when `r` is not pinned.
+            pub fn q_keep(r: *mut QRec);
+            /// The address `q_keep` kept.
+            pub safe fn q_kept_addr() -> usize;
+            /// Reads `value` through the kept pointer.
+            pub fn q_read_kept() -> i64;
+            /// Writes `value` through the kept pointer.
+            pub fn q_write_kept(v: i64);
+            /// Reads `next->id` through the kept pointer.
+            pub fn q_read_kept_next() -> i64;
+            /// A record in C memory (calloc).
+            pub safe fn q_c_record(id: i64) -> *mut QRec;
+        }
+    }
+}

@@ -42,6 +42,7 @@
 //! | `CGOCHECK_SYMBOLIZER_WAIT_MS` | a number from 1 to 600000 | none | an internal test hook (how long a crashed process waits for its symboliser to start printing), read like the others |
 //! | `GOGC` | `off`, or a number: 0 and above is the percentage, below 0 is `off` | the same (`runtime/mgcpacer.go` `readGOGC`: `off`, else `strconv.ParseInt(s, 10, 32)`); anything else silently means 100 | Go's values with Go's meaning; anything else (`OFF`, `200%`, `1e3`, too big for 32 bits) is an error: a typo would quietly run the collector at the default pace |
 //! | `GOMEMLIMIT` | `off`, or a byte count ([`byte_count`]): a number of bytes (Go's syntax, not negative: `+8` is 8, `-0` is 0), optionally followed by `B`, `KiB`, `MiB`, `GiB` or `TiB`, at most 2^63−1 bytes; 9223372036854775807 is no limit | the same (`readGOMEMLIMIT`, `parseByteCount` in `runtime/string.go`); anything else is fatal ("malformed GOMEMLIMIT") | Go's rule, with our message: no `KB`/`MB` (decimal units are not Go's), no spaces, no fractions |
+//! | `CGOCHECK_QUARANTINE` | a byte count as for `GOMEMLIMIT`, or a whole percentage from `0%` to `1000%` of the live heap | none | how much freed memory `CGOCHECK=2` holds back from reuse; default `25%` (at least 4 MiB); anything else is an error |
 //! | `GODEBUG` `gctrace=` | a number in the last `gctrace=` item: 1 and above prints one line per collection on stderr, 0 and below prints nothing | numbers, left to right, malformed ones skipped; above 0 traces (above 1 adds Go-internal detail) | as for `cgocheck=`: the last item decides and must be a number; every number keeps Go's meaning (2 traces like 1: there is no extra detail here) |
 //! | `GODEBUG` `asyncpreemptoff=` | a number in the last `asyncpreemptoff=` item: 1 and above turns preemption by signal off, 0 and below leaves it on | numbers, left to right, malformed ones skipped; above 0 turns it off (`runtime/runtime1.go` `debug.asyncpreemptoff`, read in `preemptone` and `suspendG`) | as for `gctrace=`: the last item decides and must be a number, with Go's meaning |
 //!
@@ -242,6 +243,43 @@ pub fn gomemlimit(value: Option<&str>) -> Result<Option<u64>, EnvError> {
     }
 }
 
+/// `CGOCHECK_QUARANTINE`, how much freed memory `CGOCHECK=2` keeps from
+/// reuse.
+pub const QUARANTINE: Var = Var {
+    name: "CGOCHECK_QUARANTINE",
+    expected: "a quarantine size",
+    accepted: "a number of bytes, optionally followed by one of the units `B`, `KiB`, `MiB`, `GiB`, `TiB` \
+               (as GOMEMLIMIT: `64MiB`, `0`), or a whole percentage of the live heap from `0%` to `1000%` \
+               (`25%`, the default, which never holds less than 4 MiB)",
+};
+
+/// The bound of the `CGOCHECK=2` quarantine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuarantineSize {
+    /// At most this many bytes.
+    Bytes(u64),
+    /// At most this percentage of the live heap after the last
+    /// collection, and never less than [`QUARANTINE_FLOOR`] (the default's
+    /// floor: a small heap still catches a use of what it just freed).
+    Percent(u32),
+}
+
+/// The least a percentage bound holds, in bytes.
+pub const QUARANTINE_FLOOR: u64 = 4 << 20;
+
+/// The quarantine bound from a `CGOCHECK_QUARANTINE` value (`None`: unset
+/// or empty, the default `25%`).
+pub fn quarantine(value: Option<&str>) -> Result<QuarantineSize, EnvError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(QuarantineSize::Percent(25)) };
+    if let Some(p) = v.strip_suffix('%') {
+        return match int(p) {
+            Some(n @ 0..=1000) => Ok(QuarantineSize::Percent(n as u32)),
+            _ => Err(QUARANTINE.error(v)),
+        };
+    }
+    byte_count(v).map(QuarantineSize::Bytes).ok_or_else(|| QUARANTINE.error(v))
+}
+
 /// Whether a `GODEBUG` list (`None`: unset or empty) turns the collector
 /// trace on: its last `gctrace=` item is a number above 0 ([`godebug_int`]
 /// decides which item counts; a malformed last one is an error labelled
@@ -393,6 +431,23 @@ mod tests {
             "٣B",
         ] {
             assert_eq!(byte_count(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn quarantine_values_and_errors() {
+        assert_eq!(quarantine(None), Ok(QuarantineSize::Percent(25)));
+        assert_eq!(quarantine(Some("")), Ok(QuarantineSize::Percent(25)), "empty is unset");
+        assert_eq!(quarantine(Some("64MiB")), Ok(QuarantineSize::Bytes(64 << 20)));
+        assert_eq!(quarantine(Some("0")), Ok(QuarantineSize::Bytes(0)));
+        assert_eq!(quarantine(Some("1")), Ok(QuarantineSize::Bytes(1)));
+        assert_eq!(quarantine(Some("50%")), Ok(QuarantineSize::Percent(50)));
+        assert_eq!(quarantine(Some("0%")), Ok(QuarantineSize::Percent(0)));
+        assert_eq!(quarantine(Some("1000%")), Ok(QuarantineSize::Percent(1000)));
+        for bad in ["1001%", "-1%", "%", "25 %", "2.5%", "64MB", "lots", "-5", "off"] {
+            let e = quarantine(Some(bad)).expect_err(bad);
+            assert_eq!(e.var, "CGOCHECK_QUARANTINE");
+            assert!(e.to_string().contains("percentage"), "{e}");
         }
     }
 

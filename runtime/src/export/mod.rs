@@ -142,6 +142,7 @@ pub fn check_result<T: CType>(func: &'static str, value: &T) {
     if let Err(e) = check::result(func, value) {
         panic!("{e}");
     }
+    crate::ffi::lend::lend_result(func, value);
 }
 
 /// Makes managed functions callable from C.

@@ -382,6 +382,15 @@ macro_rules! __c_fn {
                 $($arg: $crate::ffi::Arg::<$ty>::into_c($arg),)*
                 __cgocheck_result: ::core::mem::MaybeUninit::uninit(),
             };
+            if $crate::ffi::lend::recording() {
+                // CGOCHECK=2: who lent C what (`ffi/lend.rs`).
+                let mut __cgocheck_pos = 0u32;
+                $(
+                    __cgocheck_pos += 1;
+                    $crate::ffi::lend::lend_arg::<$ty>(::core::stringify!($name), __cgocheck_pos, &frame.$arg);
+                )*
+                $crate::ffi::lend::before_c_call();
+            }
             // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
             // lives until `cgocall` returns.
             unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $crate::__c_nocallback!($nc $name)) };
@@ -588,7 +597,7 @@ pub trait CCall<F> {
 
 macro_rules! c_call_arity {
     ($($x:ident $a:ident $v:ident)*) => {
-        impl<R, $($a, $x: crate::ffi::Arg<$a>),*> CCall<unsafe extern "C" fn($($a),*) -> R> for ($($x,)*) {
+        impl<R, $($a: cgocheck_checker::CType, $x: crate::ffi::Arg<$a>),*> CCall<unsafe extern "C" fn($($a),*) -> R> for ($($x,)*) {
             type Output = R;
 
             #[track_caller]
@@ -620,9 +629,19 @@ macro_rules! c_call_arity {
                     }
                     pos += 1;
                 )*
+                let ($($v,)*) = ($(crate::ffi::Arg::<$a>::into_c($v),)*);
+                if crate::ffi::lend::recording() {
+                    // CGOCHECK=2: who lent C what (`ffi/lend.rs`).
+                    let mut pos = 0u32;
+                    $(
+                        pos += 1;
+                        crate::ffi::lend::lend_arg::<$a>(name, pos, &$v);
+                    )*
+                    crate::ffi::lend::before_c_call();
+                }
                 let mut frame = Frame::<R, $($a),*> {
                     f,
-                    args: Some(($(crate::ffi::Arg::<$a>::into_c($v),)*)),
+                    args: Some(($($v,)*)),
                     result: core::mem::MaybeUninit::uninit(),
                 };
                 // SAFETY: the trampoline takes exactly this frame type, which

@@ -52,6 +52,8 @@
 //! - `args.rs`: [`Arg`] (what a wrapper accepts for a parameter type and how
 //!   it is checked) and the hint wrappers.
 //! - `store.rs`: [`CPtr`], the store API checked at `CGOCHECK=2`.
+//! - `lend.rs`: at `CGOCHECK=2`, the record of which call last handed each
+//!   object to C, for the quarantine's reports.
 //! - `map.rs`: [`GcMap`], a managed map value (refused at the boundary).
 //! - `cstr.rs`: Go's `C.CString`, `C.CBytes`, `C.GoString`, `C.GoStringN`,
 //!   `C.GoBytes` ([`c_string`], [`c_bytes`], [`go_string`], [`go_string_n`],
@@ -63,6 +65,8 @@
 mod args;
 mod cstr;
 mod declare;
+#[doc(hidden)]
+pub mod lend;
 mod map;
 mod store;
 

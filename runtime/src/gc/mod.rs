@@ -44,6 +44,7 @@ mod cleanup;
 pub(crate) mod mark;
 pub(crate) mod pacer;
 pub(crate) mod preempt;
+pub(crate) mod quarantine;
 mod root;
 pub(crate) mod roots;
 mod stats;
@@ -56,6 +57,7 @@ pub use cleanup::{add_cleanup, Cleanup};
 pub use preempt::{preempt_running_for_test, with_no_preempt};
 pub use preempt::{preempt_stats, PreemptStats};
 pub use root::Root;
+pub use quarantine::QuarantineStats;
 pub use stats::{mem_stats, MemStats};
 #[doc(hidden)]
 pub use stw::{with_world_stopped, StoppedWorld};
@@ -146,6 +148,11 @@ pub fn gc() {
     let n = request(Trigger::Forced);
     wait_for(n);
     stw::blocking(sweep::finish_all);
+    if quarantine::active() {
+        // What this cycle quarantined in this thread's cached spans can be
+        // protected once the thread lets them go.
+        quarantine::before_c_call();
+    }
 }
 
 /// Called by the heap's allocation slow paths (a span refill, a large

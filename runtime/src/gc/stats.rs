@@ -231,6 +231,8 @@ pub struct MemStats {
     /// stopped then, so it is also the share of the available CPU (the
     /// background sweeper's time is not counted).
     pub gc_cpu_fraction: f64,
+    /// Not in Go: the `CGOCHECK=2` quarantine (all zero at levels 0 and 1).
+    pub quarantine: super::QuarantineStats,
 }
 
 impl Default for MemStats {
@@ -256,6 +258,7 @@ impl Default for MemStats {
             last_gc: 0,
             next_gc: 0,
             gc_cpu_fraction: 0.0,
+            quarantine: super::QuarantineStats::default(),
         }
     }
 }
@@ -280,6 +283,7 @@ pub fn mem_stats() -> MemStats {
         assist_waits: super::ASSISTS.load(std::sync::atomic::Ordering::Relaxed),
         last_gc: k.last_gc,
         gc_cpu_fraction: cpu_fraction(k.pause_total_ns),
+        quarantine: super::quarantine::stats(),
         ..MemStats::default()
     };
     drop(k);

@@ -31,6 +31,8 @@
 //!   are done. Counting attempts, not spans, keeps it exact even for a span
 //!   made by a plain thread while the world was stopped (it may look one
 //!   generation behind, with no dead slots: its sweep frees nothing).
+//! - At `CGOCHECK=2` the dead are not freed but poisoned and held in the
+//!   quarantine (`quarantine.rs`), which frees them later.
 //! - After a cycle's sweep, and every five seconds without one, the
 //!   scavenger (`scavenge.rs`) gives free runs that stayed free back to
 //!   the kernel.
@@ -126,6 +128,25 @@ fn sweep_span(span: &'static Span) -> bool {
         return false;
     }
     let h = heap();
+    if super::quarantine::active() {
+        // `CGOCHECK=2`: the dead are poisoned and held, not freed.
+        match span.kind {
+            SpanKind::Small { .. } => {
+                let dead: Vec<(usize, u64)> =
+                    (0..span.dead_words()).map(|w| (w, span.take_dead(w))).filter(|&(_, d)| d != 0).collect();
+                if !dead.is_empty() {
+                    super::quarantine::take_small(span, gen, dead);
+                }
+            }
+            SpanKind::Large => {
+                if span.take_dead(0) != 0 {
+                    super::quarantine::take_large(span, gen);
+                }
+            }
+            SpanKind::Stack => {}
+        }
+        return true;
+    }
     match span.kind {
         SpanKind::Small { .. } => {
             let mut freed = false;

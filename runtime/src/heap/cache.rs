@@ -100,9 +100,16 @@ impl ThreadCache {
     }
 }
 
+impl ThreadCache {
+    /// Empties every entry; returns the spans they held.
+    pub fn take_all(&mut self) -> Vec<&'static Span> {
+        self.entries.iter_mut().filter_map(|e| std::mem::replace(e, Entry::EMPTY).span).collect()
+    }
+}
+
 impl Drop for ThreadCache {
     fn drop(&mut self) {
-        let spans: Vec<&'static Span> = self.entries.iter().filter_map(|e| e.span).collect();
+        let spans = self.take_all();
         if !spans.is_empty() {
             super::HEAP.give_back(&spans);
         }

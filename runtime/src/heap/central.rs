@@ -338,6 +338,30 @@ impl Central {
                 self.partial_push(span);
             }
         }
+        // `CGOCHECK=2`: a span left with quarantined slots and nothing
+        // live can be held now that no cache owns it.
+        if crate::gc::quarantine::active() {
+            crate::gc::quarantine::try_hold(self, span);
+        }
+    }
+
+    /// The quarantine holds `span` (`gc/quarantine.rs`; PARTIAL or FULL,
+    /// nothing live): off its partial list, nobody allocates from it.
+    pub fn hold(&mut self, span: &'static Span) {
+        self.partial_remove(span);
+        span.state.store(state::HELD, SeqCst);
+    }
+
+    /// The quarantine lets a held span go (its slots zeroed and free):
+    /// partial again, or retired when nothing in it is live.
+    pub fn unhold(&mut self, arena: &Arena, span: &'static Span) {
+        debug_assert_eq!(span.state.load(SeqCst), state::HELD);
+        span.state.store(state::PARTIAL, SeqCst);
+        if Central::retirable(span) {
+            self.retire_small(arena, span);
+        } else {
+            self.partial_push(span);
+        }
     }
 
     /// Slots of `span` were freed (by the sweeper or `Heap::free`): a span

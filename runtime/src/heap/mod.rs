@@ -69,7 +69,7 @@ pub(crate) use runs::SCAVENGE_AFTER_MS;
 pub use stack::{GuardHit, StackRange};
 
 use arena::{Arena, MAX_ALIGN};
-use central::Central;
+pub(crate) use central::Central;
 use cgocheck_checker::{ManagedMemory, Type};
 use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
 use crate::sched::nopreempt::NoPreempt;
@@ -263,12 +263,29 @@ impl Heap {
         }
     }
 
+    /// The calling thread gives back every span its cache holds (the
+    /// `CGOCHECK=2` quarantine's [`before_c_call`]: a span no cache owns can
+    /// be held and protected). The caller holds off preemption.
+    ///
+    /// [`before_c_call`]: crate::gc::quarantine::before_c_call
+    pub(crate) fn give_back_cache(&self) {
+        let spans = cache::with_cache(|c| c.take_all()).unwrap_or_default();
+        if !spans.is_empty() {
+            self.give_back(&spans);
+        }
+    }
+
     /// Returns spans from a thread cache to the central lists.
     pub(crate) fn give_back(&self, spans: &[&'static Span]) {
         let arena = self.arena();
         let mut central = self.central();
         for &s in spans {
             central.give_back(arena, s);
+        }
+        drop(central);
+        if crate::gc::quarantine::active() {
+            // A span held just now counts against the quarantine's bound.
+            crate::gc::quarantine::trim();
         }
     }
 

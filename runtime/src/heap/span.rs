@@ -66,6 +66,21 @@
 //!   cycle whoever gets there first (background sweeper, an allocating
 //!   thread, `gc()`).
 //!
+//! At `CGOCHECK=2` the quarantine (`gc/quarantine.rs`) adds one more:
+//!
+//! - `quarantined`: freed slots not to be reused yet. Set before the
+//!   freed bit and cleared (after the slot is zeroed) while the freed bit
+//!   stays, so a claim that sees a freed bit sees whether the slot is
+//!   quarantined, and one that sees it released sees it zero. A
+//!   quarantined slot is neither live nor free: lookups answer `Freed`,
+//!   the owner's claim skips it, [`Span::free_slots`] does not count it,
+//!   so a span holding one is never retired. `frees` counts it when it is
+//!   released, not when it is quarantined, so `taken_since_take` counts
+//!   every object once. A span with no live object left is *held* by the
+//!   quarantine (state `HELD`, `protected` set when its pages are made
+//!   inaccessible); `lent` records which C call last received each slot's
+//!   object (`ffi/lend.rs`).
+//!
 //! Every small and large span ever created is on one append-only,
 //! lock-free list (`all_next`, [`for_each_span`]), so the collector
 //! enumerates them with the world stopped without taking a lock that a
@@ -232,6 +247,10 @@ pub(crate) mod state {
     /// All free and retired: its pages are a free run (central.rs); no
     /// free, sweep or give-back may act on it until it is reused.
     pub const RETIRED: u8 = 3;
+    /// `CGOCHECK=2`: no live object, only quarantined and free slots, its
+    /// pages inaccessible (`gc/quarantine.rs`); nobody allocates from it
+    /// until the quarantine lets it go.
+    pub const HELD: u8 = 4;
 }
 
 /// A run of pages with one job. See the file comment.
@@ -274,6 +293,23 @@ pub(crate) struct Span {
     /// Live slots and `frees` when a thread cache last took the span.
     pub live_at_take: AtomicUsize,
     pub frees_at_take: AtomicUsize,
+    /// `CGOCHECK=2`: the pages are inaccessible (`gc/quarantine.rs`).
+    pub protected: std::sync::atomic::AtomicBool,
+    /// `CGOCHECK=2`: one [`LentRecord`] per slot, made on the first record
+    /// (`ffi/lend.rs`); null before. Never freed (as the span).
+    lent: AtomicPtr<LentRecord>,
+}
+
+/// Which C call last received a slot's object (`ffi/lend.rs`, which says
+/// how the words are written and read).
+#[derive(Default)]
+pub(crate) struct LentRecord {
+    /// The C (or exported) function's name: address of its bytes.
+    pub func: AtomicUsize,
+    /// Its length, the argument position and flags (0: no record).
+    pub meta: AtomicU64,
+    /// The task that made the call.
+    pub task: AtomicU64,
 }
 
 /// Head of the list of all small and large spans (file comment).
@@ -321,6 +357,9 @@ struct Group {
     mark: AtomicU64,
     /// Slots found dead by the last mark, not swept yet.
     dead: AtomicU64,
+    /// `CGOCHECK=2`: freed slots held in the quarantine (their freed bit
+    /// is set too, but the owner's claim skips them until it is cleared).
+    quarantined: AtomicU64,
 }
 
 fn groups(nslots: usize) -> Box<[Group]> {
@@ -377,6 +416,8 @@ impl Span {
             frees: AtomicUsize::new(0),
             live_at_take: AtomicUsize::new(0),
             frees_at_take: AtomicUsize::new(0),
+            protected: std::sync::atomic::AtomicBool::new(false),
+            lent: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -414,6 +455,7 @@ impl Span {
             self.g[w].pinned.store(0, Ordering::Relaxed);
             self.g[w].mark.store(0, Ordering::Relaxed);
             self.g[w].dead.store(0, Ordering::Relaxed);
+            self.g[w].quarantined.store(0, Ordering::Relaxed);
         }
         self.base.store(base, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
@@ -484,7 +526,8 @@ impl Span {
         self.g[w].dead.swap(0, Ordering::Relaxed)
     }
 
-    /// Slots holding a live object now.
+    /// Slots not free for allocation now: live objects, and quarantined
+    /// slots (`CGOCHECK=2`).
     pub fn live_slots(&self) -> usize {
         self.nslots - self.free_slots()
     }
@@ -599,7 +642,12 @@ impl Span {
     #[inline]
     pub fn claim_word(&self, w: usize) -> Option<u64> {
         let alloc = self.g.get(w)?.alloc.load(Ordering::Relaxed);
-        let freed = self.g[w].freed.load(Ordering::Acquire);
+        let mut freed = self.g[w].freed.load(Ordering::Acquire);
+        if freed != 0 {
+            // Quarantined slots stay taken (file comment); Acquire pairs
+            // with the Release that clears a bit after zeroing the slot.
+            freed &= !self.g[w].quarantined.load(Ordering::Acquire);
+        }
         if freed != 0 {
             // Reused bits, then alloc bits, then freed bits (see
             // `is_allocated`, `was_allocated`). Only this thread writes
@@ -664,8 +712,83 @@ impl Span {
     pub fn free_slots(&self) -> usize {
         self.g
             .iter()
-            .map(|g| (!g.alloc.load(Ordering::SeqCst) | g.freed.load(Ordering::SeqCst)).count_ones() as usize)
+            .map(|g| {
+                let freed = g.freed.load(Ordering::SeqCst) & !g.quarantined.load(Ordering::SeqCst);
+                (!g.alloc.load(Ordering::SeqCst) | freed).count_ones() as usize
+            })
             .sum()
+    }
+
+    /// Slots holding a live object (alloc bit set, freed bit clear).
+    pub fn live_objects(&self) -> usize {
+        let mut n = 0;
+        for w in 0..self.g.len() {
+            let valid = if w == self.nslots / 64 { !(!0u64 << (self.nslots % 64)) } else { !0 };
+            n += (self.g[w].alloc.load(Ordering::SeqCst) & !self.g[w].freed.load(Ordering::SeqCst) & valid).count_ones()
+                as usize;
+        }
+        n
+    }
+
+    /// Whether slot `i` is in the quarantine.
+    #[inline]
+    pub fn is_quarantined(&self, i: usize) -> bool {
+        self.g.get(i / 64).is_some_and(|g| g.quarantined.load(Ordering::Acquire) & (1 << (i % 64)) != 0)
+    }
+
+    /// The quarantined slots of word `w`.
+    pub fn quarantined_in_word(&self, w: usize) -> u64 {
+        self.g[w].quarantined.load(Ordering::Acquire)
+    }
+
+    /// The quarantine takes the dead slots `bits` of word `w` (already
+    /// poisoned): quarantined, then freed (file comment). Returns how many
+    /// were live (a racing `Heap::free` may have freed one first).
+    pub fn quarantine_slots_in_word(&self, w: usize, bits: u64) -> usize {
+        let live = bits & !self.g[w].freed.load(Ordering::SeqCst);
+        self.g[w].quarantined.fetch_or(live, Ordering::SeqCst);
+        let before = self.g[w].freed.fetch_or(live, Ordering::SeqCst);
+        (live & !before).count_ones() as usize
+    }
+
+    /// The quarantine lets the slots `bits` of word `w` go (already
+    /// zeroed): they become free slots, counted in `frees`.
+    pub fn release_slots_in_word(&self, w: usize, bits: u64) {
+        let before = self.g[w].quarantined.fetch_and(!bits, Ordering::SeqCst);
+        self.frees.fetch_add((before & bits).count_ones() as usize, Ordering::Relaxed);
+    }
+
+    /// The lend record of slot `i`, made (zeroed, for every slot) on first
+    /// use; None for a slot past the last.
+    pub fn lent_record(&self, i: usize) -> Option<&LentRecord> {
+        if i >= self.nslots {
+            return None;
+        }
+        let mut table = self.lent.load(Ordering::Acquire);
+        if table.is_null() {
+            let fresh: Box<[LentRecord]> = (0..self.nslots).map(|_| LentRecord::default()).collect();
+            let fresh = Box::leak(fresh).as_mut_ptr();
+            match self.lent.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => table = fresh,
+                Err(won) => {
+                    // SAFETY: `fresh` came from `Box::leak` of `nslots`
+                    // records just above and was never published.
+                    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, self.nslots)) });
+                    table = won;
+                }
+            }
+        }
+        // SAFETY: a published table has `nslots` records and is never
+        // freed; `i < nslots`.
+        Some(unsafe { &*table.add(i) })
+    }
+
+    /// The lend record of slot `i` if one was ever made (no allocation:
+    /// the crash handler reads it).
+    pub fn lent_record_if_any(&self, i: usize) -> Option<&LentRecord> {
+        let table = self.lent.load(Ordering::Acquire);
+        // SAFETY: as `lent_record`.
+        (i < self.nslots && !table.is_null()).then(|| unsafe { &*table.add(i) })
     }
 
     /// Whether the owner gave this span back with every slot allocated

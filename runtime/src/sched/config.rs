@@ -9,6 +9,7 @@
 //! | `CGOCHECK_STACK_KB` | a number from 16 to 1048576 (KiB): each task's stack reservation | 16384 |
 //! | `GOGC` | `off`, or a percentage (below 0 is `off`): the heap may grow by that much over the last live heap before the next collection (`gc/pacer.rs`) | 100 |
 //! | `GOMEMLIMIT` | `off`, or bytes with an optional `B`/`KiB`/`MiB`/`GiB`/`TiB`: the heap's limit (`gc/pacer.rs`) | no limit |
+//! | `CGOCHECK_QUARANTINE` | bytes as for `GOMEMLIMIT`, or `0%` to `1000%` of the live heap: what `CGOCHECK=2` holds back from reuse (`gc/quarantine.rs`) | `25%`, at least 4 MiB |
 //! | `GODEBUG` `gctrace=` | a number: above 0 prints one line per collection (`gc/stats.rs`) | 0 |
 //! | `GODEBUG` `asyncpreemptoff=` | a number: above 0 turns preemption by signal off (`gc/preempt.rs`) | 0 |
 //!
@@ -57,6 +58,8 @@ pub(crate) struct Config {
     pub gogc: Option<u32>,
     /// `GOMEMLIMIT` in bytes; `None`: no limit.
     pub memory_limit: Option<u64>,
+    /// `CGOCHECK_QUARANTINE`: the `CGOCHECK=2` quarantine's bound.
+    pub quarantine: env::QuarantineSize,
     /// `GODEBUG=gctrace=1`: one line per collection on stderr.
     pub gctrace: bool,
     /// `GODEBUG=asyncpreemptoff=1`: no preemption signals; tasks stop for
@@ -113,6 +116,7 @@ pub(crate) fn config() -> &'static Config {
                 stack_size: parse_stack_kb(env::read(&STACK_KB)?.as_deref())?,
                 gogc: env::gogc(env::read(&env::GOGC)?.as_deref())?,
                 memory_limit: env::gomemlimit(env::read(&env::GOMEMLIMIT)?.as_deref())?,
+                quarantine: env::quarantine(env::read(&env::QUARANTINE)?.as_deref())?,
                 gctrace: env::gctrace(env::read(&env::GCTRACE)?.as_deref())?,
                 async_preempt_off: env::asyncpreemptoff(env::read(&env::ASYNCPREEMPTOFF)?.as_deref())?,
                 started: Instant::now(),

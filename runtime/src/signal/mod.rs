@@ -205,7 +205,9 @@ extern "C" fn on_fatal_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ucon
     // SAFETY: the kernel passes a valid siginfo and ucontext to an
     // SA_SIGINFO handler.
     let (code, addr, regs) = unsafe { ((*info).si_code, (*info).si_addr() as usize, Regs::from_ucontext(ucontext)) };
-    let fault = report::Fault { sig, code, addr, regs, tid: gettid() };
+    // SAFETY: as above: a valid ucontext.
+    let (gregs, write) = unsafe { report::general_registers(ucontext) };
+    let fault = report::Fault { sig, code, addr, regs, tid: gettid(), gregs, write };
     // SAFETY: this thread owns the crash (`claim_crash`), so it alone
     // uses the buffer, once.
     let report_buf = unsafe { &mut *BUFFERS.report.get() };

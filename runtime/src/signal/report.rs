@@ -58,6 +58,42 @@ pub(super) struct Fault {
     pub addr: usize,
     pub regs: Regs,
     pub tid: i32,
+    /// The general registers, by name (the quarantine looks for a poisoned
+    /// word in them).
+    pub gregs: [(&'static str, u64); GREGS],
+    /// The page fault was a write (x86-64's error code, bit 1).
+    pub write: bool,
+}
+
+/// General registers a fault records.
+pub(super) const GREGS: usize = 15;
+
+/// The general registers and the write bit of a signal's context.
+///
+/// # Safety
+/// `ucontext` is the context the kernel passed to an `SA_SIGINFO` handler.
+pub(super) unsafe fn general_registers(ucontext: *mut libc::c_void) -> ([(&'static str, u64); GREGS], bool) {
+    // SAFETY: the caller's contract.
+    let g = unsafe { &(*(ucontext as *const libc::ucontext_t)).uc_mcontext.gregs };
+    let r = |name, i: libc::c_int| (name, g[i as usize] as u64);
+    let regs = [
+        r("rax", libc::REG_RAX),
+        r("rbx", libc::REG_RBX),
+        r("rcx", libc::REG_RCX),
+        r("rdx", libc::REG_RDX),
+        r("rsi", libc::REG_RSI),
+        r("rdi", libc::REG_RDI),
+        r("rbp", libc::REG_RBP),
+        r("r8", libc::REG_R8),
+        r("r9", libc::REG_R9),
+        r("r10", libc::REG_R10),
+        r("r11", libc::REG_R11),
+        r("r12", libc::REG_R12),
+        r("r13", libc::REG_R13),
+        r("r14", libc::REG_R14),
+        r("r15", libc::REG_R15),
+    ];
+    (regs, g[libc::REG_ERR as usize] & 2 != 0)
 }
 
 /// Go's names for the fatal signals (runtime/sigtab_linux_generic.go).
@@ -84,6 +120,9 @@ pub(super) fn signal_report(w: &mut Writer<'_>, fault: &Fault, level: Traceback)
     let current = crash_view().and_then(|v| v.current());
     let task = current.and_then(|c| c.task);
 
+    // In C: a task in a C call, or a thread that runs no task.
+    let in_c = task.is_none_or(|t| t.state == TaskState::Syscall);
+    quarantine_lines(w, fault, in_c);
     stack_overflow_lines(w, fault);
 
     let (name, what) = signal_name(fault.sig);
@@ -176,6 +215,113 @@ fn stack_overflow_lines(w: &mut Writer<'_>, fault: &Fault) {
         ));
         w.line(format_args!("fatal error: stack overflow"));
         w.line(format_args!(""));
+    }
+}
+
+/// The `CGOCHECK=2` quarantine's preamble, when the fault touched freed
+/// memory the quarantine holds: at the address itself (a protected span
+/// or large object), or through a poisoned word some register holds (a
+/// pointer loaded from a freed object and used: x86-64 faults on it with
+/// no address). Says what happened, the object, who lent it to C, the fix.
+fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
+    use crate::gc::quarantine::{describe_fault, POISON_TAG};
+    if fault.sig != libc::SIGSEGV && fault.sig != libc::SIGBUS {
+        return;
+    }
+    let direct = describe_fault(fault.addr).map(|site| (site, fault.addr, None));
+    let found = direct.or_else(|| {
+        fault.gregs.iter().find_map(|&(name, v)| {
+            let src = (v & !(0xFFFF << 48)) as usize;
+            if v & (0xFFFF << 48) != POISON_TAG {
+                return None;
+            }
+            describe_fault(src).map(|site| (site, src, Some((name, v))))
+        })
+    });
+    let Some((site, addr, register)) = found else { return };
+    let span = site.span;
+    let layout = span.layout();
+    let (base, size) = match span.kind {
+        crate::heap::span::SpanKind::Large => (span.base(), span.large_size()),
+        _ => (span.base() + site.slot * span.slot_size, span.slot_size),
+    };
+    let lend = crate::ffi::lend::describe(span, site.slot);
+    let access = if fault.write { "wrote" } else { "read" };
+    if in_c {
+        w.line(format_args!("cgocheck: C {access} a managed object the collector freed (CGOCHECK=2 quarantine)"));
+    } else {
+        w.line(format_args!(
+            "cgocheck: managed object used after the collector freed it: nothing the collector scans referred to it (CGOCHECK=2 quarantine)"
+        ));
+    }
+    if let Some((name, v)) = register {
+        w.line(format_args!(
+            "  register {name} holds {v:#x}, the poison of the word at {addr:#x}: the faulting code loaded a pointer \
+             from freed memory and used it"
+        ));
+    }
+    let at = At { register: register.is_some(), write: fault.write, addr, offset: addr - base };
+    match (site.quarantined, site.cycle) {
+        (true, Some(n)) => w.line(format_args!(
+            "  {at} the {size}-byte object of type {} at {base:#x}, freed by collection {n} (gc {n} in \
+             GODEBUG=gctrace=1)",
+            layout.elem
+        )),
+        (true, None) => {
+            w.line(format_args!("  {at} the {size}-byte object of type {} at {base:#x}, freed by the collector", layout.elem))
+        }
+        (false, _) => w.line(format_args!(
+            "  {at} a free {size}-byte slot (objects of type {}) at {base:#x}, in a span of freed objects the \
+             quarantine holds",
+            layout.elem
+        )),
+    }
+    match lend {
+        Some(l) => {
+            w.line(format_args!("  it was last handed to C by {l}"));
+            if l.pinned() {
+                w.line(format_args!(
+                    "  fix: it was pinned then, but unpinned (or its Pinner dropped) while C still kept it. Keep it pinned for as long as C keeps the pointer, or give C a Handle (cgocheck::Handle) instead."
+                ));
+            } else {
+                w.line(format_args!(
+                    "  fix: C kept the pointer after the call returned. Pin the object with a Pinner for as long as C keeps it, or give C a Handle (cgocheck::Handle) instead of the pointer."
+                ));
+            }
+        }
+        None if in_c => {
+            w.line(format_args!(
+                "  it was never handed to C by a declared C function: C found it some other way (a field of memory \
+                 it was given, an address passed as an integer)"
+            ));
+            w.line(format_args!(
+                "  fix: pin it with a Pinner for as long as C keeps it, or give C a Handle (cgocheck::Handle)."
+            ));
+        }
+        None => w.line(format_args!(
+            "  fix: keep it reachable while it is used: a Root, a field of managed memory, a managed static, or a Handle. A Gc kept only in a Box, a Vec, a plain static or C memory is invisible to the collector."
+        )),
+    }
+    w.line(format_args!(""));
+}
+
+/// Where a quarantine fault touched: "the read at 0x… is 8 bytes into",
+/// or for a poisoned register "that word is 16 bytes into".
+struct At {
+    register: bool,
+    write: bool,
+    addr: usize,
+    offset: usize,
+}
+
+impl core::fmt::Display for At {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.register {
+            write!(f, "that word is {} bytes into", self.offset)
+        } else {
+            let access = if self.write { "write" } else { "read" };
+            write!(f, "the {access} at {:#x} is {} bytes into", self.addr, self.offset)
+        }
     }
 }
 

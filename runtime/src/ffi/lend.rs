@@ -1,0 +1,163 @@
+//! Which C call last received each managed object, at `CGOCHECK=2`.
+//!
+//! Go's rule 2 — C may not keep a Go pointer after the call returns unless
+//! the memory is pinned — is not checked by Go at all. Here the quarantine
+//! (`gc/quarantine.rs`) makes a use of a freed object fault, and this
+//! record lets the report say who gave C the pointer: every declared C
+//! function's wrapper (`c_functions!`, `c_call!`) records, for each pointer
+//! word of each argument that points at a live heap object, the function,
+//! the argument's position, the calling task and whether the object was
+//! pinned then; an exported function records its result the same way.
+//! The record lives in the object's span, one per slot
+//! (`heap/span.rs`, [`LentRecord`]), made on the first record for that
+//! span and cleared when the quarantine releases the slot.
+//!
+//! The cost is at level 2 only: levels 0 and 1 pay one load and compare
+//! of the level per call (the wrappers already read it for the checks).
+//! At level 2, a pointer argument costs a heap lookup and three plain
+//! stores.
+//!
+//! A record is three words written without a lock. The crash handler may
+//! read one while another thread writes it (two calls lending the same
+//! object at once), so `meta` (the name's length, the position, the flags)
+//! is cleared first and written last, and the reader takes the name only
+//! when `meta` reads the same, and not zero, before and after it read the
+//! name's address.
+
+use crate::check;
+use crate::heap::heap;
+use crate::heap::span::{LentRecord, Span};
+use cgocheck_checker::{CType, Level, Type, WORD};
+use std::sync::atomic::Ordering::*;
+
+/// `meta` flags.
+const VALID: u64 = 1;
+const PINNED: u64 = 2;
+const RESULT: u64 = 4;
+
+/// Whether calls record what they lend: `CGOCHECK=2`.
+#[inline(always)]
+pub fn recording() -> bool {
+    check::level() == Level::Full
+}
+
+/// A declared C function's wrapper at level 2, the argument frame built:
+/// records argument `arg` (from 1) of `func`, as C receives it.
+#[doc(hidden)]
+#[inline(always)]
+pub fn lend_arg<T: CType>(func: &'static str, arg: u32, value: &T) {
+    if T::TYPE.has_pointers() {
+        lend_value(func, arg, 0, T::TYPE, value as *const T as *const u8);
+    }
+}
+
+/// The wrapper, after recording its arguments, before C runs: the
+/// quarantine's chance to protect what this thread's cache held
+/// ([`before_c_call`](crate::gc::quarantine::before_c_call)).
+#[doc(hidden)]
+#[inline]
+pub fn before_c_call() {
+    crate::gc::quarantine::before_c_call();
+}
+
+/// An exported function's result going back to C (level 2 only).
+#[inline]
+pub(crate) fn lend_result<T: CType>(func: &'static str, value: &T) {
+    if T::TYPE.has_pointers() && recording() {
+        lend_value(func, 0, RESULT, T::TYPE, value as *const T as *const u8);
+    }
+}
+
+/// Records every pointer word of the value of type `ty` at `value` that
+/// points at a live heap object.
+#[inline(never)]
+fn lend_value(func: &'static str, arg: u32, flags: u64, ty: &Type, value: *const u8) {
+    for offset in (0..ty.size).step_by(WORD) {
+        if ty.is_ptr_word(offset) {
+            // SAFETY: `value` points to a valid `ty`, whose pointer words
+            // are word-aligned words inside it.
+            let word = unsafe { value.add(offset).cast::<usize>().read_unaligned() };
+            record(func, arg, flags, word);
+        }
+    }
+}
+
+fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
+    let Some((span, slot)) = heap().slot_of(addr) else { return };
+    if !span.is_allocated(slot) {
+        return;
+    }
+    let Some(r) = span.lent_record(slot) else { return };
+    let pinned = if span.is_pinned(slot) { PINNED } else { 0 };
+    let task = crate::sched::task::current_g().map_or(0, |g| g.id());
+    let meta = (func.len() as u64) << 32 | (arg as u64 & 0xffff) << 16 | flags | pinned | VALID;
+    r.meta.store(0, Relaxed);
+    r.func.store(func.as_ptr() as usize, Relaxed);
+    r.task.store(task, Relaxed);
+    r.meta.store(meta, Release);
+}
+
+/// Clears a record (the quarantine releasing its slot).
+pub(crate) fn forget(r: &LentRecord) {
+    r.meta.store(0, Relaxed);
+}
+
+/// What a record says, for a report.
+#[derive(Clone, Copy)]
+pub(crate) struct Lend {
+    func: &'static str,
+    arg: u32,
+    task: u64,
+    pinned: bool,
+    result: bool,
+}
+
+/// The record of slot `slot` of `span`, if there is a whole one. Allocates
+/// nothing: the crash handler calls it.
+pub(crate) fn describe(span: &Span, slot: usize) -> Option<Lend> {
+    let r = span.lent_record_if_any(slot)?;
+    let meta = r.meta.load(Acquire);
+    let func = r.func.load(Acquire);
+    let task = r.task.load(Relaxed);
+    if meta & VALID == 0 || r.meta.load(Acquire) != meta {
+        return None;
+    }
+    let len = (meta >> 32) as usize;
+    // SAFETY: `func` and `len` came from one `&'static str` (the reads of
+    // `meta` on both sides say no other record was written meanwhile).
+    let bytes = unsafe { std::slice::from_raw_parts(func as *const u8, len) };
+    Some(Lend {
+        func: std::str::from_utf8(bytes).ok()?,
+        arg: ((meta >> 16) & 0xffff) as u32,
+        task,
+        pinned: meta & PINNED != 0,
+        result: meta & RESULT != 0,
+    })
+}
+
+impl Lend {
+    /// Whether the object was pinned when C received it.
+    pub fn pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+impl core::fmt::Display for Lend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let pinned = if self.pinned { "pinned then" } else { "not pinned" };
+        let task = |f: &mut core::fmt::Formatter<'_>| {
+            if self.task == 0 {
+                f.write_str("a thread that was not running a task")
+            } else {
+                write!(f, "task {}", self.task)
+            }
+        };
+        if self.result {
+            write!(f, "the result of the exported function {}, returned to C by ", self.func)?;
+        } else {
+            write!(f, "the call {}(argument {}) from ", self.func, self.arg)?;
+        }
+        task(f)?;
+        write!(f, " ({pinned})")
+    }
+}
