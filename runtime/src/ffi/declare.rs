@@ -597,7 +597,7 @@ pub trait CCall<F> {
 
 macro_rules! c_call_arity {
     ($($x:ident $a:ident $v:ident)*) => {
-        impl<R, $($a: cgocheck_checker::CType, $x: crate::ffi::Arg<$a>),*> CCall<unsafe extern "C" fn($($a),*) -> R> for ($($x,)*) {
+        impl<R, $($a, $x: crate::ffi::Arg<$a>),*> CCall<unsafe extern "C" fn($($a),*) -> R> for ($($x,)*) {
             type Output = R;
 
             #[track_caller]
@@ -635,7 +635,7 @@ macro_rules! c_call_arity {
                     let mut pos = 0u32;
                     $(
                         pos += 1;
-                        crate::ffi::lend::lend_arg::<$a>(name, pos, &$v);
+                        crate::ffi::lend::lend_untyped_arg::<$a>(name, pos, &$v);
                     )*
                     crate::ffi::lend::before_c_call();
                 }

@@ -4,7 +4,8 @@
 //! the memory is pinned — is not checked by Go at all. Here the quarantine
 //! (`gc/quarantine.rs`) makes a use of a freed object fault, and this
 //! record lets the report say who gave C the pointer: every declared C
-//! function's wrapper (`c_functions!`, `c_call!`) records, for each pointer
+//! function's wrapper (`c_functions!`; `c_call!`, whose parameter types
+//! are undescribed, for each word-sized argument) records, for each pointer
 //! word of each argument that points at a live heap object, the function,
 //! the argument's position, the calling task and whether the object was
 //! pinned then; an exported function records its result the same way.
@@ -48,6 +49,20 @@ pub fn recording() -> bool {
 pub fn lend_arg<T: CType>(func: &'static str, arg: u32, value: &T) {
     if T::TYPE.has_pointers() {
         lend_value(func, arg, 0, T::TYPE, value as *const T as *const u8);
+    }
+}
+
+/// [`c_call!`](crate::c_call) at level 2: records argument `arg` of `func`,
+/// whose type (a `-sys` crate's, maybe not a [`CType`]) is not described:
+/// a word-sized argument is taken for a pointer, and recorded if it points
+/// at a live heap object.
+#[doc(hidden)]
+#[inline(always)]
+pub fn lend_untyped_arg<T>(func: &'static str, arg: u32, value: &T) {
+    if std::mem::size_of::<T>() == WORD {
+        // SAFETY: `T` is one word; any bit pattern is a `usize`.
+        let word = unsafe { std::mem::transmute_copy::<T, usize>(value) };
+        record(func, arg, 0, word);
     }
 }
 

@@ -46,9 +46,11 @@
 //! it and the fix, before the frames (`signal/report.rs`,
 //! [`describe_fault`]).
 //!
-//! Locks: the batch list's lock, then the heap's central lock (a release
-//! puts spans back); the central lock alone to hold a span. Both are taken
-//! under `NoPreempt`. The crash handler only tries the batch list's lock.
+//! Locks: the batch list's lock is held only to add or take batches; the
+//! heap's central lock to hold a span and to release a group of batches
+//! (one taking for up to [`RELEASE_GROUP`]). One thread releases at a time
+//! ([`trim`]), so sweepers and allocation do not queue behind it. Locks are
+//! taken under `NoPreempt`; the crash handler only tries the batch list's.
 
 use crate::heap::sizeclass::PAGE;
 use crate::heap::span::{state, Span, SpanKind};
@@ -57,7 +59,7 @@ use crate::sched::nopreempt::NoPreempt;
 use cgocheck_checker::env::{QuarantineSize, QUARANTINE_FLOOR};
 use cgocheck_checker::{Level, WORD};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Mutex;
 
 /// The high bits of every poisoned word: not a canonical address (user
@@ -77,6 +79,11 @@ pub(crate) fn active() -> bool {
 /// Dead slots of one span taken in one sweep.
 struct Batch {
     span: &'static Span,
+    /// The span's `qgen` when the batch was made: a batch whose span has
+    /// moved on (its slots released with the whole span, or the span
+    /// reused) is stale, and releases nothing — its bits may name newer
+    /// quarantined slots, maybe not poisoned yet.
+    qgen: u32,
     /// The collection that freed them (`gc N` in `GODEBUG=gctrace=1`).
     cycle: u64,
     /// (word, slots) of the bitmaps.
@@ -117,30 +124,50 @@ fn cycle_of(gen: u32) -> u64 {
     gen.wrapping_sub(1) as u64
 }
 
+/// The runs of consecutive set bits of `bits`: (first bit, length).
+fn runs(mut bits: u64) -> impl Iterator<Item = (usize, usize)> {
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let start = bits.trailing_zeros() as usize;
+        let len = (!(bits >> start)).trailing_zeros() as usize;
+        bits &= if start + len == 64 { 0 } else { !0u64 << (start + len) };
+        Some((start, len))
+    })
+}
+
 /// Writes the poison over `[addr, addr + len)` (whole words).
 ///
 /// # Safety
 /// The range is dead heap memory, accessible, that nothing else uses.
 unsafe fn poison(addr: usize, len: usize) {
-    let words = addr as *mut u64;
-    for i in 0..len / WORD {
-        // SAFETY: the caller's contract; `i < len / 8`.
-        unsafe { words.add(i).write((addr + i * WORD) as u64 | POISON_TAG) };
+    // SAFETY: the caller's contract.
+    let words = unsafe { std::slice::from_raw_parts_mut(addr as *mut u64, len / WORD) };
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = (addr + i * WORD) as u64 | POISON_TAG;
     }
 }
 
-/// The first word of `[addr, addr + len)` that no longer holds its poison:
-/// its offset and value.
+/// Checks that `[addr, addr + len)` still holds its poison and zeroes it;
+/// returns the offset and value of the first changed word, if any (and
+/// then zeroes nothing).
 ///
 /// # Safety
 /// As [`poison`].
-unsafe fn first_changed(addr: usize, len: usize) -> Option<(usize, u64)> {
-    let words = addr as *const u64;
-    (0..len / WORD).find_map(|i| {
-        // SAFETY: the caller's contract.
-        let v = unsafe { words.add(i).read_volatile() };
-        (v != (addr + i * WORD) as u64 | POISON_TAG).then_some((i * WORD, v))
-    })
+unsafe fn verify_and_zero(addr: usize, len: usize) -> Option<(usize, u64)> {
+    // SAFETY: the caller's contract.
+    let words = unsafe { std::slice::from_raw_parts_mut(addr as *mut u64, len / WORD) };
+    // One pass that folds the differences (vectorised), the search only
+    // when there is one.
+    let diff = words.iter().enumerate().fold(0, |acc, (i, &w)| acc | (w ^ ((addr + i * WORD) as u64 | POISON_TAG)));
+    if diff != 0 {
+        return words.iter().enumerate().find_map(|(i, &w)| {
+            (w != (addr + i * WORD) as u64 | POISON_TAG).then_some((i * WORD, w))
+        });
+    }
+    words.fill(0);
+    None
 }
 
 fn protect(addr: usize, len: usize, on: bool) -> bool {
@@ -153,35 +180,170 @@ fn protect(addr: usize, len: usize, on: bool) -> bool {
 
 /// The sweeper, at level 2: quarantines the dead slots `dead` ((word,
 /// slots) pairs) of the small span `span`, swept for generation `gen`.
+///
+/// A span left with nothing live is a candidate to hold: its batch waits
+/// (unpoisoned: if it is held, no access is possible and poisoning would
+/// be wasted) until [`hold_pending`], which holds the candidates together
+/// and poisons those it could not hold. Other batches are poisoned now.
+/// Either way a batch is listed (and may be released, which checks the
+/// poison) only once it is poisoned or held.
 pub(crate) fn take_small(span: &'static Span, gen: u32, dead: Vec<(usize, u64)>) {
     let _np = NoPreempt::new();
     let size = span.slot_size;
-    let mut taken = 0;
-    for &(w, bits) in &dead {
-        let mut rest = bits;
-        while rest != 0 {
-            let slot = w * 64 + rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            // SAFETY: the slot lies in this live span's committed pages
-            // (slot < nslots); the collector found it unreachable and not
-            // pinned, so nothing reads or writes it.
-            unsafe { poison(span.base() + slot * size, size) };
-        }
-        taken += span.quarantine_slots_in_word(w, bits);
-    }
+    // Counted before the slots are quarantined: whoever finds the span
+    // without a live object (which needs these bits) also finds this.
+    span.unlisted.fetch_add(1, SeqCst);
+    let taken: usize = dead.iter().map(|&(w, bits)| span.quarantine_slots_in_word(w, bits)).sum();
     counters::freed(taken, taken * size);
     OBJECTS.fetch_add(taken, Relaxed);
-    BYTES.fetch_add(taken * size, Relaxed);
+    BYTES.fetch_add(taken * size, SeqCst);
+    let batch = Batch { span, qgen: span.qgen.load(Relaxed), cycle: cycle_of(gen), words: dead.into_boxed_slice() };
+    // The state is read after the quarantined bits were set (SeqCst both):
+    // a span given back from now on is seen held by `give_back` itself.
+    let cached = span.state.load(SeqCst) == state::CACHED;
+    if cached {
+        EPOCH.fetch_add(1, Release);
+    } else if span.live_objects() == 0 {
+        // Counted while the sweep of this span is still in flight
+        // (`sweep.rs`), so `finish_all` waits for it to be listed too.
+        PENDING_COUNT.fetch_add(1, SeqCst);
+        let full = PENDING.with_borrow_mut(|p| {
+            p.push(batch);
+            p.len() >= PENDING_MAX
+        });
+        if full {
+            hold_pending();
+        }
+        return;
+    }
+    poison_batch(&batch);
+    span.unlisted.fetch_sub(1, SeqCst);
+    batches().push_back(batch);
+    trim();
+}
+
+/// Poisons the slots of `batch` (quarantined, unlisted, not held: nobody
+/// else touches them).
+fn poison_batch(b: &Batch) {
+    let size = b.span.slot_size;
+    for &(w, bits) in b.words.iter() {
+        for (first, n) in runs(bits) {
+            // SAFETY: quarantined slots of a live span, in its committed
+            // pages: dead (the collector found them unreachable and not
+            // pinned), accessible (not held), and used by nobody.
+            unsafe { poison(b.span.base() + (w * 64 + first) * size, n * size) };
+        }
+    }
+}
+
+/// Candidate batches a sweeper found holdable, waiting to be held together
+/// (so that spans side by side are protected by one call: each call
+/// interrupts every CPU running this process).
+const PENDING_MAX: usize = 64;
+thread_local! {
+    static PENDING: std::cell::RefCell<Vec<Batch>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A sweeper, at the end of a run of sweeps (and every [`PENDING_MAX`]
+/// candidates): holds the spans of its candidate batches that may still be
+/// held, protecting the ones side by side with one call; poisons the
+/// others; lists them all.
+pub(crate) fn hold_pending() {
+    let mut pending = PENDING.with_borrow_mut(std::mem::take);
+    if pending.is_empty() {
+        return;
+    }
+    pending.sort_by_key(|b| b.span.base());
+    let _np = NoPreempt::new();
+    let mut is_held = vec![false; pending.len()];
     {
         let h = heap();
         let mut central = h.central();
-        if span.state.load(SeqCst) == state::CACHED {
-            EPOCH.fetch_add(1, Release);
-        } else {
-            try_hold(&mut central, span);
+        // Under the lock nobody else holds a span: these batches need not
+        // keep others off any more.
+        for b in &pending {
+            b.span.unlisted.fetch_sub(1, SeqCst);
+        }
+        let mut i = 0;
+        while i < pending.len() {
+            if !holdable(pending[i].span) {
+                i += 1;
+                continue;
+            }
+            // A run of holdable spans side by side (a span with two
+            // batches appears twice: the run skips the repeat).
+            let start = i;
+            let mut end = pending[i].span.end();
+            i += 1;
+            while i < pending.len()
+                && (std::ptr::eq(pending[i].span, pending[i - 1].span)
+                    || (pending[i].span.base() == end && holdable(pending[i].span)))
+            {
+                end = pending[i].span.end();
+                i += 1;
+            }
+            let spans = pending[start..i].iter().filter(|b| !b.span.protected.load(Relaxed)).count();
+            if PROTECTED.load(Relaxed) + spans > MAX_PROTECTED
+                || !protect(pending[start].span.base(), end - pending[start].span.base(), true)
+            {
+                continue;
+            }
+            for k in start..i {
+                if !pending[k].span.protected.load(Relaxed) {
+                    held(&mut central, pending[k].span);
+                }
+                is_held[k] = true;
+            }
+        }
+        // Still under the lock, so none of them is held meanwhile.
+        for (b, held) in pending.iter().zip(&is_held) {
+            if !held {
+                poison_batch(b);
+            }
         }
     }
-    push(Batch { span, cycle: cycle_of(gen), words: dead.into_boxed_slice() });
+    let n = pending.len();
+    batches().extend(pending);
+    trim();
+    PENDING_COUNT.fetch_sub(n, SeqCst);
+}
+
+/// Candidate batches in sweepers' lists, not listed yet.
+static PENDING_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether sweepers still hold candidate batches (`sweep::finish_all`
+/// waits until they are listed and the bound is kept).
+pub(crate) fn pending() -> bool {
+    PENDING_COUNT.load(SeqCst) != 0
+}
+
+/// Whether `span` may be held now (central lock held): quarantined slots,
+/// nothing live, no cache owns it, not being released, and protection is
+/// possible.
+///
+/// `unlisted` is read after the bitmaps: a sweeper counts it before it
+/// quarantines the slots that leave the span without a live object, so a
+/// span seen without one is seen with the sweeper's count (its batch is
+/// not poisoned yet: holding it, then releasing it, then poisoning the
+/// batch would write into freed slots).
+fn holdable(span: &Span) -> bool {
+    let st = span.state.load(SeqCst);
+    (st == state::PARTIAL || st == state::FULL)
+        && !span.releasing.load(Relaxed)
+        && span.live_objects() == 0
+        && (0..span.dead_words()).any(|w| span.quarantined_in_word(w) != 0)
+        && span.unlisted.load(SeqCst) == 0
+        && PROTECTED.load(Relaxed) < MAX_PROTECTED
+}
+
+/// Central lock held, `span` holdable and just protected: held.
+fn held(central: &mut Central, span: &'static Span) {
+    let q: usize = (0..span.dead_words()).map(|w| span.quarantined_in_word(w).count_ones() as usize).sum();
+    central.hold(span);
+    span.protected.store(true, Release);
+    PROTECTED.fetch_add(1, Relaxed);
+    // A held span counts whole: its free slots are out of use too.
+    BYTES.fetch_add(span.npages() * PAGE - q * span.slot_size, SeqCst);
 }
 
 /// The sweeper, at level 2: quarantines the dead large object of `span`;
@@ -196,7 +358,7 @@ pub(crate) fn take_large(span: &'static Span, gen: u32) -> bool {
     }
     counters::freed(1, bytes);
     OBJECTS.fetch_add(1, Relaxed);
-    BYTES.fetch_add(len, Relaxed);
+    BYTES.fetch_add(len, SeqCst);
     if PROTECTED.load(Relaxed) < MAX_PROTECTED && protect(base, len, true) {
         PROTECTED.fetch_add(1, Relaxed);
         span.protected.store(true, Release);
@@ -204,138 +366,213 @@ pub(crate) fn take_large(span: &'static Span, gen: u32) -> bool {
         // SAFETY: the dead object's own pages, accessible (not protected).
         unsafe { poison(base, bytes) };
     }
-    push(Batch { span, cycle: cycle_of(gen), words: Box::new([(0, 1)]) });
+    batches().push_back(Batch { span, qgen: span.qgen.load(Relaxed), cycle: cycle_of(gen), words: Box::new([(0, 1)]) });
+    trim();
     true
 }
 
-/// Central lock held: holds `span` (file comment, step 2) if it has
-/// quarantined slots, no live object, no cache owns it, and protection is
-/// possible. Called after a sweep quarantined slots of it and when a
-/// thread cache gives it back.
+/// Central lock held: holds `span` (file comment, step 2) if it may be
+/// held; for a span a thread cache gives back (`Central::give_back`).
 pub(crate) fn try_hold(central: &mut Central, span: &'static Span) {
-    let st = span.state.load(SeqCst);
-    if !(st == state::PARTIAL || st == state::FULL) || span.live_objects() != 0 {
-        return;
+    if holdable(span) && protect(span.base(), span.npages() * PAGE, true) {
+        held(central, span);
     }
-    let q: usize = (0..span.dead_words()).map(|w| span.quarantined_in_word(w).count_ones() as usize).sum();
-    if q == 0 || PROTECTED.load(Relaxed) >= MAX_PROTECTED {
-        return;
-    }
-    let len = span.npages() * PAGE;
-    if !protect(span.base(), len, true) {
-        return;
-    }
-    central.hold(span);
-    span.protected.store(true, Release);
-    PROTECTED.fetch_add(1, Relaxed);
-    // A held span counts whole: its free slots are out of use too.
-    BYTES.fetch_add(len - q * span.slot_size, Relaxed);
 }
 
-/// Adds a batch and releases the oldest while the bound is passed.
-fn push(batch: Batch) {
-    let mut list = batches();
-    list.push_back(batch);
-    trim_locked(&mut list);
-}
+/// Whether a thread is releasing batches (one at a time: the others go on
+/// sweeping and allocating instead of queueing for the locks).
+static TRIMMING: AtomicBool = AtomicBool::new(false);
 
-/// Releases the oldest batches while the bound is passed (after spans
-/// were held by `Heap::give_back`, which cannot take the batch list's lock
-/// under the central lock).
+/// Batches released under one taking of the central lock, at most.
+const RELEASE_GROUP: usize = 64;
+
+/// Releases the oldest batches while the bound is passed, unless another
+/// thread is at it. Called after a batch is added and after spans were
+/// held by `Heap::give_back` (which cannot release under the central
+/// lock).
+///
+/// Whoever adds bytes and finds a release in progress leaves it to that
+/// thread, which looks at the total again after it stops: the additions
+/// and the flag are SeqCst, so either the adder sees the flag cleared and
+/// releases, or the releaser sees the bytes.
 pub(crate) fn trim() {
-    let _np = NoPreempt::new();
-    trim_locked(&mut batches());
-}
-
-fn trim_locked(list: &mut VecDeque<Batch>) {
     let bound = bound();
-    while BYTES.load(Relaxed) > bound {
-        let Some(oldest) = list.pop_front() else { break };
-        release(&oldest);
+    while BYTES.load(SeqCst) > bound && !TRIMMING.swap(true, SeqCst) {
+        {
+            let _np = NoPreempt::new();
+            while BYTES.load(SeqCst) > bound {
+                let group = oldest(BYTES.load(SeqCst) - bound);
+                if group.is_empty() {
+                    break;
+                }
+                release_group(&group);
+            }
+        }
+        TRIMMING.store(false, SeqCst);
     }
 }
 
-/// Lets the slots of `b` that are still quarantined go (file comment,
-/// step 4). Batch list lock held.
-fn release(b: &Batch) {
-    let span = b.span;
-    let h = heap();
-    match span.kind {
-        SpanKind::Large => {
-            if !span.is_quarantined(0) {
-                return;
+/// Takes the oldest batches that hold about `excess` bytes (at least one,
+/// at most [`RELEASE_GROUP`]).
+fn oldest(excess: usize) -> Vec<Batch> {
+    let mut list = batches();
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    while bytes < excess && out.len() < RELEASE_GROUP {
+        let Some(b) = list.pop_front() else { break };
+        bytes += match b.span.kind {
+            SpanKind::Small { .. } if b.span.state.load(Relaxed) != state::HELD => {
+                b.words.iter().map(|&(w, bits)| (bits & b.span.quarantined_in_word(w)).count_ones() as usize).sum::<usize>()
+                    * b.span.slot_size
             }
-            let len = span.npages() * PAGE;
-            if span.protected.swap(false, AcqRel) {
-                assert!(protect(span.base(), len, false), "cgocheck: mprotect failed releasing quarantined pages");
-                PROTECTED.fetch_sub(1, Relaxed);
-            } else {
-                check_poison(span, 0, b.cycle);
-            }
-            h.arena().discard(span.base(), len);
-            span.release_slots_in_word(0, 1);
-            forget_lends(span, 0, 1);
-            OBJECTS.fetch_sub(1, Relaxed);
-            BYTES.fetch_sub(len, Relaxed);
-            h.central().freed_large(h.arena(), span);
-        }
-        SpanKind::Small { .. } => {
-            let mut central = h.central();
-            if span.state.load(SeqCst) == state::HELD {
-                // The whole span goes at once: unprotected (nothing could
-                // write it), zeroed, listed again.
-                let len = span.npages() * PAGE;
-                assert!(protect(span.base(), len, false), "cgocheck: mprotect failed releasing quarantined pages");
-                span.protected.store(false, Release);
-                PROTECTED.fetch_sub(1, Relaxed);
-                for w in 0..span.dead_words() {
-                    let q = span.quarantined_in_word(w);
-                    zero_slots(span, w, q);
-                    span.release_slots_in_word(w, q);
-                    forget_lends(span, w, q);
-                    OBJECTS.fetch_sub(q.count_ones() as usize, Relaxed);
-                }
-                BYTES.fetch_sub(len, Relaxed);
-                central.unhold(h.arena(), span);
-            } else {
-                // A batch may be stale (its slots went with a held span,
-                // or the span was retired and reused): only the slots still
-                // quarantined are released, and a span gains free slots
-                // only if some were.
-                let mut released = 0;
-                for &(w, bits) in b.words.iter() {
-                    let q = bits & span.quarantined_in_word(w);
-                    let mut rest = q;
-                    while rest != 0 {
-                        check_poison(span, w * 64 + rest.trailing_zeros() as usize, b.cycle);
-                        rest &= rest - 1;
-                    }
-                    zero_slots(span, w, q);
-                    span.release_slots_in_word(w, q);
-                    forget_lends(span, w, q);
-                    let n = q.count_ones() as usize;
-                    OBJECTS.fetch_sub(n, Relaxed);
-                    BYTES.fetch_sub(n * span.slot_size, Relaxed);
-                    released += n;
-                }
-                if released > 0 {
-                    central.freed_small(h.arena(), span);
-                }
-            }
-        }
-        SpanKind::Stack => unreachable!("stacks are never quarantined"),
+            _ => b.span.npages() * PAGE,
+        };
+        out.push(b);
     }
-    RELEASED.fetch_add(1, Relaxed);
+    out
+}
+
+/// Lets the slots of each batch that are still quarantined go (file
+/// comment, step 4), in three steps:
+///
+/// 1. Central lock: held spans are unprotected (those side by side by one
+///    call), zeroed and listed again; large objects are released; the
+///    other spans are marked `releasing`, so nobody holds (and protects)
+///    them meanwhile.
+/// 2. No lock: their quarantined slots are checked against the poison and
+///    zeroed, a run of slots at a time, then made free (as any free: the
+///    owner of a cached span sees them at its next claim).
+/// 3. Central lock: a span given back full becomes partial, one all free
+///    is retired; the marks go.
+fn release_group(group: &[Batch]) {
+    let h = heap();
+    let mut unheld: Vec<&Batch> = Vec::with_capacity(group.len());
+    {
+        let mut central = h.central();
+        let mut held: Vec<&'static Span> = group
+            .iter()
+            .map(|b| b.span)
+            .filter(|s| matches!(s.kind, SpanKind::Small { .. }) && s.state.load(SeqCst) == state::HELD)
+            .collect();
+        held.sort_by_key(|s| s.base());
+        held.dedup_by_key(|s| s.base());
+        let mut i = 0;
+        while i < held.len() {
+            let (start, mut end) = (held[i].base(), held[i].end());
+            i += 1;
+            while i < held.len() && held[i].base() == end {
+                end = held[i].end();
+                i += 1;
+            }
+            assert!(protect(start, end - start, false), "cgocheck: mprotect failed releasing quarantined pages");
+        }
+        for span in held {
+            // The whole span goes at once: nothing could write it.
+            span.protected.store(false, Release);
+            PROTECTED.fetch_sub(1, Relaxed);
+            for w in 0..span.dead_words() {
+                let q = span.quarantined_in_word(w);
+                forget_lends(span, w, q);
+                zero_slots(span, w, q);
+                span.release_slots_in_word(w, q);
+                OBJECTS.fetch_sub(q.count_ones() as usize, Relaxed);
+            }
+            BYTES.fetch_sub(span.npages() * PAGE, SeqCst);
+            central.unhold(h.arena(), span);
+        }
+        for b in group {
+            match b.span.kind {
+                SpanKind::Large => release_large(&mut central, b),
+                _ => {
+                    // Only this thread releases (`trim`): the marks are
+                    // its own.
+                    b.span.releasing.store(true, Relaxed);
+                    unheld.push(b);
+                }
+            }
+        }
+    }
+    let mut freed_in: Vec<&'static Span> = Vec::new();
+    for b in &unheld {
+        if release_slots(b) > 0 {
+            freed_in.push(b.span);
+        }
+    }
+    let mut central = h.central();
+    for span in freed_in {
+        central.freed_small(h.arena(), span);
+    }
+    for b in unheld {
+        b.span.releasing.store(false, Relaxed);
+    }
+    RELEASED.fetch_add(group.len() as u64, Relaxed);
+}
+
+/// A quarantined large object (central lock held): unprotected or
+/// checked, its pages given back, its run filed.
+fn release_large(central: &mut Central, b: &Batch) {
+    let span = b.span;
+    if b.qgen != span.qgen.load(Relaxed) || !span.is_quarantined(0) {
+        return;
+    }
+    let h = heap();
+    let len = span.npages() * PAGE;
+    if span.protected.swap(false, AcqRel) {
+        assert!(protect(span.base(), len, false), "cgocheck: mprotect failed releasing quarantined pages");
+        PROTECTED.fetch_sub(1, Relaxed);
+    } else {
+        let size = span.large_size();
+        // SAFETY: the dead object's own pages, accessible, used by nobody.
+        if let Some((offset, value)) = unsafe { verify_and_zero(span.base(), size) } {
+            report_write(span, 0, b.cycle, offset, value);
+        }
+    }
+    h.arena().discard(span.base(), len);
+    forget_lends(span, 0, 1);
+    span.release_slots_in_word(0, 1);
+    OBJECTS.fetch_sub(1, Relaxed);
+    BYTES.fetch_sub(len, SeqCst);
+    central.freed_large(h.arena(), span);
+}
+
+/// The slots of `b` still quarantined, in a span not held (marked
+/// `releasing`): checked against the poison and zeroed a run at a time,
+/// then made free. Returns how many. A batch may be stale (its slots went
+/// with a held span, or the span was retired and reused): only what is
+/// still quarantined is touched.
+fn release_slots(b: &Batch) -> usize {
+    let span = b.span;
+    let size = span.slot_size;
+    let mut released = 0;
+    if b.qgen != span.qgen.load(Relaxed) {
+        return 0;
+    }
+    for &(w, bits) in b.words.iter() {
+        let q = bits & span.quarantined_in_word(w);
+        for (first, n) in runs(q) {
+            let addr = span.base() + (w * 64 + first) * size;
+            // SAFETY: quarantined slots of a span nobody may hold while it
+            // is marked releasing: dead, accessible, used by nobody.
+            if let Some((offset, value)) = unsafe { verify_and_zero(addr, n * size) } {
+                report_write(span, w * 64 + first + offset / size, b.cycle, offset % size, value);
+            }
+        }
+        forget_lends(span, w, q);
+        span.release_slots_in_word(w, q);
+        let n = q.count_ones() as usize;
+        OBJECTS.fetch_sub(n, Relaxed);
+        BYTES.fetch_sub(n * size, SeqCst);
+        released += n;
+    }
+    released
 }
 
 fn zero_slots(span: &Span, w: usize, bits: u64) {
-    let mut rest = bits;
-    while rest != 0 {
-        let slot = w * 64 + rest.trailing_zeros() as usize;
-        rest &= rest - 1;
-        // SAFETY: a quarantined slot of this span: dead, accessible (the
+    for (first, n) in runs(bits) {
+        let addr = span.base() + (w * 64 + first) * span.slot_size;
+        // SAFETY: quarantined slots of this span: dead, accessible (the
         // span is not protected now), used by nobody.
-        unsafe { std::ptr::write_bytes((span.base() + slot * span.slot_size) as *mut u8, 0, span.slot_size) };
+        unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n * span.slot_size) };
     }
 }
 
@@ -349,16 +586,14 @@ fn forget_lends(span: &Span, w: usize, bits: u64) {
     }
 }
 
-/// Checks that slot `slot` of `span` (quarantined, accessible) still holds
-/// its poison; a changed word is a write after free: reported, and the
-/// process ends with exit status 2.
-fn check_poison(span: &'static Span, slot: usize, cycle: u64) {
+/// Reports a write after free found at release: the word at `offset` of
+/// slot `slot` of `span` holds `value`, not its poison. Ends the process
+/// with exit status 2.
+fn report_write(span: &'static Span, slot: usize, cycle: u64, offset: usize, value: u64) -> ! {
     let (base, size) = match span.kind {
         SpanKind::Large => (span.base(), span.large_size()),
         _ => (span.base() + slot * span.slot_size, span.slot_size),
     };
-    // SAFETY: a quarantined slot, accessible, used by nobody.
-    let Some((offset, value)) = (unsafe { first_changed(base, size) }) else { return };
     let layout = span.layout();
     let lend = crate::ffi::lend::describe(span, slot);
     let who = if lend.is_some() { "C wrote into" } else { "a write into" };

@@ -179,22 +179,25 @@ pub(crate) fn help() {
     // keeps one allocation's share small.
     for _ in 0..HELP_VISITS {
         match sweep_next() {
-            None => return,
+            None => break,
             Some(true) => swept += 1,
             Some(false) => {}
         }
         if swept == HELP_SPANS {
-            return;
+            break;
         }
     }
+    super::quarantine::hold_pending();
 }
 
 /// Sweeps every span still unswept (world running); returns when none is
 /// left, then lets the scavenger release what stayed free.
 pub(crate) fn finish_all() {
     while sweep_next().is_some() {}
-    // Spans other sweepers took may still be in progress.
-    while IN_FLIGHT.load(SeqCst) > 0 {
+    super::quarantine::hold_pending();
+    // Spans other sweepers took may still be in progress, and at level 2
+    // their quarantine batches not listed yet.
+    while IN_FLIGHT.load(SeqCst) > 0 || super::quarantine::pending() {
         std::thread::yield_now();
     }
     scavenge::run();

@@ -356,6 +356,8 @@ impl Central {
     /// partial again, or retired when nothing in it is live.
     pub fn unhold(&mut self, arena: &Arena, span: &'static Span) {
         debug_assert_eq!(span.state.load(SeqCst), state::HELD);
+        // The batches of its slots are all released with it: stale now.
+        span.qgen.fetch_add(1, SeqCst);
         span.state.store(state::PARTIAL, SeqCst);
         if Central::retirable(span) {
             self.retire_small(arena, span);
@@ -368,7 +370,10 @@ impl Central {
     /// its owner gave back full becomes partial again unless `give_back`
     /// already did; one all free that no cache holds is retired.
     pub fn freed_small(&mut self, arena: &Arena, span: &'static Span) {
-        if span.state.load(SeqCst) == state::FULL {
+        // The slots freed may have been taken again meanwhile: the span was
+        // cached when they were freed, its owner claimed them, and gave the
+        // span back full. Then it stays full.
+        if span.state.load(SeqCst) == state::FULL && span.free_slots() > 0 {
             span.state.store(state::PARTIAL, SeqCst);
             self.partial_push(span);
         }

@@ -295,6 +295,17 @@ pub(crate) struct Span {
     pub frees_at_take: AtomicUsize,
     /// `CGOCHECK=2`: the pages are inaccessible (`gc/quarantine.rs`).
     pub protected: std::sync::atomic::AtomicBool,
+    /// `CGOCHECK=2`: the quarantine is releasing slots of it without the
+    /// central lock; it may not be held meanwhile (`gc/quarantine.rs`).
+    pub releasing: std::sync::atomic::AtomicBool,
+    /// `CGOCHECK=2`: batches of its slots a sweeper quarantined and has not
+    /// poisoned or held yet; it may not be held by anyone else meanwhile
+    /// (`gc/quarantine.rs`).
+    pub unlisted: AtomicU32,
+    /// `CGOCHECK=2`: moves on when the quarantine lets the whole span go
+    /// and when the span is reused: batches made before are stale
+    /// (`gc/quarantine.rs`).
+    pub qgen: AtomicU32,
     /// `CGOCHECK=2`: one [`LentRecord`] per slot, made on the first record
     /// (`ffi/lend.rs`); null before. Never freed (as the span).
     lent: AtomicPtr<LentRecord>,
@@ -417,6 +428,9 @@ impl Span {
             live_at_take: AtomicUsize::new(0),
             frees_at_take: AtomicUsize::new(0),
             protected: std::sync::atomic::AtomicBool::new(false),
+            releasing: std::sync::atomic::AtomicBool::new(false),
+            unlisted: AtomicU32::new(0),
+            qgen: AtomicU32::new(0),
             lent: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -459,6 +473,7 @@ impl Span {
         }
         self.base.store(base, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
+        self.qgen.fetch_add(1, Ordering::Relaxed);
         self.large_count.store(0, Ordering::Relaxed);
         self.state.store(state::CACHED, Ordering::Relaxed);
         self.sweep_gen.store(crate::gc::sweep::current_gen(), Ordering::Relaxed);
