@@ -22,7 +22,9 @@
 //!    threads.
 //! 4. **Cleanups** (`cleanup.rs`) of objects found unreachable are queued.
 //! 5. **Set up the sweep**: each span learns which of its slots died
-//!    (allocated, not marked, not pinned); the slots are freed later.
+//!    (allocated, not marked, not pinned); the slots are freed later (at
+//!    `CGOCHECK=2` poisoned and held in the quarantine first,
+//!    `quarantine.rs`).
 //! 6. **Pace** (`pacer.rs`): the next cycle starts when the heap reaches
 //!    `live × (1 + GOGC/100)`, or earlier under `GOMEMLIMIT`.
 //! 7. **Start the world**, then count the cycle (`stats.rs`, `GODEBUG=gctrace=1`),

@@ -29,7 +29,8 @@
 //!   slot by multiply-shift, alloc bit. That is the [`ManagedMemory`]
 //!   implementation the checker uses.
 //! - Memory is zero when handed out: fresh pages are zero; a freed small
-//!   slot is zeroed when freed; a freed large object's pages are given back
+//!   slot is zeroed when freed (at `CGOCHECK=2`, when the quarantine lets
+//!   it go, `gc/quarantine.rs`); a freed large object's pages are given back
 //!   to the kernel, which zero-fills them when touched again; so free runs
 //!   are zero too.
 //! - The heap never moves objects. Memory is reclaimed by the collector
