@@ -6,8 +6,8 @@
 //! failure.
 //!
 //! The rows that need C to call managed code (export1, exportok, retmap,
-//! nocallback, handle, nested, cthread) are in `callback_rows.rs`;
-//! quarantine needs the collector.
+//! nocallback, handle, nested, cthread) are in `callback_rows.rs`; the
+//! quarantine row is in `quarantine.rs`.
 
 use c_tests::case_rows;
 use c_tests::harness::{all, run_case, verify, Outcome, Outcome::*};

@@ -104,6 +104,25 @@ fn a_gc_kept_in_a_box_and_used_after_collection_is_reported() {
     );
 }
 
+/// C keeps what an exported function returned, pinned then and unpinned
+/// too early: the report names the exported function and the fix for a pin
+/// that ended while C kept the pointer.
+#[test]
+fn a_kept_result_unpinned_too_early_names_the_exported_function() {
+    at_level_2(
+        "keep_result",
+        &[],
+        &[
+            "cgocheck: C read a managed object the collector freed (CGOCHECK=2 quarantine)",
+            "the 24-byte object of type qrec",
+            "it was last handed to C by the result of the exported function QMakeRecord, returned to C by task 1 \
+             (pinned then)",
+            "fix: it was pinned then, but unpinned (or its Pinner dropped) while C still kept it",
+            "q_read_kept(...)",
+        ],
+    );
+}
+
 /// The bound holds under churn, and the quarantine costs about its bound
 /// in memory: the level-2 run's peak RSS is within the bound (plus 4 MiB of
 /// slack for spans and bookkeeping) of the level-1 run's.

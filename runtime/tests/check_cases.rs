@@ -5,7 +5,8 @@
 //! Each test says how cmd/cgo would check the Go version of the row (which
 //! hint it passes), and passes the same hint. Rows left to the call layer's
 //! end-to-end suite: preemptduringcall, chanrecv, nocallback, cthread,
-//! nested, quarantine, and the GC part of finalizer.
+//! nested, quarantine (c-tests' `quarantine.rs`), and the GC part of
+//! finalizer.
 //!
 //! The `unsafe` blocks call the checker on values this test just built:
 //! live heap objects, stack slots and C memory, each of the type the call

@@ -13,6 +13,29 @@
 
 use c_tests::ffi::quarantine::*;
 use cgocheck::{heap, new, new_slice, Gc, ManagedMemory, Pinner, Region};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+cgocheck::c_functions! {
+    extern "C" {
+        /// Calls `QMakeRecord(7)` and keeps the record it returns
+        /// (csrc/quarantine_result.c).
+        fn q_keep_result();
+    }
+}
+
+/// The record `QMakeRecord` returns; pinned by the case around the C call
+/// (a result must be pinned to pass the result check).
+static RESULT: AtomicPtr<QRec> = AtomicPtr::new(std::ptr::null_mut());
+
+cgocheck::export! {
+    /// Returns the pinned record of the case keep_result to C.
+    fn QMakeRecord(id: i64) -> *mut QRec {
+        let r = RESULT.load(Ordering::Acquire);
+        // SAFETY: the case made the record live and pinned before calling C.
+        unsafe { (*r).id = id };
+        r
+    }
+}
 
 /// Every case, by name.
 const CASES: &[(&str, fn())] = &[
@@ -21,6 +44,7 @@ const CASES: &[(&str, fn())] = &[
     ("write_after_free", write_after_free),
     ("next_pointer", next_pointer),
     ("box_use", box_use),
+    ("keep_result", keep_result),
     ("bound", bound),
 ];
 
@@ -145,6 +169,33 @@ fn next_pointer() {
     let id = unsafe { q_read_kept_next() };
     std::hint::black_box(neighbour);
     println!("C read id {id} through the freed record's next pointer");
+}
+
+/// An exported function returns a record, pinned, to C, which keeps it;
+/// the program unpins it later, while C still holds it.
+#[inline(never)]
+fn return_pinned_record() -> usize {
+    let r = new(QRec { id: 0, value: 42, next: std::ptr::null_mut() });
+    let mut pinner = Pinner::new();
+    pinner.pin(r);
+    RESULT.store(r.as_ptr(), Ordering::Release);
+    // SAFETY: q_keep_result calls QMakeRecord and keeps its result.
+    unsafe { q_keep_result() };
+    RESULT.store(std::ptr::null_mut(), Ordering::Release);
+    pinner.unpin();
+    hide(r.as_ptr() as usize)
+}
+
+/// C keeps an exported function's result; the program unpins it too early.
+/// The report names the exported function and says the object was pinned
+/// when C got it.
+fn keep_result() {
+    let hidden = return_pinned_record();
+    scrub_stack();
+    wait_freed(hidden);
+    // SAFETY: the bug under test.
+    let v = unsafe { q_read_kept() };
+    println!("C read {v} through the kept result");
 }
 
 /// A record boxed with the `Gc` built in place: the only copy of the address.

@@ -10,18 +10,24 @@
 //!
 //! ## What happens to a dead object at level 2
 //!
-//! 1. **Poisoned** (by the sweeper, `sweep.rs`, instead of zeroing): every
-//!    word of a small slot becomes [`POISON_TAG`]` | its own address`. The
-//!    value is not a canonical x86-64 address, so using a word read from
-//!    freed memory as a pointer faults, and the faulting register still
-//!    says where the word came from (`signal/report.rs` decodes it). The
-//!    slot is then marked quarantined and freed (`span.rs`): lookups say
+//! 1. **Quarantined** (by the sweeper, `sweep.rs`, instead of freed): the
+//!    slot is marked quarantined and freed (`span.rs`): lookups say
 //!    `Freed`, the owner's claim skips it, and the bytes leave the live
-//!    heap (the pacer and `mem_stats` count them freed).
+//!    heap (the pacer and `mem_stats` count them freed). Then it is
+//!    poisoned, unless its span is held (2): every word becomes
+//!    [`POISON_TAG`]` | its own address`. The value is not a canonical
+//!    x86-64 address, so using a word read from freed memory as a pointer
+//!    faults, and the faulting register still says where the word came
+//!    from (`signal/report.rs` decodes it).
 //! 2. **Made inaccessible where the granularity allows**: a small span left
 //!    with no live object, that no thread cache holds, is *held*: taken off
 //!    the allocation lists (state `HELD`) and `mprotect`ed `PROT_NONE`
-//!    whole, so any access faults at the address touched. A span still in
+//!    whole, so any access faults at the address touched. A sweeper holds
+//!    the spans it found so together, at the end of its run of sweeps
+//!    ([`hold_pending`]), so that spans side by side are protected by one
+//!    call (each call interrupts every CPU running the process to flush
+//!    its TLB); a span it could not hold after all is poisoned then. A
+//!    batch is listed (releasable) only once poisoned or held. A span in
 //!    a thread's cache cannot be (its owner may allocate into its free
 //!    slots): the thread lets its cached spans go at its next C call from
 //!    a declared function, at `gc()`, or when the span runs out
@@ -101,7 +107,7 @@ static PROTECTED: AtomicUsize = AtomicUsize::new(0);
 static RELEASED: AtomicU64 = AtomicU64::new(0);
 /// Bumped when a span in some thread's cache got quarantined slots: each
 /// thread compares it with the last value it acted on ([`before_c_call`]).
-pub(crate) static EPOCH: AtomicU64 = AtomicU64::new(0);
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 fn batches() -> std::sync::MutexGuard<'static, VecDeque<Batch>> {
     BATCHES.lock().unwrap_or_else(|e| e.into_inner())
@@ -176,6 +182,22 @@ fn protect(addr: usize, len: usize, on: bool) -> bool {
     // only quarantined (dead) objects and free slots: nothing may touch it
     // while it is protected.
     unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) == 0 }
+}
+
+/// Makes quarantined pages accessible again, or ends the process saying
+/// why: unprotecting part of a protected run splits a mapping, which fails
+/// only at the kernel's limit on mappings.
+fn unprotect(addr: usize, len: usize) {
+    if !protect(addr, len, false) {
+        let e = std::io::Error::last_os_error();
+        eprintln!(
+            "cgocheck: the CGOCHECK=2 quarantine cannot make {len} bytes at {addr:#x} accessible again: {e}\n\
+             cgocheck: the process has too many memory mappings (vm.max_map_count); lower CGOCHECK_QUARANTINE \
+             or raise vm.max_map_count\nfatal error: quarantine release failed"
+        );
+        // SAFETY: ends the process, as a fatal report does.
+        unsafe { libc::_exit(2) }
+    }
 }
 
 /// The sweeper, at level 2: quarantines the dead slots `dead` ((word,
@@ -464,7 +486,7 @@ fn release_group(group: &[Batch]) {
                 end = held[i].end();
                 i += 1;
             }
-            assert!(protect(start, end - start, false), "cgocheck: mprotect failed releasing quarantined pages");
+            unprotect(start, end - start);
         }
         for span in held {
             // The whole span goes at once: nothing could write it.
@@ -518,7 +540,7 @@ fn release_large(central: &mut Central, b: &Batch) {
     let h = heap();
     let len = span.npages() * PAGE;
     if span.protected.swap(false, AcqRel) {
-        assert!(protect(span.base(), len, false), "cgocheck: mprotect failed releasing quarantined pages");
+        unprotect(span.base(), len);
         PROTECTED.fetch_sub(1, Relaxed);
     } else {
         let size = span.large_size();
@@ -693,4 +715,40 @@ pub(crate) fn describe_fault(addr: usize) -> Option<FaultSite> {
             .map(|b| b.cycle)
     });
     Some(FaultSite { span, slot, quarantined, cycle })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_the_stretches_of_set_bits() {
+        let all = |b: u64| runs(b).collect::<Vec<_>>();
+        assert_eq!(all(0), []);
+        assert_eq!(all(1), [(0, 1)]);
+        assert_eq!(all(!0), [(0, 64)]);
+        assert_eq!(all(0b1110_0110), [(1, 2), (5, 3)]);
+        assert_eq!(all(1 << 63 | 1), [(0, 1), (63, 1)]);
+        assert_eq!(all(!0 << 60), [(60, 4)]);
+    }
+
+    #[test]
+    fn poison_names_each_word_and_a_changed_word_is_found_before_zeroing() {
+        let mut buf = vec![0u64; 8];
+        let addr = buf.as_mut_ptr() as usize;
+        // SAFETY: `buf` is 64 bytes this test owns.
+        unsafe { poison(addr, 64) };
+        for (i, w) in buf.iter().enumerate() {
+            assert_eq!(*w, (addr + i * 8) as u64 | POISON_TAG);
+        }
+        buf[5] = 99;
+        // SAFETY: as above.
+        assert_eq!(unsafe { verify_and_zero(addr, 64) }, Some((40, 99)));
+        assert_eq!(buf[0], (addr as u64) | POISON_TAG, "nothing is zeroed when a word changed");
+        // SAFETY: as above.
+        unsafe { poison(addr, 64) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { verify_and_zero(addr, 64) }, None);
+        assert!(buf.iter().all(|&w| w == 0), "an intact range is zeroed");
+    }
 }
