@@ -69,6 +69,23 @@ fn a_c_write_after_free_is_reported_with_its_offset() {
     );
 }
 
+/// The same write, then the span's last live object dies and the span is
+/// made inaccessible: the write is found before the protection hides it.
+#[test]
+fn a_c_write_is_found_before_its_span_is_protected() {
+    at_level_2(
+        "write_then_span_dies",
+        &[],
+        &[
+            "cgocheck: C wrote into a managed object freed by the collector (CGOCHECK=2 quarantine)",
+            "the word at offset 8 (0x",
+            "was overwritten with 0x63",
+            "it was last handed to C by the call q_keep(argument 1)",
+            "fatal error: write into freed managed memory",
+        ],
+    );
+}
+
 /// C loads a pointer field of the freed object and follows it: the poison
 /// is no address, and the report finds the word it came from in a register.
 #[test]

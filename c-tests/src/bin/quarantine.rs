@@ -42,6 +42,7 @@ const CASES: &[(&str, fn())] = &[
     ("keep", keep),
     ("keep_pinned", keep_pinned),
     ("write_after_free", write_after_free),
+    ("write_then_span_dies", write_then_span_dies),
     ("next_pointer", next_pointer),
     ("box_use", box_use),
     ("keep_result", keep_result),
@@ -138,7 +139,7 @@ fn keep_pinned() {
 /// poison; it is found when the record leaves the quarantine (pushed out
 /// by later frees, `CGOCHECK_QUARANTINE=256KiB`), reported with the offset.
 fn write_after_free() {
-    let neighbour = new(QRec { id: 0, value: 0, next: std::ptr::null_mut() });
+    let neighbour = neighbour();
     let hidden = lend_one(std::ptr::null_mut());
     scrub_stack();
     wait_freed(hidden);
@@ -157,11 +158,48 @@ fn write_after_free() {
     println!("the write after free went unnoticed");
 }
 
+/// A new record of the same type: a neighbour in the span of the records
+/// the cases lend, alive for as long as the caller keeps it.
+#[inline(never)]
+fn neighbour() -> Gc<QRec> {
+    new(QRec { id: 0, value: 0, next: std::ptr::null_mut() })
+}
+
+/// C writes into the freed record while a live neighbour keeps the span
+/// readable; then the neighbour dies too, and the span is made
+/// inaccessible. The write is found before the span is protected (its
+/// release would only zero it), reported with the offset.
+fn write_then_span_dies() {
+    let (root, hidden_neighbour) = rooted_neighbour();
+    let hidden = lend_one(std::ptr::null_mut());
+    scrub_stack();
+    wait_freed(hidden);
+    // SAFETY: the bug under test: a write through a dangling pointer.
+    unsafe { q_write_kept(99) };
+    drop(root);
+    scrub_stack();
+    wait_freed(hidden_neighbour);
+    // The span is held at the end of that sweep, or when this thread lets
+    // it go at its next C call.
+    // SAFETY: reads an integer C kept; no pointer is followed.
+    let _ = q_kept_addr();
+    cgocheck::gc();
+    println!("the write after free went unnoticed");
+}
+
+/// A neighbour kept alive by a `Root` (no copy of its address stays on
+/// the caller's stack), and its hidden address.
+#[inline(never)]
+fn rooted_neighbour() -> (cgocheck::Root<Gc<QRec>>, usize) {
+    let n = neighbour();
+    (cgocheck::Root::new(n), hide(n.as_ptr() as usize))
+}
+
 /// C follows a pointer it loads from the freed record: the poisoned word is
 /// no address, the load through it faults, and the report finds the word
 /// it came from in a register. A live neighbour keeps the span readable.
 fn next_pointer() {
-    let neighbour = new(QRec { id: 0, value: 0, next: std::ptr::null_mut() });
+    let neighbour = neighbour();
     let hidden = lend_one(q_c_record(5));
     scrub_stack();
     wait_freed(hidden);

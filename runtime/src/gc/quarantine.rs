@@ -163,17 +163,61 @@ unsafe fn poison(addr: usize, len: usize) {
 /// As [`poison`].
 unsafe fn verify_and_zero(addr: usize, len: usize) -> Option<(usize, u64)> {
     // SAFETY: the caller's contract.
-    let words = unsafe { std::slice::from_raw_parts_mut(addr as *mut u64, len / WORD) };
+    if let Some(changed) = unsafe { first_changed(addr, len) } {
+        return Some(changed);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
+    None
+}
+
+/// The offset and value of the first word of `[addr, addr + len)` that no
+/// longer holds its poison.
+///
+/// # Safety
+/// As [`poison`].
+unsafe fn first_changed(addr: usize, len: usize) -> Option<(usize, u64)> {
+    // SAFETY: the caller's contract.
+    let words = unsafe { std::slice::from_raw_parts(addr as *const u64, len / WORD) };
     // One pass that folds the differences (vectorised), the search only
     // when there is one.
     let diff = words.iter().enumerate().fold(0, |acc, (i, &w)| acc | (w ^ ((addr + i * WORD) as u64 | POISON_TAG)));
-    if diff != 0 {
-        return words.iter().enumerate().find_map(|(i, &w)| {
-            (w != (addr + i * WORD) as u64 | POISON_TAG).then_some((i * WORD, w))
-        });
+    if diff == 0 {
+        return None;
     }
-    words.fill(0);
-    None
+    words.iter().enumerate().find_map(|(i, &w)| (w != (addr + i * WORD) as u64 | POISON_TAG).then_some((i * WORD, w)))
+}
+
+/// Central lock held, `span` about to be held: its quarantined slots not in
+/// `unpoisoned` (the batches being held with it, never poisoned) belong to
+/// listed batches and hold their poison, unless something wrote into them
+/// since; checked now, as the release would have (the release of a held
+/// span only zeroes it). A changed word is reported, exit status 2.
+fn check_before_hold(span: &'static Span, unpoisoned: &[(usize, u64)]) {
+    let size = span.slot_size;
+    for w in 0..span.dead_words() {
+        let skip = unpoisoned.iter().filter(|&&(uw, _)| uw == w).fold(0, |acc, &(_, bits)| acc | bits);
+        for (first, n) in runs(span.quarantined_in_word(w) & !skip) {
+            let addr = span.base() + (w * 64 + first) * size;
+            // SAFETY: quarantined slots of a span not held (the caller holds
+            // the central lock, so nobody holds or releases it meanwhile):
+            // dead, accessible, used by nobody.
+            if let Some((offset, value)) = unsafe { first_changed(addr, n * size) } {
+                let slot = w * 64 + first + offset / size;
+                report_write(span, slot, cycle_of_slot(span, slot), offset % size, value);
+            }
+        }
+    }
+}
+
+/// The collection that quarantined slot `slot` of `span`, from the listed
+/// batches (0 if none names it).
+fn cycle_of_slot(span: &Span, slot: usize) -> u64 {
+    batches()
+        .iter()
+        .rev()
+        .find(|b| std::ptr::eq(b.span, span) && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0))
+        .map_or(0, |b| b.cycle)
 }
 
 fn protect(addr: usize, len: usize, on: bool) -> bool {
@@ -304,6 +348,19 @@ pub(crate) fn hold_pending() {
                 end = pending[i].span.end();
                 i += 1;
             }
+            for k in start..i {
+                let span = pending[k].span;
+                if k > start && std::ptr::eq(span, pending[k - 1].span) {
+                    continue;
+                }
+                // Every batch of this span being held now is unpoisoned.
+                let unpoisoned: Vec<(usize, u64)> = pending[start..i]
+                    .iter()
+                    .filter(|b| std::ptr::eq(b.span, span))
+                    .flat_map(|b| b.words.iter().copied())
+                    .collect();
+                check_before_hold(span, &unpoisoned);
+            }
             let spans = pending[start..i].iter().filter(|b| !b.span.protected.load(Relaxed)).count();
             if PROTECTED.load(Relaxed) + spans > MAX_PROTECTED
                 || !protect(pending[start].span.base(), end - pending[start].span.base(), true)
@@ -396,7 +453,11 @@ pub(crate) fn take_large(span: &'static Span, gen: u32) -> bool {
 /// Central lock held: holds `span` (file comment, step 2) if it may be
 /// held; for a span a thread cache gives back (`Central::give_back`).
 pub(crate) fn try_hold(central: &mut Central, span: &'static Span) {
-    if holdable(span) && protect(span.base(), span.npages() * PAGE, true) {
+    if !holdable(span) {
+        return;
+    }
+    check_before_hold(span, &[]);
+    if protect(span.base(), span.npages() * PAGE, true) {
         held(central, span);
     }
 }
