@@ -11,11 +11,13 @@
 use std::process::{Command, Output};
 
 fn run(case: &str) -> (Output, String) {
-    let out = c_tests::harness::watched_output(Command::new(env!("CARGO_BIN_EXE_crash"))
-        .arg(case)
-        .env_remove("CGOCHECK")
-        .env_remove("GODEBUG")
-        .env_remove("GOTRACEBACK"));
+    let out = c_tests::harness::watched_output(
+        Command::new(env!("CARGO_BIN_EXE_crash"))
+            .arg(case)
+            .env_remove("CGOCHECK")
+            .env_remove("GODEBUG")
+            .env_remove("GOTRACEBACK"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{case}: {:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     (out, stdout)

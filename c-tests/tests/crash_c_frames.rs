@@ -25,12 +25,14 @@ struct Crash {
 }
 
 fn crash(case: &str, env: &[(&str, &str)]) -> Crash {
-    let out = c_tests::harness::watched_output(Command::new(env!("CARGO_BIN_EXE_crash"))
-        .arg(case)
-        .env_remove("GOTRACEBACK")
-        .env_remove("CGOCHECK")
-        .env_remove("GODEBUG")
-        .envs(env.iter().copied()));
+    let out = c_tests::harness::watched_output(
+        Command::new(env!("CARGO_BIN_EXE_crash"))
+            .arg(case)
+            .env_remove("GOTRACEBACK")
+            .env_remove("CGOCHECK")
+            .env_remove("GODEBUG")
+            .envs(env.iter().copied()),
+    );
     Crash { code: out.status.code(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
@@ -161,9 +163,9 @@ fn stack_overflow_on_a_c_thread_that_called_back_is_reported() {
 
 #[test]
 fn c_threads_give_their_alternate_stacks_back() {
-    let out = c_tests::harness::watched_output(Command::new(env!("CARGO_BIN_EXE_crash"))
-        .arg("c_thread_overflow_after_many")
-        .env_remove("GOTRACEBACK"));
+    let out = c_tests::harness::watched_output(
+        Command::new(env!("CARGO_BIN_EXE_crash")).arg("c_thread_overflow_after_many").env_remove("GOTRACEBACK"),
+    );
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     // A reused extra M still comes with an alternate stack.

@@ -17,13 +17,15 @@
 use std::process::Command;
 
 fn crash(case: &str, gotraceback: &str) -> (Option<i32>, String) {
-    let out = c_tests::harness::watched_output(Command::new(env!("CARGO_BIN_EXE_crash"))
-        .arg(case)
-        .env("GOTRACEBACK", gotraceback)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("CGOCHECK")
-        .env_remove("GODEBUG")
-        .env_remove("CGOCHECK_STACK_KB"));
+    let out = c_tests::harness::watched_output(
+        Command::new(env!("CARGO_BIN_EXE_crash"))
+            .arg(case)
+            .env("GOTRACEBACK", gotraceback)
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("CGOCHECK")
+            .env_remove("GODEBUG")
+            .env_remove("CGOCHECK_STACK_KB"),
+    );
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

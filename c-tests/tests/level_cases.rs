@@ -51,7 +51,12 @@ fn godebug_malformed_last_cgocheck_stops_the_program() {
     // Go skips the malformed item and honours the later one: so do we.
     let mut cmd = std::process::Command::new(exe());
     cmd.arg("c_reads_managed_struct").env_remove("CGOCHECK").env("GODEBUG", "cgocheck=x,cgocheck=1");
-    verify("c_reads_managed_struct", "GODEBUG=cgocheck=x,cgocheck=1", &c_tests::harness::watched_output(&mut cmd), Outcome::Ok);
+    verify(
+        "c_reads_managed_struct",
+        "GODEBUG=cgocheck=x,cgocheck=1",
+        &c_tests::harness::watched_output(&mut cmd),
+        Outcome::Ok,
+    );
 }
 
 #[test]

@@ -227,7 +227,10 @@ fn frees_what_was_dropped_while_cycles_run() {
         drop(root);
         gc();
         let survived = in_task(move || is_live_object(unhide(hidden)));
-        assert!(!survived, "round {i}: an object whose only root was dropped before gc() was called survived that gc()");
+        assert!(
+            !survived,
+            "round {i}: an object whose only root was dropped before gc() was called survived that gc()"
+        );
     }
     stop.store(true, Ordering::SeqCst);
     // A task never blocks its thread in a std join: it sleeps until the
@@ -240,7 +243,11 @@ fn frees_what_was_dropped_while_cycles_run() {
 
 #[test]
 fn gc_frees_what_was_dropped_before_it_while_another_cycle_runs() {
-    in_child("gc_frees_what_was_dropped_before_it_while_another_cycle_runs", &[], frees_what_was_dropped_while_cycles_run);
+    in_child(
+        "gc_frees_what_was_dropped_before_it_while_another_cycle_runs",
+        &[],
+        frees_what_was_dropped_while_cycles_run,
+    );
 }
 
 /// Eight tasks allocate 384 MiB of garbage in all beside 24 MiB kept live
@@ -271,7 +278,8 @@ fn many_allocators_stay_near_the_goal() {
 #[test]
 fn many_allocating_tasks_keep_the_heap_near_its_goal() {
     let name = "many_allocating_tasks_keep_the_heap_near_its_goal";
-    let Some(out) = in_child(name, &[("GODEBUG", "gctrace=1"), ("GOGC", "100")], many_allocators_stay_near_the_goal) else {
+    let Some(out) = in_child(name, &[("GODEBUG", "gctrace=1"), ("GOGC", "100")], many_allocators_stay_near_the_goal)
+    else {
         return;
     };
     let err = String::from_utf8_lossy(&out.stderr);
@@ -281,9 +289,13 @@ fn many_allocating_tasks_keep_the_heap_near_its_goal() {
         // "..., 48->50->21 MB, 42 MB goal, ..."
         let figures = line.split(", ").nth(1).expect("heap figures");
         let before: u64 = figures.split("->").next().unwrap().parse().expect("heap before");
-        let goal: u64 = line.split(", ").nth(2).and_then(|g| g.strip_suffix(" MB goal")).map_or(0, |g| g.parse().unwrap());
+        let goal: u64 =
+            line.split(", ").nth(2).and_then(|g| g.strip_suffix(" MB goal")).map_or(0, |g| g.parse().unwrap());
         if let Some(prev) = prev_goal.filter(|_| !line.ends_with("(forced)")) {
-            assert!(before <= prev + prev / 8 + 1, "a cycle started at {before} MB, past the goal of {prev} MB by more than an eighth:\n{err}");
+            assert!(
+                before <= prev + prev / 8 + 1,
+                "a cycle started at {before} MB, past the goal of {prev} MB by more than an eighth:\n{err}"
+            );
             checked += 1;
         }
         prev_goal = Some(goal);

@@ -797,7 +797,10 @@ fn registers_and_fp_state_survive_preemption() {
             storm.join().expect("the request thread");
             let chunks: Vec<u64> = checkers.into_iter().map(|c| c.join()).collect();
             let after = preempt_stats();
-            println!("avx: {avx}; chunks {chunks:?}; {} requests; {before:?} -> {after:?}", sent.load(Ordering::Relaxed));
+            println!(
+                "avx: {avx}; chunks {chunks:?}; {} requests; {before:?} -> {after:?}",
+                sent.load(Ordering::Relaxed)
+            );
             assert!(!stop.load(Ordering::Relaxed), "the safety net fired: the checkers were not preempted");
             assert!(after.injected - before.injected >= 500, "too few preemptions to mean anything: {after:?}");
             assert!(after.turns > before.turns, "the checkers took no turns: {after:?}");
@@ -1098,7 +1101,9 @@ fn a_callback_from_c_is_stopped_but_takes_no_turns() {
             requester.join().expect("the request thread");
             let after = preempt_stats();
             let ended = CALLBACK_END.load(Ordering::Relaxed);
-            println!("callback ended at {ended} µs, the waiting task started at {b_started} µs; {before:?} -> {after:?}");
+            println!(
+                "callback ended at {ended} µs, the waiting task started at {b_started} µs; {before:?} -> {after:?}"
+            );
             assert_eq!(sorted, [1, 2]);
             assert!(ended > 0, "the comparator did not spin");
             assert!(after.stops > before.stops, "the spinning callback was never stopped: {after:?}");

@@ -40,7 +40,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-
 // ---- (a) a register of a task preempted in a tight loop ----
 
 static SPINNING: AtomicBool = AtomicBool::new(false);

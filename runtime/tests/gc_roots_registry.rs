@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-
 /// Makes a tracked object and returns its tracker; not inlined, so the
 /// plain address stays in a dead frame (scrubbed by the caller).
 #[inline(never)]

@@ -276,7 +276,10 @@ static SPIN_STOP: AtomicBool = AtomicBool::new(false);
 #[test]
 fn a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scanned_stack() {
     if !is_child() {
-        return at_procs("a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scanned_stack", &[1, 2]);
+        return at_procs(
+            "a_c_call_returning_while_the_world_is_stopped_waits_without_writing_the_scanned_stack",
+            &[1, 2],
+        );
     }
     unsafe extern "C" fn long_call(_frame: *mut c_void) {
         IN_C.store(true, Ordering::SeqCst);

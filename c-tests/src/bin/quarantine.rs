@@ -144,8 +144,7 @@ fn write_after_free() {
     scrub_stack();
     wait_freed(hidden);
     // What would have reused the slot.
-    let newer: Vec<Gc<QRec>> =
-        (0..64).map(|i| new(QRec { id: i, value: i, next: std::ptr::null_mut() })).collect();
+    let newer: Vec<Gc<QRec>> = (0..64).map(|i| new(QRec { id: i, value: i, next: std::ptr::null_mut() })).collect();
     // SAFETY: the bug under test: a write through a dangling pointer.
     unsafe { q_write_kept(99) };
     // Later frees push the record out of the quarantine.
@@ -275,7 +274,12 @@ fn bound() {
             max_bytes = max_bytes.max(q.bytes);
             max_objects = max_objects.max(q.objects);
             if level2 {
-                assert!(q.bytes <= q.bound, "allocation {i}: the quarantine holds {} bytes, over its bound {}", q.bytes, q.bound);
+                assert!(
+                    q.bytes <= q.bound,
+                    "allocation {i}: the quarantine holds {} bytes, over its bound {}",
+                    q.bytes,
+                    q.bound
+                );
             } else {
                 assert_eq!(q, Default::default(), "allocation {i}: a quarantine at a level below 2");
             }

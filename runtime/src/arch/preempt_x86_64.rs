@@ -150,7 +150,9 @@ pub(crate) fn init_fp_state() {
     let (lo, hi): (u32, u32);
     // SAFETY: xgetbv with ecx = 0 reads XCR0; it is allowed in user mode
     // when CR4.OSXSAVE is set, which CPUID.1:ECX.OSXSAVE reports.
-    unsafe { core::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
     let xcr0 = (u64::from(hi) << 32) | u64::from(lo);
     let mask = xcr0 & SAVED_COMPONENTS;
     // The legacy area (512 bytes) and the header (64) always come first.

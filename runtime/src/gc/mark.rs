@@ -544,11 +544,7 @@ pub(crate) fn mark_cycle(roots: &(dyn Fn(&mut Marker) + Sync), workers: usize) -
         }
         (w.live_bytes, w.live_objects, w.joined)
     };
-    Marked {
-        live_bytes: m.live_bytes + bytes,
-        live_objects: m.live_objects + objects,
-        workers: 1 + joined,
-    }
+    Marked { live_bytes: m.live_bytes + bytes, live_objects: m.live_objects + objects, workers: 1 + joined }
 }
 
 /// Marks every pinned live object (a root: its referents must live, and

@@ -49,17 +49,17 @@ pub(crate) mod preempt;
 pub(crate) mod quarantine;
 mod root;
 pub(crate) mod roots;
+mod scavenge;
 mod stats;
 pub(crate) mod stw;
-mod scavenge;
 pub(crate) mod sweep;
 
 pub use cleanup::{add_cleanup, Cleanup};
 #[doc(hidden)]
 pub use preempt::{preempt_running_for_test, with_no_preempt};
 pub use preempt::{preempt_stats, PreemptStats};
-pub use root::Root;
 pub use quarantine::QuarantineStats;
+pub use root::Root;
 pub use stats::{mem_stats, MemStats};
 #[doc(hidden)]
 pub use stw::{with_world_stopped, StoppedWorld};

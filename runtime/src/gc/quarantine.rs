@@ -216,7 +216,10 @@ fn cycle_of_slot(span: &Span, slot: usize) -> u64 {
     batches()
         .iter()
         .rev()
-        .find(|b| std::ptr::eq(b.span, span) && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0))
+        .find(|b| {
+            std::ptr::eq(b.span, span)
+                && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0)
+        })
         .map_or(0, |b| b.cycle)
 }
 
@@ -505,7 +508,10 @@ fn oldest(excess: usize) -> Vec<Batch> {
         let Some(b) = list.pop_front() else { break };
         bytes += match b.span.kind {
             SpanKind::Small { .. } if b.span.state.load(Relaxed) != state::HELD => {
-                b.words.iter().map(|&(w, bits)| (bits & b.span.quarantined_in_word(w)).count_ones() as usize).sum::<usize>()
+                b.words
+                    .iter()
+                    .map(|&(w, bits)| (bits & b.span.quarantined_in_word(w)).count_ones() as usize)
+                    .sum::<usize>()
                     * b.span.slot_size
             }
             _ => b.span.npages() * PAGE,
@@ -771,7 +777,8 @@ pub(crate) fn describe_fault(addr: usize) -> Option<FaultSite> {
         list.iter()
             .rev()
             .find(|b| {
-                std::ptr::eq(b.span, span) && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0)
+                std::ptr::eq(b.span, span)
+                    && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0)
             })
             .map(|b| b.cycle)
     });

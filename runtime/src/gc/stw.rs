@@ -416,11 +416,7 @@ fn blocking_on_g0<F: FnOnce() -> R, R>(f: F) -> R {
     // SAFETY: the trampoline is safe to call with this frame on a thread
     // stack and does not unwind (it catches).
     unsafe {
-        crate::cgocall::cgocall(
-            blocking_trampoline::<F, R>,
-            (&mut frame as *mut BlockingFrame<F, R>).cast(),
-            None,
-        )
+        crate::cgocall::cgocall(blocking_trampoline::<F, R>, (&mut frame as *mut BlockingFrame<F, R>).cast(), None)
     };
     // Not a C call of the program's: uncount it (`MStats::ncgocall` counts
     // those). The task is on the same M (tasks never change threads).
@@ -468,7 +464,8 @@ pub(crate) fn for_each_task_stack(f: &mut dyn FnMut(usize, usize)) {
         let sys = g.syscall_sp.load(Ordering::Acquire);
         // SAFETY: Ms are never freed.
         let m = unsafe { g.m.load(Ordering::Acquire).as_ref() };
-        let in_c = m.is_some_and(|m| m.incgo.load(Ordering::Acquire) && std::ptr::eq(m.curg.load(Ordering::Acquire), g));
+        let in_c =
+            m.is_some_and(|m| m.incgo.load(Ordering::Acquire) && std::ptr::eq(m.curg.load(Ordering::Acquire), g));
         let lo = if in_c {
             if sys == 0 {
                 return;

@@ -39,8 +39,8 @@
 
 use super::scavenge;
 use crate::heap::heap;
-use crate::heap::SCAVENGE_AFTER_MS;
 use crate::heap::span::{first_span, for_each_span, state::RETIRED, Span, SpanKind};
+use crate::heap::SCAVENGE_AFTER_MS;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
 use std::sync::{Condvar, Mutex, OnceLock};
 

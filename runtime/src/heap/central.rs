@@ -144,11 +144,7 @@ impl Central {
 
     /// Mirrors the page figures in `counters.rs`.
     fn sync_counters(&self) {
-        counters::set_pages(
-            (self.next_page - 1) * PAGE,
-            self.runs.idle_pages * PAGE,
-            self.runs.released_pages * PAGE,
-        );
+        counters::set_pages((self.next_page - 1) * PAGE, self.runs.idle_pages * PAGE, self.runs.released_pages * PAGE);
     }
 
     /// `npages` fresh committed pages whose address is a multiple of
@@ -209,8 +205,7 @@ impl Central {
         self.partial_remove(span);
         span.state.store(state::RETIRED, SeqCst);
         let page = (span.base() - arena.base) >> PAGE_SHIFT;
-        let run =
-            Run {
+        let run = Run {
             pages: span.npages(),
             released: false,
             cycle: crate::gc::sweep::current_gen(),

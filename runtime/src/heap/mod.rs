@@ -69,11 +69,11 @@ pub use counters::{counters, HeapCounters};
 pub(crate) use runs::SCAVENGE_AFTER_MS;
 pub use stack::{GuardHit, StackRange};
 
+use crate::sched::nopreempt::NoPreempt;
 use arena::{Arena, MAX_ALIGN};
 pub(crate) use central::Central;
 use cgocheck_checker::{ManagedMemory, Type};
 use sizeclass::{class_for, CLASSES, MAX_SMALL, PAGE};
-use crate::sched::nopreempt::NoPreempt;
 use span::{Span, SpanKind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 

@@ -551,7 +551,8 @@ impl Span {
     /// (`central.rs`, `note_take`): live now, less live then, plus what was
     /// freed meanwhile.
     pub fn taken_since_take(&self) -> usize {
-        let freed_meanwhile = self.frees.load(Ordering::Relaxed).wrapping_sub(self.frees_at_take.load(Ordering::Relaxed));
+        let freed_meanwhile =
+            self.frees.load(Ordering::Relaxed).wrapping_sub(self.frees_at_take.load(Ordering::Relaxed));
         (self.live_slots() + freed_meanwhile).saturating_sub(self.live_at_take.load(Ordering::Relaxed))
     }
 

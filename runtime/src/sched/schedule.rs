@@ -117,9 +117,9 @@ use crate::arch;
 use crate::gc::stw;
 use std::collections::VecDeque;
 use std::ffi::c_void;
+use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The scheduler's shared state.

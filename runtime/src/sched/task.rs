@@ -22,9 +22,9 @@
 
 use super::config::{MAX_STACK_KB, MIN_STACK_KB};
 use super::m::{current_m, M};
+use super::nopreempt::NoPreempt;
 use super::parking::ParkToken;
 use super::schedule;
-use super::nopreempt::NoPreempt;
 use super::task_local::{self, TaskLocals};
 use crate::gc::roots::{self, Node, Sink};
 use crate::heap::{heap, StackRange};

@@ -267,9 +267,10 @@ fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
              GODEBUG=gctrace=1)",
             layout.elem
         )),
-        (true, None) => {
-            w.line(format_args!("  {at} the {size}-byte object of type {} at {base:#x}, freed by the collector", layout.elem))
-        }
+        (true, None) => w.line(format_args!(
+            "  {at} the {size}-byte object of type {} at {base:#x}, freed by the collector",
+            layout.elem
+        )),
         (false, _) => w.line(format_args!(
             "  {at} a free {size}-byte slot (objects of type {}) at {base:#x}, in a span of freed objects the \
              quarantine holds",

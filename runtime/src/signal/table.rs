@@ -155,7 +155,8 @@ extern "C" fn on_sigurg(sig: libc::c_int, info: *mut libc::siginfo_t, ucontext: 
     if URG_PREVIOUS_FLAGS.load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous disposition was installed with SA_SIGINFO,
         // so it is a three-argument handler; we pass what we were given.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(previous) };
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(previous) };
         f(sig, info, ucontext);
     } else {
         // SAFETY: without SA_SIGINFO the previous disposition is a
