@@ -46,6 +46,7 @@ const CASES: &[Case] = &[
     ("callback_c_to_go", callback_c_to_go),
     ("callback_from_c_thread", callback_from_c_thread),
     ("crash_report_ms", crash_report_ms),
+    ("call_plain_c_baseline", call_plain_c_baseline),
     ("call_add_int", call_add_int),
     ("call_one_pointer_checked", call_one_pointer_checked),
     ("call_check_512KiB_ptr_array", call_check_512kib_ptr_array),
@@ -337,6 +338,25 @@ fn crash_report_ms() -> Body {
 // exitsyscall), made from the main task, as a C call must be.
 
 /// bench.go's `call_add_int`: `C.add(2, 3)`, nothing to check.
+/// Not in bench.go: the physical limit of `call_add_int`. The same C
+/// `ct_add`, called straight from Rust through a function pointer (kept
+/// opaque, so the call is not inlined or folded): no runtime, no checks, no
+/// stack switch. What a crossing costs beyond this is the runtime's.
+fn call_plain_c_baseline() -> Body {
+    extern "C" {
+        #[link_name = "ct_add"]
+        fn raw_ct_add(a: core::ffi::c_int, b: core::ffi::c_int) -> core::ffi::c_int;
+    }
+    Box::new(|n| {
+        let f: unsafe extern "C" fn(core::ffi::c_int, core::ffi::c_int) -> core::ffi::c_int =
+            black_box(raw_ct_add);
+        for _ in 0..n {
+            // SAFETY: ct_add takes two ints and returns their sum.
+            black_box(unsafe { f(black_box(2), black_box(3)) });
+        }
+    })
+}
+
 fn call_add_int() -> Body {
     use c_tests::ffi::call::ct_add;
     Box::new(|n| {
