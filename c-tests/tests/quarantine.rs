@@ -43,6 +43,22 @@ fn c_reading_a_kept_pointer_after_collection_faults_with_the_story() {
     );
 }
 
+/// Lent on one thread, read by C on another: the lender's cached span is
+/// let go at its next refill, so it is inaccessible when C reads.
+#[test]
+fn a_record_lent_by_another_thread_faults_too() {
+    at_level_2(
+        "keep_other_thread",
+        &[("GOMAXPROCS", "2")],
+        &[
+            "cgocheck: C read a managed object the collector freed (CGOCHECK=2 quarantine)",
+            "the 24-byte object of type qrec",
+            "it was last handed to C by the call q_keep(argument 1) from task 2 (not pinned)",
+            "q_read_kept(...)",
+        ],
+    );
+}
+
 /// Pinned while C keeps it: no report at any level over 100 collections,
 /// and C reads what the program wrote.
 #[test]

@@ -348,8 +348,7 @@ fn call_plain_c_baseline() -> Body {
         fn raw_ct_add(a: core::ffi::c_int, b: core::ffi::c_int) -> core::ffi::c_int;
     }
     Box::new(|n| {
-        let f: unsafe extern "C" fn(core::ffi::c_int, core::ffi::c_int) -> core::ffi::c_int =
-            black_box(raw_ct_add);
+        let f: unsafe extern "C" fn(core::ffi::c_int, core::ffi::c_int) -> core::ffi::c_int = black_box(raw_ct_add);
         for _ in 0..n {
             // SAFETY: ct_add takes two ints and returns their sum.
             black_box(unsafe { f(black_box(2), black_box(3)) });

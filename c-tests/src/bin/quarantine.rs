@@ -13,7 +13,7 @@
 
 use c_tests::ffi::quarantine::*;
 use cgocheck::{heap, new, new_slice, Gc, ManagedMemory, Pinner, Region};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 cgocheck::c_functions! {
     extern "C" {
@@ -46,6 +46,7 @@ const CASES: &[(&str, fn())] = &[
     ("next_pointer", next_pointer),
     ("box_use", box_use),
     ("keep_result", keep_result),
+    ("keep_other_thread", keep_other_thread),
     ("bound", bound),
 ];
 
@@ -233,6 +234,47 @@ fn keep_result() {
     // SAFETY: the bug under test.
     let v = unsafe { q_read_kept() };
     println!("C read {v} through the kept result");
+}
+
+/// keep_other_thread: how far the lender got, and what it lent.
+static PHASE: AtomicU64 = AtomicU64::new(0);
+static LENT: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (yielding to other tasks) until [`PHASE`] reaches `n`.
+fn wait_phase(n: u64) {
+    while PHASE.load(Ordering::Acquire) < n {
+        cgocheck::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The record is made and lent on one thread and read by C on another:
+/// the lender's thread caches the record's span, and neither its C calls
+/// nor `gc()` come to let it go; its next span refill does, so by the time
+/// C reads on the main thread the span is inaccessible.
+fn keep_other_thread() {
+    // Main keeps its thread: the lender starts on another.
+    cgocheck::lock_os_thread();
+    let main_thread = std::thread::current().id();
+    let lender = cgocheck::spawn(move || {
+        assert_ne!(std::thread::current().id(), main_thread, "the lender shares the main task's thread");
+        LENT.store(lend_one(std::ptr::null_mut()), Ordering::Release);
+        PHASE.store(1, Ordering::Release);
+        wait_phase(2);
+        // Another type's span: a refill, with no C call and no gc().
+        for _ in 0..8 {
+            let _ = new_slice::<u8>(4000);
+        }
+        PHASE.store(3, Ordering::Release);
+    });
+    wait_phase(1);
+    scrub_stack();
+    wait_freed(LENT.load(Ordering::Acquire));
+    PHASE.store(2, Ordering::Release);
+    wait_phase(3);
+    lender.join();
+    // SAFETY: the bug under test.
+    let v = unsafe { q_read_kept() };
+    println!("C read {v} through the pointer another thread lent");
 }
 
 /// A record boxed with the `Gc` built in place: the only copy of the address.

@@ -68,11 +68,11 @@ pub fn lend_untyped_arg<T>(func: &'static str, arg: u32, value: &T) {
 
 /// The wrapper, after recording its arguments, before C runs: the
 /// quarantine's chance to protect what this thread's cache held
-/// ([`before_c_call`](crate::gc::quarantine::before_c_call)).
+/// ([`let_cached_spans_go`](crate::gc::quarantine::let_cached_spans_go)).
 #[doc(hidden)]
 #[inline]
 pub fn before_c_call() {
-    crate::gc::quarantine::before_c_call();
+    crate::gc::quarantine::let_cached_spans_go();
 }
 
 /// An exported function's result going back to C (level 2 only).

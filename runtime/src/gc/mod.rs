@@ -153,7 +153,7 @@ pub fn gc() {
     if quarantine::active() {
         // What this cycle quarantined in this thread's cached spans can be
         // protected once the thread lets them go.
-        quarantine::before_c_call();
+        quarantine::let_cached_spans_go();
     }
 }
 

@@ -30,8 +30,8 @@
 //!    batch is listed (releasable) only once poisoned or held. A span in
 //!    a thread's cache cannot be (its owner may allocate into its free
 //!    slots): the thread lets its cached spans go at its next C call from
-//!    a declared function, at `gc()`, or when the span runs out
-//!    ([`before_c_call`]), and the span is held then. A dead large object's
+//!    a declared function, at `gc()`, or at its next span refill
+//!    ([`let_cached_spans_go`]), and the span is held then. A dead large object's
 //!    pages are protected at once. Protection is capped at
 //!    [`MAX_PROTECTED`] spans (each splits the heap's mapping, and the
 //!    kernel limits mappings); past it, poisoning alone.
@@ -106,7 +106,7 @@ static PROTECTED: AtomicUsize = AtomicUsize::new(0);
 /// Batches released so far (`mem_stats`).
 static RELEASED: AtomicU64 = AtomicU64::new(0);
 /// Bumped when a span in some thread's cache got quarantined slots: each
-/// thread compares it with the last value it acted on ([`before_c_call`]).
+/// thread compares it with the last value it acted on ([`let_cached_spans_go`]).
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 fn batches() -> std::sync::MutexGuard<'static, VecDeque<Batch>> {
@@ -714,12 +714,13 @@ fn report_write(span: &'static Span, slot: usize, cycle: u64, offset: usize, val
     unsafe { libc::_exit(2) }
 }
 
-/// A thread about to run C code (a declared function's call) or a `gc()`:
-/// if slots of spans in thread caches were quarantined since this thread
-/// last looked, it gives back every span its cache holds, so that the ones
-/// left without a live object are held and protected before C runs.
+/// A thread about to run C code (a declared function's call), calling
+/// `gc()`, or refilling a span of its cache: if slots of spans in thread
+/// caches were quarantined since this thread last looked, it gives back
+/// every span its cache holds, so that the ones left without a live object
+/// are held and protected (before C runs, in the first case).
 #[inline]
-pub(crate) fn before_c_call() {
+pub(crate) fn let_cached_spans_go() {
     thread_local! {
         static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }

@@ -194,6 +194,12 @@ impl Heap {
         // (the "span taken from the central heap has a free slot" panic of
         // the stress soak). The collector waits for the guard to go.
         let _np = NoPreempt::new();
+        if crate::gc::quarantine::active() {
+            // CGOCHECK=2: spans this thread caches that a collection left
+            // without a live object can be held and protected once it lets
+            // them go.
+            crate::gc::quarantine::let_cached_spans_go();
+        }
         let single = count == 1;
         let span = self.take_span(elem, single, class);
         let installed = cache::with_cache(|c| {
@@ -265,10 +271,10 @@ impl Heap {
     }
 
     /// The calling thread gives back every span its cache holds (the
-    /// `CGOCHECK=2` quarantine's [`before_c_call`]: a span no cache owns can
-    /// be held and protected). The caller holds off preemption.
+    /// `CGOCHECK=2` quarantine's [`let_cached_spans_go`]: a span no cache
+    /// owns can be held and protected). The caller holds off preemption.
     ///
-    /// [`before_c_call`]: crate::gc::quarantine::before_c_call
+    /// [`let_cached_spans_go`]: crate::gc::quarantine::let_cached_spans_go
     pub(crate) fn give_back_cache(&self) {
         let spans = cache::with_cache(|c| c.take_all()).unwrap_or_default();
         if !spans.is_empty() {
