@@ -21,15 +21,19 @@ pub fn is_child() -> bool {
 
 /// Runs test `name` of this binary (ignored or not: the parent decided to
 /// run it) in a child process with `env` added
-/// (`GOMAXPROCS` and `CGOCHECK_STACK_KB` removed unless given).
+/// (the runtime's settings removed unless given: `GOMAXPROCS`,
+/// `CGOCHECK_STACK_KB`, and `CGOCHECK`, `GODEBUG` and
+/// `CGOCHECK_QUARANTINE`, so that a run of the suite under `CGOCHECK=2`
+/// does not put the quarantine under tests of level-1 reuse).
 pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
     cmd.args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env("SCHED_TEST_CHILD", "1")
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("GOMAXPROCS")
-        .env_remove("CGOCHECK_STACK_KB");
+        .env("RUST_BACKTRACE", "0");
+    for var in ["GOMAXPROCS", "CGOCHECK_STACK_KB", "CGOCHECK", "GODEBUG", "CGOCHECK_QUARANTINE"] {
+        cmd.env_remove(var);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
