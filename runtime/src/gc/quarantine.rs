@@ -308,7 +308,7 @@ fn poison_batch(b: &Batch) {
 /// Candidate batches a sweeper found holdable, waiting to be held together
 /// (so that spans side by side are protected by one call: each call
 /// interrupts every CPU running this process).
-const PENDING_MAX: usize = 64;
+const PENDING_MAX: usize = 256;
 thread_local! {
     static PENDING: std::cell::RefCell<Vec<Batch>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -470,7 +470,7 @@ pub(crate) fn try_hold(central: &mut Central, span: &'static Span) {
 static TRIMMING: AtomicBool = AtomicBool::new(false);
 
 /// Batches released under one taking of the central lock, at most.
-const RELEASE_GROUP: usize = 64;
+const RELEASE_GROUP: usize = 512;
 
 /// Releases the oldest batches while the bound is passed, unless another
 /// thread is at it. Called after a batch is added and after spans were
@@ -524,62 +524,67 @@ fn oldest(excess: usize) -> Vec<Batch> {
 /// Lets the slots of each batch that are still quarantined go (file
 /// comment, step 4), in three steps:
 ///
-/// 1. Central lock: held spans are unprotected (those side by side by one
-///    call), zeroed and listed again; large objects are released; the
-///    other spans are marked `releasing`, so nobody holds (and protects)
-///    them meanwhile.
-/// 2. No lock: their quarantined slots are checked against the poison and
-///    zeroed, a run of slots at a time, then made free (as any free: the
-///    owner of a cached span sees them at its next claim).
-/// 3. Central lock: a span given back full becomes partial, one all free
-///    is retired; the marks go.
+/// 1. Central lock: large objects are released; the spans of the other
+///    batches are marked `releasing`, so nobody holds (and protects) them
+///    meanwhile, and the held ones among them noted.
+/// 2. No lock: held spans are unprotected (those side by side by one
+///    call) and zeroed; the other batches' quarantined slots are checked
+///    against the poison and zeroed, a run of slots at a time; all are
+///    made free (as any free: the owner of a cached span sees them at its
+///    next claim; a held span is on no list and in no cache).
+/// 3. Central lock: held spans are listed again (or retired when all
+///    free), a span given back full becomes partial, one all free is
+///    retired; the marks go.
 fn release_group(group: &[Batch]) {
     let h = heap();
+    let mut held: Vec<&'static Span>;
     let mut unheld: Vec<&Batch> = Vec::with_capacity(group.len());
     {
         let mut central = h.central();
-        let mut held: Vec<&'static Span> = group
+        held = group
             .iter()
             .map(|b| b.span)
             .filter(|s| matches!(s.kind, SpanKind::Small { .. }) && s.state.load(SeqCst) == state::HELD)
             .collect();
         held.sort_by_key(|s| s.base());
         held.dedup_by_key(|s| s.base());
-        let mut i = 0;
-        while i < held.len() {
-            let (start, mut end) = (held[i].base(), held[i].end());
-            i += 1;
-            while i < held.len() && held[i].base() == end {
-                end = held[i].end();
-                i += 1;
-            }
-            unprotect(start, end - start);
-        }
-        for span in held {
-            // The whole span goes at once: nothing could write it.
-            span.protected.store(false, Release);
-            PROTECTED.fetch_sub(1, Relaxed);
-            for w in 0..span.dead_words() {
-                let q = span.quarantined_in_word(w);
-                forget_lends(span, w, q);
-                zero_slots(span, w, q);
-                span.release_slots_in_word(w, q);
-                OBJECTS.fetch_sub(q.count_ones() as usize, Relaxed);
-            }
-            BYTES.fetch_sub(span.npages() * PAGE, SeqCst);
-            central.unhold(h.arena(), span);
-        }
         for b in group {
             match b.span.kind {
                 SpanKind::Large => release_large(&mut central, b),
                 _ => {
                     // Only this thread releases (`trim`): the marks are
-                    // its own.
+                    // its own. A held span is marked too (it stays held,
+                    // off every list, until step 3).
                     b.span.releasing.store(true, Relaxed);
                     unheld.push(b);
                 }
             }
         }
+    }
+    // Step 2, no lock. Held spans first: unprotected (neighbours by one
+    // call) and zeroed whole (nothing could write them); their batches
+    // then find nothing quarantined.
+    let mut i = 0;
+    while i < held.len() {
+        let (start, mut end) = (held[i].base(), held[i].end());
+        i += 1;
+        while i < held.len() && held[i].base() == end {
+            end = held[i].end();
+            i += 1;
+        }
+        unprotect(start, end - start);
+    }
+    for &span in &held {
+        span.protected.store(false, Release);
+        PROTECTED.fetch_sub(1, Relaxed);
+        for w in 0..span.dead_words() {
+            let q = span.quarantined_in_word(w);
+            forget_lends(span, w, q);
+            zero_slots(span, w, q);
+            span.release_slots_in_word(w, q);
+            OBJECTS.fetch_sub(q.count_ones() as usize, Relaxed);
+        }
+        BYTES.fetch_sub(span.npages() * PAGE, SeqCst);
     }
     let mut freed_in: Vec<&'static Span> = Vec::new();
     for b in &unheld {
@@ -588,6 +593,9 @@ fn release_group(group: &[Batch]) {
         }
     }
     let mut central = h.central();
+    for span in held {
+        central.unhold(h.arena(), span);
+    }
     for span in freed_in {
         central.freed_small(h.arena(), span);
     }
