@@ -28,7 +28,7 @@
 use crate::check;
 use crate::heap::heap;
 use crate::heap::span::{LentRecord, Span};
-use cgocheck_checker::{CType, Level, Type, WORD};
+use cgocheck_checker::{CType, Kind, Level, Type, WORD};
 use std::sync::atomic::Ordering::*;
 
 /// `meta` flags.
@@ -47,8 +47,15 @@ pub fn recording() -> bool {
 #[doc(hidden)]
 #[inline(always)]
 pub fn lend_arg<T: CType>(func: &'static str, arg: u32, value: &T) {
-    if T::TYPE.has_pointers() {
-        lend_value(func, arg, 0, T::TYPE, value as *const T as *const u8);
+    match T::TYPE.kind {
+        // A pointer (the common case, folded at compile time): its one word.
+        Kind::Pointer { .. } | Kind::UnsafePointer => {
+            // SAFETY: `T`'s descriptor says it is one pointer word (a
+            // `CType` promise).
+            record(func, arg, 0, unsafe { std::mem::transmute_copy::<T, usize>(value) });
+        }
+        _ if T::TYPE.has_pointers() => lend_value(func, arg, 0, T::TYPE, value as *const T as *const u8),
+        _ => {}
     }
 }
 
@@ -97,6 +104,7 @@ fn lend_value(func: &'static str, arg: u32, flags: u64, ty: &Type, value: *const
     }
 }
 
+#[inline(never)]
 fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
     let Some((span, slot)) = heap().slot_of(addr) else { return };
     if !span.is_allocated(slot) {
@@ -106,6 +114,11 @@ fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
     let pinned = if span.is_pinned(slot) { PINNED } else { 0 };
     let task = crate::sched::task::current_g().map_or(0, |g| g.id());
     let meta = (func.len() as u64) << 32 | (arg as u64 & 0xffff) << 16 | flags | pinned | VALID;
+    if r.meta.load(Relaxed) == meta && r.func.load(Relaxed) == func.as_ptr() as usize && r.task.load(Relaxed) == task {
+        // The same call lent it last time: nothing to write (a loop of
+        // calls with one object does not rewrite its record).
+        return;
+    }
     r.meta.store(0, Relaxed);
     r.func.store(func.as_ptr() as usize, Relaxed);
     r.task.store(task, Relaxed);

@@ -84,6 +84,7 @@ impl Heap {
     }
 
     /// The span and slot of a heap object address (live or freed).
+    #[inline(always)]
     pub(crate) fn slot_of(&self, addr: usize) -> Option<(&'static Span, usize)> {
         match self.place(addr) {
             Place::Slot(_, span, slot) => Some((span, slot)),
