@@ -110,7 +110,7 @@ fn a_pointer_loaded_from_a_freed_object_is_traced_to_its_word() {
         "next_pointer",
         &[],
         &[
-            "cgocheck: C read a managed object the collector freed (CGOCHECK=2 quarantine)",
+            "cgocheck: C used a managed object the collector freed (CGOCHECK=2 quarantine)",
             "holds 0xfdfd",
             "the faulting code loaded a pointer from freed memory and used it",
             "that word is 16 bytes into the 24-byte object of type qrec",
@@ -178,6 +178,14 @@ fn the_quarantine_stays_within_its_bound_under_churn() {
         two <= one + (BOUND_MIB + 4) * 1024,
         "peak RSS {two} KiB at level 2, {one} KiB at level 1: more than the {BOUND_MIB} MiB bound and 4 MiB of slack apart"
     );
+}
+
+/// A bound of 0 releases everything as soon as it is listed, and never
+/// waits for what a sweeper has not listed yet (it would spin for ever).
+#[test]
+fn a_zero_bound_releases_at_once_and_churn_completes() {
+    let out = run_case(exe(), "bound", "2", &[("CGOCHECK_QUARANTINE", "0")]);
+    verify("bound", "CGOCHECK=2 CGOCHECK_QUARANTINE=0", &out, Ok);
 }
 
 /// A malformed bound is refused at start, naming what is accepted.

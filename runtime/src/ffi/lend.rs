@@ -18,12 +18,17 @@
 //! At level 2, a pointer argument costs a heap lookup and three plain
 //! stores.
 //!
-//! A record is three words written without a lock. The crash handler may
-//! read one while another thread writes it (two calls lending the same
-//! object at once), so `meta` (the name's length, the position, the flags)
-//! is cleared first and written last, and the reader takes the name only
-//! when `meta` reads the same, and not zero, before and after it read the
-//! name's address.
+//! A record is three words. One writer at a time: a writer claims the
+//! record by a compare-and-swap of `meta` (the name's length, the
+//! position, the flags) to its `WRITING` bit, writes the name's address
+//! and the task, and publishes `meta` last (Release); a second writer
+//! finding the record claimed leaves it to the first (two calls lending
+//! one object at once: either is the last). The crash handler, which may
+//! read a record while it is written, takes the name only when `meta` is
+//! valid, not being written, and the same before and after it read the
+//! name's address, so a name and a length always come from one call.
+//! A lend that would not change the record writes nothing (a loop of calls
+//! with one object pays three loads, no locked instruction).
 
 use crate::check;
 use crate::heap::heap;
@@ -35,6 +40,8 @@ use std::sync::atomic::Ordering::*;
 const VALID: u64 = 1;
 const PINNED: u64 = 2;
 const RESULT: u64 = 4;
+/// A writer holds the record.
+const WRITING: u64 = 8;
 
 /// Whether calls record what they lend: `CGOCHECK=2`.
 #[inline(always)]
@@ -119,7 +126,11 @@ fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
         // calls with one object does not rewrite its record).
         return;
     }
-    r.meta.store(0, Relaxed);
+    let old = r.meta.load(Relaxed);
+    if old & WRITING != 0 || r.meta.compare_exchange(old, WRITING, Acquire, Relaxed).is_err() {
+        // Another call is writing it: that one is the last lend.
+        return;
+    }
     r.func.store(func.as_ptr() as usize, Relaxed);
     r.task.store(task, Relaxed);
     r.meta.store(meta, Release);
@@ -147,7 +158,7 @@ pub(crate) fn describe(span: &Span, slot: usize) -> Option<Lend> {
     let meta = r.meta.load(Acquire);
     let func = r.func.load(Acquire);
     let task = r.task.load(Relaxed);
-    if meta & VALID == 0 || r.meta.load(Acquire) != meta {
+    if meta & VALID == 0 || meta & WRITING != 0 || r.meta.load(Acquire) != meta {
         return None;
     }
     let len = (meta >> 32) as usize;

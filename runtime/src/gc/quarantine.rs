@@ -94,11 +94,17 @@ struct Batch {
     cycle: u64,
     /// (word, slots) of the bitmaps.
     words: Box<[(usize, u64)]>,
+    /// Bytes of its slots (counted in [`BYTES`] when taken).
+    bytes: usize,
 }
 
 static BATCHES: Mutex<VecDeque<Batch>> = Mutex::new(VecDeque::new());
 /// Bytes held (see the file comment, step 3).
 static BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The part of [`BYTES`] in batches not listed yet (candidates waiting in
+/// a sweeper's [`PENDING`]): no release can reach them, so the bound is
+/// kept against the rest ([`listed_bytes`]).
+static UNLISTED_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Objects quarantined now.
 static OBJECTS: AtomicUsize = AtomicUsize::new(0);
 /// Spans (small held, and large) protected now.
@@ -109,8 +115,34 @@ static RELEASED: AtomicU64 = AtomicU64::new(0);
 /// thread compares it with the last value it acted on ([`let_cached_spans_go`]).
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-fn batches() -> std::sync::MutexGuard<'static, VecDeque<Batch>> {
-    BATCHES.lock().unwrap_or_else(|e| e.into_inner())
+/// The batch list, locked, with preemption held off while it is held (the
+/// collector's rule for runtime locks).
+struct BatchesGuard {
+    list: std::sync::MutexGuard<'static, VecDeque<Batch>>,
+    _np: NoPreempt,
+}
+
+impl std::ops::Deref for BatchesGuard {
+    type Target = VecDeque<Batch>;
+    fn deref(&self) -> &VecDeque<Batch> {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for BatchesGuard {
+    fn deref_mut(&mut self) -> &mut VecDeque<Batch> {
+        &mut self.list
+    }
+}
+
+fn batches() -> BatchesGuard {
+    let np = NoPreempt::new();
+    BatchesGuard { list: BATCHES.lock().unwrap_or_else(|e| e.into_inner()), _np: np }
+}
+
+/// Bytes held in listed batches (and held spans): what releases can lower.
+fn listed_bytes() -> usize {
+    BYTES.load(SeqCst).saturating_sub(UNLISTED_BYTES.load(SeqCst))
 }
 
 /// The bound, in bytes, now.
@@ -211,8 +243,8 @@ fn check_before_hold(span: &'static Span, unpoisoned: &[(usize, u64)]) {
 }
 
 /// The collection that quarantined slot `slot` of `span`, from the listed
-/// batches (0 if none names it).
-fn cycle_of_slot(span: &Span, slot: usize) -> u64 {
+/// batches (None if none names it).
+fn cycle_of_slot(span: &Span, slot: usize) -> Option<u64> {
     batches()
         .iter()
         .rev()
@@ -220,7 +252,19 @@ fn cycle_of_slot(span: &Span, slot: usize) -> u64 {
             std::ptr::eq(b.span, span)
                 && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0)
         })
-        .map_or(0, |b| b.cycle)
+        .map(|b| b.cycle)
+}
+
+/// Makes quarantined pages inaccessible; false, leaving them accessible,
+/// when the kernel refuses (its limit on mappings). A refusal part way
+/// through a range may have changed some of it: that part is made
+/// accessible again (or the process ends, saying why).
+fn protect_or_leave(addr: usize, len: usize) -> bool {
+    if protect(addr, len, true) {
+        return true;
+    }
+    unprotect(addr, len);
+    false
 }
 
 fn protect(addr: usize, len: usize, on: bool) -> bool {
@@ -257,36 +301,66 @@ fn unprotect(addr: usize, len: usize) {
 /// Either way a batch is listed (and may be released, which checks the
 /// poison) only once it is poisoned or held.
 pub(crate) fn take_small(span: &'static Span, gen: u32, dead: Vec<(usize, u64)>) {
-    let _np = NoPreempt::new();
     let size = span.slot_size;
-    // Counted before the slots are quarantined: whoever finds the span
-    // without a live object (which needs these bits) also finds this.
-    span.unlisted.fetch_add(1, SeqCst);
-    let taken: usize = dead.iter().map(|&(w, bits)| span.quarantine_slots_in_word(w, bits)).sum();
-    counters::freed(taken, taken * size);
-    OBJECTS.fetch_add(taken, Relaxed);
-    BYTES.fetch_add(taken * size, SeqCst);
-    let batch = Batch { span, qgen: span.qgen.load(Relaxed), cycle: cycle_of(gen), words: dead.into_boxed_slice() };
-    // The state is read after the quarantined bits were set (SeqCst both):
-    // a span given back from now on is seen held by `give_back` itself.
-    let cached = span.state.load(SeqCst) == state::CACHED;
-    if cached {
-        EPOCH.fetch_add(1, Release);
-    } else if span.live_objects() == 0 {
-        // Counted while the sweep of this span is still in flight
-        // (`sweep.rs`), so `finish_all` waits for it to be listed too.
-        PENDING_COUNT.fetch_add(1, SeqCst);
-        let full = PENDING.with_borrow_mut(|p| {
-            p.push(batch);
-            p.len() >= PENDING_MAX
-        });
-        if full {
-            hold_pending();
+    let batch = {
+        let np = NoPreempt::new();
+        // Counted before the slots are quarantined: whoever finds the span
+        // without a live object (which needs these bits) also finds this.
+        span.unlisted.fetch_add(1, SeqCst);
+        let words: Vec<(usize, u64)> = dead
+            .iter()
+            .map(|&(w, bits)| (w, span.quarantine_slots_in_word(w, bits)))
+            .filter(|&(_, taken)| taken != 0)
+            .collect();
+        let taken: usize = words.iter().map(|&(_, bits)| bits.count_ones() as usize).sum();
+        counters::freed(taken, taken * size);
+        OBJECTS.fetch_add(taken, Relaxed);
+        BYTES.fetch_add(taken * size, SeqCst);
+        if words.is_empty() {
+            span.unlisted.fetch_sub(1, SeqCst);
+            return;
         }
-        return;
-    }
-    poison_batch(&batch);
-    span.unlisted.fetch_sub(1, SeqCst);
+        let qgen = span.qgen.load(Relaxed);
+        let mut batch =
+            Some(Batch { span, qgen, cycle: cycle_of(gen), words: words.into_boxed_slice(), bytes: taken * size });
+        if span.state.load(SeqCst) != state::CACHED && span.live_objects() == 0 {
+            // Counted while the sweep of this span is still in flight
+            // (`sweep.rs`), so `finish_all` waits for it to be listed too.
+            PENDING_COUNT.fetch_add(1, SeqCst);
+            UNLISTED_BYTES.fetch_add(taken * size, SeqCst);
+            let full = PENDING.try_with(|p| {
+                let mut p = p.borrow_mut();
+                p.extend(batch.take());
+                p.len() >= PENDING_MAX
+            });
+            match full {
+                Ok(full) => {
+                    drop(np);
+                    if full {
+                        hold_pending();
+                    }
+                    return;
+                }
+                // The thread is exiting: no list to wait in; poisoned now.
+                Err(_) => {
+                    PENDING_COUNT.fetch_sub(1, SeqCst);
+                    UNLISTED_BYTES.fetch_sub(taken * size, SeqCst);
+                }
+            }
+        }
+        let batch = batch.take().expect("a batch not handed to the pending list");
+        poison_batch(&batch);
+        span.unlisted.fetch_sub(1, SeqCst);
+        // The state is read again after the count went down (SeqCst both):
+        // a span given back from now on is held by `give_back` itself; one
+        // given back before, while the count kept it off, is held here.
+        if span.state.load(SeqCst) == state::CACHED {
+            EPOCH.fetch_add(1, Release);
+        } else if span.live_objects() == 0 {
+            try_hold(&mut heap().central(), span);
+        }
+        batch
+    };
     batches().push_back(batch);
     trim();
 }
@@ -318,35 +392,33 @@ thread_local! {
 /// held, protecting the ones side by side with one call; poisons the
 /// others; lists them all.
 pub(crate) fn hold_pending() {
-    let mut pending = PENDING.with_borrow_mut(std::mem::take);
+    let np = NoPreempt::new();
+    let Ok(mut pending) = PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) else { return };
     if pending.is_empty() {
         return;
     }
     pending.sort_by_key(|b| b.span.base());
-    let _np = NoPreempt::new();
+    // How many of the pending batches are this span's: its `unlisted`
+    // count is theirs, which do not keep this sweeper from holding it.
+    let own = |k: usize| pending.iter().filter(|b| std::ptr::eq(b.span, pending[k].span)).count() as u32;
     let mut is_held = vec![false; pending.len()];
     {
         let h = heap();
         let mut central = h.central();
-        // Under the lock nobody else holds a span: these batches need not
-        // keep others off any more.
-        for b in &pending {
-            b.span.unlisted.fetch_sub(1, SeqCst);
-        }
         let mut i = 0;
         while i < pending.len() {
-            if !holdable(pending[i].span) {
+            if !holdable(pending[i].span, own(i)) {
                 i += 1;
                 continue;
             }
             // A run of holdable spans side by side (a span with two
-            // batches appears twice: the run skips the repeat).
+            // batches appears twice: the run takes the repeat along).
             let start = i;
             let mut end = pending[i].span.end();
             i += 1;
             while i < pending.len()
                 && (std::ptr::eq(pending[i].span, pending[i - 1].span)
-                    || (pending[i].span.base() == end && holdable(pending[i].span)))
+                    || (pending[i].span.base() == end && holdable(pending[i].span, own(i))))
             {
                 end = pending[i].span.end();
                 i += 1;
@@ -366,7 +438,7 @@ pub(crate) fn hold_pending() {
             }
             let spans = pending[start..i].iter().filter(|b| !b.span.protected.load(Relaxed)).count();
             if PROTECTED.load(Relaxed) + spans > MAX_PROTECTED
-                || !protect(pending[start].span.base(), end - pending[start].span.base(), true)
+                || !protect_or_leave(pending[start].span.base(), end - pending[start].span.base())
             {
                 continue;
             }
@@ -375,17 +447,22 @@ pub(crate) fn hold_pending() {
                     held(&mut central, pending[k].span);
                 }
                 is_held[k] = true;
-            }
-        }
-        // Still under the lock, so none of them is held meanwhile.
-        for (b, held) in pending.iter().zip(&is_held) {
-            if !held {
-                poison_batch(b);
+                pending[k].span.unlisted.fetch_sub(1, SeqCst);
             }
         }
     }
-    let n = pending.len();
+    // Outside the lock: the batches not held are poisoned (their count
+    // still keeps anyone from holding their spans meanwhile), then let go.
+    for (b, held) in pending.iter().zip(&is_held) {
+        if !held {
+            poison_batch(b);
+            b.span.unlisted.fetch_sub(1, SeqCst);
+        }
+    }
+    let (n, bytes) = (pending.len(), pending.iter().map(|b| b.bytes).sum::<usize>());
     batches().extend(pending);
+    UNLISTED_BYTES.fetch_sub(bytes, SeqCst);
+    drop(np);
     trim();
     PENDING_COUNT.fetch_sub(n, SeqCst);
 }
@@ -408,13 +485,16 @@ pub(crate) fn pending() -> bool {
 /// span seen without one is seen with the sweeper's count (its batch is
 /// not poisoned yet: holding it, then releasing it, then poisoning the
 /// batch would write into freed slots).
-fn holdable(span: &Span) -> bool {
+///
+/// `own`: the caller's own unlisted batches of the span (a sweeper holding
+/// its candidates), which do not count.
+fn holdable(span: &Span, own: u32) -> bool {
     let st = span.state.load(SeqCst);
     (st == state::PARTIAL || st == state::FULL)
         && !span.releasing.load(Relaxed)
         && span.live_objects() == 0
         && (0..span.dead_words()).any(|w| span.quarantined_in_word(w) != 0)
-        && span.unlisted.load(SeqCst) == 0
+        && span.unlisted.load(SeqCst) == own
         && PROTECTED.load(Relaxed) < MAX_PROTECTED
 }
 
@@ -441,14 +521,21 @@ pub(crate) fn take_large(span: &'static Span, gen: u32) -> bool {
     counters::freed(1, bytes);
     OBJECTS.fetch_add(1, Relaxed);
     BYTES.fetch_add(len, SeqCst);
-    if PROTECTED.load(Relaxed) < MAX_PROTECTED && protect(base, len, true) {
-        PROTECTED.fetch_add(1, Relaxed);
+    // The cap is checked and taken in one step (sweepers race here).
+    let slot = PROTECTED.fetch_update(Relaxed, Relaxed, |n| (n < MAX_PROTECTED).then_some(n + 1)).is_ok();
+    if slot && protect_or_leave(base, len) {
         span.protected.store(true, Release);
     } else {
+        if slot {
+            PROTECTED.fetch_sub(1, Relaxed);
+        }
         // SAFETY: the dead object's own pages, accessible (not protected).
         unsafe { poison(base, bytes) };
     }
-    batches().push_back(Batch { span, qgen: span.qgen.load(Relaxed), cycle: cycle_of(gen), words: Box::new([(0, 1)]) });
+    let batch =
+        Batch { span, qgen: span.qgen.load(Relaxed), cycle: cycle_of(gen), words: Box::new([(0, 1)]), bytes: len };
+    batches().push_back(batch);
+    drop(_np);
     trim();
     true
 }
@@ -456,11 +543,11 @@ pub(crate) fn take_large(span: &'static Span, gen: u32) -> bool {
 /// Central lock held: holds `span` (file comment, step 2) if it may be
 /// held; for a span a thread cache gives back (`Central::give_back`).
 pub(crate) fn try_hold(central: &mut Central, span: &'static Span) {
-    if !holdable(span) {
+    if !holdable(span, 0) {
         return;
     }
     check_before_hold(span, &[]);
-    if protect(span.base(), span.npages() * PAGE, true) {
+    if protect_or_leave(span.base(), span.npages() * PAGE) {
         held(central, span);
     }
 }
@@ -483,18 +570,31 @@ const RELEASE_GROUP: usize = 512;
 /// releases, or the releaser sees the bytes.
 pub(crate) fn trim() {
     let bound = bound();
-    while BYTES.load(SeqCst) > bound && !TRIMMING.swap(true, SeqCst) {
-        {
-            let _np = NoPreempt::new();
-            while BYTES.load(SeqCst) > bound {
-                let group = oldest(BYTES.load(SeqCst) - bound);
-                if group.is_empty() {
-                    break;
-                }
-                release_group(&group);
+    loop {
+        if listed_bytes() <= bound || TRIMMING.swap(true, SeqCst) {
+            return;
+        }
+        // Preemption is held off by the locks of each step, not across the
+        // whole release: a world stop waits for one step at most.
+        let mut emptied = false;
+        loop {
+            let excess = listed_bytes().saturating_sub(bound);
+            if excess == 0 {
+                break;
             }
+            let group = oldest(excess);
+            if group.is_empty() {
+                // What is over the bound is not listed yet: its sweeper
+                // trims after listing it.
+                emptied = true;
+                break;
+            }
+            release_group(&group);
         }
         TRIMMING.store(false, SeqCst);
+        if emptied {
+            return;
+        }
     }
 }
 
@@ -524,41 +624,43 @@ fn oldest(excess: usize) -> Vec<Batch> {
 /// Lets the slots of each batch that are still quarantined go (file
 /// comment, step 4), in three steps:
 ///
-/// 1. Central lock: large objects are released; the spans of the other
-///    batches are marked `releasing`, so nobody holds (and protects) them
-///    meanwhile, and the held ones among them noted.
+/// 1. Central lock: the small spans of the batches are marked
+///    `releasing`, so nobody holds (and protects) them meanwhile, and the
+///    held ones among them noted.
 /// 2. No lock: held spans are unprotected (those side by side by one
 ///    call) and zeroed; the other batches' quarantined slots are checked
 ///    against the poison and zeroed, a run of slots at a time; all are
 ///    made free (as any free: the owner of a cached span sees them at its
-///    next claim; a held span is on no list and in no cache).
+///    next claim; a held span is on no list and in no cache). A large
+///    object is unprotected or checked, and its pages given back.
 /// 3. Central lock: held spans are listed again (or retired when all
 ///    free), a span given back full becomes partial, one all free is
-///    retired; the marks go.
+///    retired, a large object's run is filed; the marks go.
 fn release_group(group: &[Batch]) {
     let h = heap();
     let mut held: Vec<&'static Span>;
     let mut unheld: Vec<&Batch> = Vec::with_capacity(group.len());
     {
-        let mut central = h.central();
+        let _central = h.central();
+        // A stale batch (its span released whole, or reused, since) does
+        // not release a newer hold of the span.
         held = group
             .iter()
+            .filter(|b| b.qgen == b.span.qgen.load(Relaxed))
             .map(|b| b.span)
             .filter(|s| matches!(s.kind, SpanKind::Small { .. }) && s.state.load(SeqCst) == state::HELD)
             .collect();
         held.sort_by_key(|s| s.base());
         held.dedup_by_key(|s| s.base());
         for b in group {
-            match b.span.kind {
-                SpanKind::Large => release_large(&mut central, b),
-                _ => {
-                    // Only this thread releases (`trim`): the marks are
-                    // its own. A held span is marked too (it stays held,
-                    // off every list, until step 3).
-                    b.span.releasing.store(true, Relaxed);
-                    unheld.push(b);
-                }
+            // Only this thread releases (`trim`): the marks are its own. A
+            // held span is marked too (it stays held, off every list, until
+            // step 3); a large object's span is only ever released from
+            // the list, so it needs no mark.
+            if b.span.kind != SpanKind::Large {
+                b.span.releasing.store(true, Relaxed);
             }
+            unheld.push(b);
         }
     }
     // Step 2, no lock. Held spans first: unprotected (neighbours by one
@@ -586,9 +688,13 @@ fn release_group(group: &[Batch]) {
         }
         BYTES.fetch_sub(span.npages() * PAGE, SeqCst);
     }
-    let mut freed_in: Vec<&'static Span> = Vec::new();
+    let (mut freed_in, mut freed_large): (Vec<&'static Span>, Vec<&'static Span>) = (Vec::new(), Vec::new());
     for b in &unheld {
-        if release_slots(b) > 0 {
+        if b.span.kind == SpanKind::Large {
+            if release_large(b) {
+                freed_large.push(b.span);
+            }
+        } else if release_slots(b) > 0 {
             freed_in.push(b.span);
         }
     }
@@ -599,18 +705,22 @@ fn release_group(group: &[Batch]) {
     for span in freed_in {
         central.freed_small(h.arena(), span);
     }
+    for span in freed_large {
+        central.freed_large(h.arena(), span);
+    }
     for b in unheld {
         b.span.releasing.store(false, Relaxed);
     }
     RELEASED.fetch_add(group.len() as u64, Relaxed);
 }
 
-/// A quarantined large object (central lock held): unprotected or
-/// checked, its pages given back, its run filed.
-fn release_large(central: &mut Central, b: &Batch) {
+/// A quarantined large object (no lock: step 2): unprotected or checked,
+/// its pages given back; true if it was released (its run is filed in
+/// step 3).
+fn release_large(b: &Batch) -> bool {
     let span = b.span;
     if b.qgen != span.qgen.load(Relaxed) || !span.is_quarantined(0) {
-        return;
+        return false;
     }
     let h = heap();
     let len = span.npages() * PAGE;
@@ -619,9 +729,11 @@ fn release_large(central: &mut Central, b: &Batch) {
         PROTECTED.fetch_sub(1, Relaxed);
     } else {
         let size = span.large_size();
-        // SAFETY: the dead object's own pages, accessible, used by nobody.
-        if let Some((offset, value)) = unsafe { verify_and_zero(span.base(), size) } {
-            report_write(span, 0, b.cycle, offset, value);
+        // SAFETY: the dead object's own pages, accessible, used by nobody
+        // (its run is filed only after this); checked, not zeroed: the
+        // pages go back to the kernel next.
+        if let Some((offset, value)) = unsafe { first_changed(span.base(), size) } {
+            report_write(span, 0, Some(b.cycle), offset, value);
         }
     }
     h.arena().discard(span.base(), len);
@@ -629,7 +741,7 @@ fn release_large(central: &mut Central, b: &Batch) {
     span.release_slots_in_word(0, 1);
     OBJECTS.fetch_sub(1, Relaxed);
     BYTES.fetch_sub(len, SeqCst);
-    central.freed_large(h.arena(), span);
+    true
 }
 
 /// The slots of `b` still quarantined, in a span not held (marked
@@ -651,7 +763,7 @@ fn release_slots(b: &Batch) -> usize {
             // SAFETY: quarantined slots of a span nobody may hold while it
             // is marked releasing: dead, accessible, used by nobody.
             if let Some((offset, value)) = unsafe { verify_and_zero(addr, n * size) } {
-                report_write(span, w * 64 + first + offset / size, b.cycle, offset % size, value);
+                report_write(span, w * 64 + first + offset / size, Some(b.cycle), offset % size, value);
             }
         }
         forget_lends(span, w, q);
@@ -686,23 +798,33 @@ fn forget_lends(span: &Span, w: usize, bits: u64) {
 /// Reports a write after free found at release: the word at `offset` of
 /// slot `slot` of `span` holds `value`, not its poison. Ends the process
 /// with exit status 2.
-fn report_write(span: &'static Span, slot: usize, cycle: u64, offset: usize, value: u64) -> ! {
+fn report_write(span: &'static Span, slot: usize, cycle: Option<u64>, offset: usize, value: u64) -> ! {
     let (base, size) = match span.kind {
         SpanKind::Large => (span.base(), span.large_size()),
         _ => (span.base() + slot * span.slot_size, span.slot_size),
     };
     let layout = span.layout();
     let lend = crate::ffi::lend::describe(span, slot);
+    // The record says C received the pointer; the write came after the
+    // collector freed the object, through a copy of its address.
     let who = if lend.is_some() { "C wrote into" } else { "a write into" };
+    let freed = match cycle {
+        Some(n) => format!("was freed by collection {n} (gc {n} in GODEBUG=gctrace=1)"),
+        None => "was freed by the collector".to_owned(),
+    };
     let mut msg = format!(
         "cgocheck: {who} a managed object freed by the collector (CGOCHECK=2 quarantine)\n\
-         \x20 the {size}-byte object of type {} at {base:#x} was freed by collection {cycle} (gc {cycle} in \
-         GODEBUG=gctrace=1)\n\
+         \x20 the {size}-byte object of type {} at {base:#x} {freed}\n\
          \x20 after that, the word at offset {offset} ({:#x}) was overwritten with {value:#x}\n",
         layout.elem,
         base + offset
     );
     match lend {
+        Some(l) if l.pinned() => msg.push_str(&format!(
+            "  it was last handed to C by {l}\n  fix: it was pinned then, but unpinned (or its Pinner dropped) \
+             while C still kept the pointer and wrote through it. Keep it pinned for as long as C keeps the \
+             pointer, or give C a Handle (cgocheck::Handle) instead.\n"
+        )),
         Some(l) => msg.push_str(&format!(
             "  it was last handed to C by {l}\n  fix: C kept the pointer after the call returned and wrote \
              through it. Pin the object with a Pinner for as long as C keeps it, or give C a Handle \

@@ -757,14 +757,19 @@ impl Span {
         self.g[w].quarantined.load(Ordering::Acquire)
     }
 
-    /// The quarantine takes the dead slots `bits` of word `w` (already
-    /// poisoned): quarantined, then freed (file comment). Returns how many
-    /// were live (a racing `Heap::free` may have freed one first).
-    pub fn quarantine_slots_in_word(&self, w: usize, bits: u64) -> usize {
+    /// The quarantine takes the dead slots `bits` of word `w`: quarantined,
+    /// then freed (file comment). Returns the slots it took: a racing
+    /// `Heap::free` (a program breaking `free`'s contract on an object the
+    /// collector found dead) may have freed one first; that one is left
+    /// freed and not quarantined.
+    pub fn quarantine_slots_in_word(&self, w: usize, bits: u64) -> u64 {
         let live = bits & !self.g[w].freed.load(Ordering::SeqCst);
         self.g[w].quarantined.fetch_or(live, Ordering::SeqCst);
         let before = self.g[w].freed.fetch_or(live, Ordering::SeqCst);
-        (live & !before).count_ones() as usize
+        if live & before != 0 {
+            self.g[w].quarantined.fetch_and(!(live & before), Ordering::SeqCst);
+        }
+        live & !before
     }
 
     /// The quarantine lets the slots `bits` of word `w` go (already

@@ -120,9 +120,12 @@ pub(super) fn signal_report(w: &mut Writer<'_>, fault: &Fault, level: Traceback)
     let current = crash_view().and_then(|v| v.current());
     let task = current.and_then(|c| c.task);
 
-    // In C: a task in a C call, or a thread that runs no task.
-    let in_c = task.is_none_or(|t| t.state == TaskState::Syscall);
-    quarantine_lines(w, fault, in_c);
+    let who = match task {
+        Some(t) if t.state == TaskState::Syscall => Who::C,
+        Some(_) => Who::Managed,
+        None => Who::NoTask,
+    };
+    quarantine_lines(w, fault, who);
     stack_overflow_lines(w, fault);
 
     let (name, what) = signal_name(fault.sig);
@@ -223,13 +226,20 @@ fn stack_overflow_lines(w: &mut Writer<'_>, fault: &Fault) {
 /// or large object), or through a poisoned word some register holds (a
 /// pointer loaded from a freed object and used: x86-64 faults on it with
 /// no address). Says what happened, the object, who lent it to C, the fix.
-fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
+fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, who: Who) {
     use crate::gc::quarantine::{describe_fault, POISON_TAG};
     if fault.sig != libc::SIGSEGV && fault.sig != libc::SIGBUS {
         return;
     }
     let direct = describe_fault(fault.addr).map(|site| (site, fault.addr, None));
+    // A non-canonical address faults as a general protection fault, which
+    // the kernel reports with code SI_KERNEL and no address: only then is a
+    // poisoned register the likely cause.
+    let general_protection = fault.code == SI_KERNEL && fault.addr == 0;
     let found = direct.or_else(|| {
+        if !general_protection {
+            return None;
+        }
         fault.gregs.iter().find_map(|&(name, v)| {
             let src = (v & !(0xFFFF << 48)) as usize;
             if v & (0xFFFF << 48) != POISON_TAG {
@@ -246,13 +256,23 @@ fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
         _ => (span.base() + site.slot * span.slot_size, span.slot_size),
     };
     let lend = crate::ffi::lend::describe(span, site.slot);
-    let access = if fault.write { "wrote" } else { "read" };
-    if in_c {
-        w.line(format_args!("cgocheck: C {access} a managed object the collector freed (CGOCHECK=2 quarantine)"));
-    } else {
-        w.line(format_args!(
+    // The error code's write bit means something only for a page fault.
+    let access = match (register, fault.write) {
+        (Some(_), _) => "used",
+        (None, true) => "wrote",
+        (None, false) => "read",
+    };
+    match who {
+        Who::C => {
+            w.line(format_args!("cgocheck: C {access} a managed object the collector freed (CGOCHECK=2 quarantine)"))
+        }
+        Who::Managed => w.line(format_args!(
             "cgocheck: managed object used after the collector freed it: nothing the collector scans referred to it (CGOCHECK=2 quarantine)"
-        ));
+        )),
+        Who::NoTask => w.line(format_args!(
+            "cgocheck: a thread running no task (C code on a thread of its own, or a runtime thread) {access} a \
+             managed object the collector freed (CGOCHECK=2 quarantine)"
+        )),
     }
     if let Some((name, v)) = register {
         w.line(format_args!(
@@ -290,7 +310,7 @@ fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
                 ));
             }
         }
-        None if in_c => {
+        None if who != Who::Managed => {
             w.line(format_args!(
                 "  it was never handed to C by a declared C function: C found it some other way (a field of memory \
                  it was given, an address passed as an integer)"
@@ -304,6 +324,22 @@ fn quarantine_lines(w: &mut Writer<'_>, fault: &Fault, in_c: bool) {
         )),
     }
     w.line(format_args!(""));
+}
+
+/// `si_code` of a fault the kernel raised itself (a general protection
+/// fault: no address).
+const SI_KERNEL: i32 = 0x80;
+
+/// Whose code faulted, for the quarantine's first line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// A task in a C call: C code.
+    C,
+    /// A task running managed code.
+    Managed,
+    /// A thread with no task: a C thread outside a callback, or a thread of
+    /// the runtime's own.
+    NoTask,
 }
 
 /// Where a quarantine fault touched: "the read at 0x… is 8 bytes into",
