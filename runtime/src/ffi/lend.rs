@@ -27,12 +27,14 @@
 //! read a record while it is written, takes the name only when `meta` is
 //! valid, not being written, and the same before and after it read the
 //! name's address, so a name and a length always come from one call.
-//! A lend that would not change the record writes nothing (a loop of calls
-//! with one object pays three loads, no locked instruction).
+//! A lend that would not change the record writes nothing; and a thread
+//! remembers its last lend (object, call site, task), so the same lend
+//! again, with no collection and no pin or unpin anywhere since, costs a
+//! few loads and no lookup (a loop of calls passing one buffer).
 
 use crate::check;
 use crate::heap::heap;
-use crate::heap::span::{LentRecord, Span};
+use crate::heap::span::{LentRecord, Span, PIN_CHANGES};
 use cgocheck_checker::{CType, Kind, Level, Type, WORD};
 use std::sync::atomic::Ordering::*;
 
@@ -111,8 +113,33 @@ fn lend_value(func: &'static str, arg: u32, flags: u64, ty: &Type, value: *const
     }
 }
 
+/// The last lend this thread recorded, as [`LendKey`]: the same lend again
+/// (a loop of calls passing one buffer) needs no lookup at all.
+type LendKey = [usize; 5];
+thread_local! {
+    static LAST: std::cell::Cell<LendKey> = const { std::cell::Cell::new([0; 5]) };
+}
+
 #[inline(never)]
 fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
+    // The same object, call site and task as this thread's last record,
+    // with no collection (which may have freed and reused the object) and
+    // no pin or unpin anywhere since: the record is as it was written.
+    // SAFETY: Ms are never freed; a non-null current M is this thread's.
+    let g = unsafe { crate::sched::m::current_m().as_ref() }.map_or(0, |m| m.curg.load(Relaxed) as usize);
+    let epoch = (crate::gc::sweep::current_gen() as usize) << 32 ^ PIN_CHANGES.load(Relaxed) as usize;
+    let key: LendKey = [addr, func.as_ptr() as usize, (arg as usize) << 8 | flags as usize, epoch, g];
+    // Word by word (an array compare is a call to memcmp).
+    let same = |last: LendKey| (0..key.len()).fold(true, |eq, i| eq & (last[i] == key[i]));
+    if LAST.try_with(|l| same(l.get())).unwrap_or(false) {
+        return;
+    }
+    write_record(func, arg, flags, addr);
+    let _ = LAST.try_with(|l| l.set(key));
+}
+
+/// [`record`] after the last-lend check: the lookup and the record itself.
+fn write_record(func: &'static str, arg: u32, flags: u64, addr: usize) {
     let Some((span, slot)) = heap().slot_of(addr) else { return };
     if !span.is_allocated(slot) {
         return;

@@ -323,6 +323,10 @@ pub(crate) struct LentRecord {
     pub task: AtomicU64,
 }
 
+/// Pin bits set or cleared so far, in any span: `ffi/lend.rs` knows from it
+/// that a pinned flag it recorded may have changed.
+pub(crate) static PIN_CHANGES: AtomicU64 = AtomicU64::new(0);
+
 /// Head of the list of all small and large spans (file comment).
 static ALL_SPANS: AtomicPtr<Span> = AtomicPtr::new(ptr::null_mut());
 
@@ -827,6 +831,7 @@ impl Span {
     /// Sets or clears the pin bit of slot `i` (the pinner does this under its
     /// lock, which orders it with the count it mirrors).
     pub fn set_pinned(&self, i: usize, on: bool) {
+        PIN_CHANGES.fetch_add(1, Ordering::Relaxed);
         let bit = 1 << (i % 64);
         if on {
             self.g[i / 64].pinned.fetch_or(bit, Ordering::Release);
