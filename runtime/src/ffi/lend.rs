@@ -125,8 +125,11 @@ fn record(func: &'static str, arg: u32, flags: u64, addr: usize) {
     // The same object, call site and task as this thread's last record,
     // with no collection (which may have freed and reused the object) and
     // no pin or unpin anywhere since: the record is as it was written.
-    // SAFETY: Ms are never freed; a non-null current M is this thread's.
-    let g = unsafe { crate::sched::m::current_m().as_ref() }.map_or(0, |m| m.curg.load(Relaxed) as usize);
+    // Read inline, first thing in a function never inlined (the rule of
+    // `current_m_inline`: nothing here can move the task to another
+    // thread). SAFETY: Ms are never freed; a non-null current M is this
+    // thread's.
+    let g = unsafe { crate::sched::m::current_m_inline().as_ref() }.map_or(0, |m| m.curg.load(Relaxed) as usize);
     let epoch = (crate::gc::sweep::current_gen() as usize) << 32 ^ PIN_CHANGES.load(Relaxed) as usize;
     let key: LendKey = [addr, func.as_ptr() as usize, (arg as usize) << 8 | flags as usize, epoch, g];
     // Word by word (an array compare is a call to memcmp).

@@ -19,9 +19,9 @@
 //! nothing in it depends on that rule holding at every switch (the
 //! scheduler's own code runs on g0, and an extra M's task stack serves
 //! whichever C thread the M is bound to): each call computes the address
-//! afresh on the thread that is running. The one exception is `cgocall`,
-//! itself never inlined, which reads it inline once on entry
-//! ([`current_m_inline`]).
+//! afresh on the thread that is running. The exceptions are `cgocall` and
+//! the `CGOCHECK=2` lend record (`ffi/lend.rs`), both never inlined, which
+//! read it inline once on entry ([`current_m_inline`]).
 
 use super::p::{self, P};
 use super::task::G;
