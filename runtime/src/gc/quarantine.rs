@@ -245,8 +245,13 @@ fn check_before_hold(span: &'static Span, unpoisoned: &[(usize, u64)]) {
 /// The collection that quarantined slot `slot` of `span`, from the listed
 /// batches (None if none names it).
 fn cycle_of_slot(span: &Span, slot: usize) -> Option<u64> {
-    batches()
-        .iter()
+    cycle_in(&batches(), span, slot)
+}
+
+/// The collection of the newest batch in `list` that names slot `slot` of
+/// `span`.
+fn cycle_in(list: &VecDeque<Batch>, span: &Span, slot: usize) -> Option<u64> {
+    list.iter()
         .rev()
         .find(|b| {
             std::ptr::eq(b.span, span)
@@ -904,15 +909,7 @@ pub(crate) fn describe_fault(addr: usize) -> Option<FaultSite> {
     if !quarantined {
         return span.protected.load(Acquire).then_some(FaultSite { span, slot, quarantined, cycle: None });
     }
-    let cycle = BATCHES.try_lock().ok().and_then(|list| {
-        list.iter()
-            .rev()
-            .find(|b| {
-                std::ptr::eq(b.span, span)
-                    && b.words.iter().any(|&(w, bits)| w == slot / 64 && bits & (1 << (slot % 64)) != 0)
-            })
-            .map(|b| b.cycle)
-    });
+    let cycle = BATCHES.try_lock().ok().and_then(|list| cycle_in(&list, span, slot));
     Some(FaultSite { span, slot, quarantined, cycle })
 }
 
