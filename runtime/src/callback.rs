@@ -9,8 +9,9 @@
 //!
 //! # A callback on an M whose task is in C
 //!
-//! The usual case: a task called C (`cgocall`: its P in the syscall state,
-//! `M::incgo` set, its stack pointer saved as the task's *syscall SP*), and
+//! The usual case: a task called C (`cgocall`: the M in C by the crossing
+//! protocol, `M::incgo` set, its stack pointer saved as the task's
+//! *syscall SP*), and
 //! C calls back on the same thread, on the M's g0 stack below the C frames.
 //! [`cgocallback`] then, still on g0:
 //!
@@ -29,17 +30,19 @@
 //!    `asmcgocall` keeps there;
 //! 3. on the task stack, [`callbackg`] locks the task to this M (C frames of
 //!    this thread are live: the task must come back to it), runs the
-//!    exitsyscall half (the P taken back with one compare-and-swap unless
-//!    step 1 did — a stop requested meanwhile makes it wait there, below
-//!    the syscall SP's saved registers; `incgo` cleared; without the P, the
-//!    slow path, which waits for a P: `GOMAXPROCS` holds), and runs
+//!    exitsyscall half (`crossing::leave_c` unless step 1 did: `cstate`
+//!    cleared and the `trap` compared, the slow path's compare-and-swap
+//!    only if it moved — a stop requested meanwhile makes it wait there,
+//!    below the syscall SP's saved registers; `incgo` cleared; without the
+//!    P, the scheduler's slow path, which waits for a P: `GOMAXPROCS`
+//!    holds), and runs
 //!    `f(frame)` inside `catch_unwind`. Managed code there
 //!    is an ordinary task: it may allocate, block, yield, spawn, join,
 //!    sleep and call C, which goes through the normal `cgocall` path and may
 //!    call back again, to any depth;
-//! 4. then the entersyscall half (P back to `SYSCALL`, `incgo` set, the
-//!    syscall SP restored), the lock undone, back to g0, `g0_sp` restored,
-//!    and the shim returns to C.
+//! 4. then the entersyscall half (the syscall SP restored, `incgo` set,
+//!    then `cstate`: `crossing::enter_c`), the lock undone, back to g0,
+//!    `g0_sp` restored, and the shim returns to C.
 //!
 //! ```text
 //!   task stack                            g0 stack (the thread's)
@@ -55,8 +58,9 @@
 //!   | ...                     |           | C frames of the nested call |
 //! ```
 //!
-//! `M::ncgo` counts C calls in progress (the C depth) and is left alone by
-//! callbacks, as in Go. Unwinders walk the whole chain: the managed frames
+//! `M::ncallback` counts the callbacks in progress (the C depth, Go's
+//! `m.ncgo`, is that plus `incgo`: `MStats::ncgo`). Unwinders walk the
+//! whole chain: the managed frames
 //! of a callback unwind into the C frames (`cgocallback_switch`'s CFI), the
 //! C frames into the task's managed caller (`asmcgocall`'s).
 //!
@@ -78,9 +82,9 @@
 //! SP), so a callback there takes the same path as above, with the task
 //! stack starting at its top; between callbacks the task's record reads as
 //! finished, so crash reports do not list it. Like a task returning to C,
-//! the M keeps its P in the syscall state after a callback: the next
-//! callback takes it back with one compare-and-swap, and the monitor
-//! retakes it if the thread stays in C while other tasks wait.
+//! the M keeps its P, in C, after a callback: the next callback takes it
+//! back with the owner's plain exit, and the monitor retakes it if the
+//! thread stays in C while other tasks wait.
 //!
 //! # Panics
 //!
@@ -91,7 +95,7 @@
 //! callback, and jumps (`arch::cgocall_resume`) to the resume point the
 //! enclosing `asmcgocall` left below the task's syscall SP: `asmcgocall`
 //! returns into `cgocall` with the boxed payload, `cgocall` finishes its
-//! exitsyscall (restoring `ncgo`, `nocallback`, the P) as after any C call,
+//! exitsyscall (the counters, `nocallback`, the P) as after any C call,
 //! and resumes the unwinding in its managed caller ([`resume_panic`]),
 //! where `catch_unwind` can catch it — or, if that caller is itself a
 //! callback, the same happens one level out. Each level restores its own
@@ -123,8 +127,8 @@
 use crate::arch::{cgocall_resume, cgocallback_switch, CGOCALL_RESUME_SIZE};
 use crate::gc::stw;
 use crate::sched::config::config;
+use crate::sched::crossing;
 use crate::sched::m::{current_m, new_m, set_current_m, EXTRA_BOUND, M};
-use crate::sched::p;
 use crate::sched::schedule::{exitsyscall_slow, handoffp, pin, unpin, SCHED};
 use crate::sched::task::{self, new_task, status, Entry, G};
 use crate::signal::AltStack;
@@ -200,7 +204,7 @@ unsafe fn callback_on_m(m: &'static M, g: &'static G, f: unsafe fn(*mut c_void),
     // back (waiting out the stop), or nothing to take back until the world
     // runs.
     let have_p = if stw::stop_requested() {
-        let have = stw::reacquire_syscall_p(m);
+        let have = crossing::leave_c(m);
         if !have {
             stw::wait_until_running();
         }
@@ -227,13 +231,14 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     let cb = unsafe { &*(arg as *const Callback) };
     let (m, g) = (cb.m, cb.g);
     // C frames of this thread are live: the task must come back to this M
-    // whenever it blocks.
+    // whenever it blocks. And no scheduling turns (`M::in_callback`).
     pin(m, g);
+    m.ncallback.store(m.ncallback.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     // exitsyscall: the P back (one compare-and-swap, or waiting out a stop
     // that began since step 1, still "in C": only the saved registers above
     // are scanned), out of C, and without the P the slow path (it may wait
     // for one).
-    let have_p = cb.have_p.unwrap_or_else(|| stw::reacquire_syscall_p(m));
+    let have_p = cb.have_p.unwrap_or_else(|| crossing::leave_c(m));
     m.incgo.store(false, Ordering::Relaxed);
     if !have_p {
         exitsyscall_slow(m, g);
@@ -243,12 +248,15 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
     // A callback on a thread C created is a task of its own: its
     // task-locals end with it (the M and its task serve the next thread).
     let ran = if cb.syscall_sp == 0 { crate::sched::task_local::end_c_thread_callback(g, ran) } else { ran };
-    // entersyscall: back to C with the P in the syscall state.
+    // entersyscall: back to C, keeping the P. A new C call count for the
+    // monitor's tick: a callback ends the call it saw.
     let p = m.p().expect("cgocheck: a task running a callback without a P");
-    p.syscalltick.store(p.syscalltick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    m.uncounted.store(m.uncounted.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     g.syscall_sp.store(cb.syscall_sp, Ordering::Relaxed);
     m.incgo.store(true, Ordering::Relaxed);
-    p.status.store(m.syscall_word, Ordering::Release);
+    crossing::enter_c(m);
+    m.ncallback.store(m.ncallback.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
     if cb.syscall_sp == 0 && SCHED.runq_len.load(Ordering::Relaxed) > 0 {
         // A thread C made keeps its P between callbacks, but work waits
         // for a P: give it on now, as the monitor's retake would. (The
@@ -256,7 +264,7 @@ unsafe extern "C" fn callbackg(arg: *mut c_void) {
         // shows a new C-call count each time, and would keep the P from
         // the waiting tasks for ever.) Its next callback finds a P the
         // slow way.
-        if p.status.compare_exchange(m.syscall_word, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if crossing::give_up(m, p) {
             m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
             handoffp(p);
         }
@@ -286,10 +294,10 @@ unsafe fn unwind_to_caller(cb: &Callback, payload: Box<dyn Any + Send>) -> ! {
     let sp = cb.syscall_sp;
     let raw = Box::into_raw(Box::new(payload)) as usize;
     // SAFETY: `sp` is the syscall SP of this task's C call in progress on
-    // this thread (the task is locked here); the counters and the P
-    // (SYSCALL, taken back by cgocall_resume) are those of a C call
-    // returning; the payload is boxed and everything else on the abandoned
-    // frames is plain data.
+    // this thread (the task is locked here); the counters and the M (in C,
+    // leaving it in cgocall_resume) are those of a C call returning; the
+    // payload is boxed and everything else on the abandoned frames is
+    // plain data.
     unsafe { cgocall_resume(sp, raw, cb.m) }
 }
 
@@ -411,8 +419,8 @@ fn new_extra_m() -> &'static M {
 
 /// The pthread key destructor of a thread with an extra M (Go's `dropm`):
 /// runs as the thread exits, outside any callback. Gives the M's P back to
-/// the scheduler if it still holds it (in the syscall state after its last
-/// callback) and puts the M on the free list; frees the thread's
+/// the scheduler if it still holds it (in C after its last callback) and
+/// puts the M on the free list; frees the thread's
 /// alternate signal stack. The pages its callbacks touched on the M's task
 /// stack go back to the kernel (the stack itself stays the M's), so a C
 /// thread that recursed deeply in a callback does not leave its memory
@@ -430,7 +438,7 @@ unsafe extern "C" fn dropm(arg: *mut c_void) {
     if let Some(p) = m.p() {
         // Unless the monitor retook it meanwhile, it is ours to hand off
         // (after the restart, if the world is stopped: the thread waits).
-        let ours = stw::reacquire_syscall_p(m);
+        let ours = crossing::leave_c(m);
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
         if ours {
             handoffp(p);

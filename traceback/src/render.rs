@@ -56,8 +56,10 @@ const PANIC_MACHINERY: &[&str] = &[
     "cgocheck::signal::",
 ];
 
-/// The runtime's own functions (name prefixes, and the generated
-/// trampolines by their suffix), hidden below `GOTRACEBACK=system`.
+/// The runtime's own functions (name prefixes, and the parts every
+/// `c_functions!` wrapper generates by their suffix: the trampoline, the
+/// call proper, inlined into the wrapper, and the level-2 lending path),
+/// hidden below `GOTRACEBACK=system`.
 const RUNTIME_FRAMES: &[&str] = &[
     "cgocheck::arch::",
     "cgocheck::cgocall::",
@@ -80,7 +82,21 @@ const RUNTIME_FRAMES: &[&str] = &[
 
 /// Whether `name` is one of the runtime's own functions.
 fn is_runtime_frame(name: &str) -> bool {
-    RUNTIME_FRAMES.iter().any(|m| name.starts_with(m)) || name.ends_with("::__cgocheck_trampoline")
+    RUNTIME_FRAMES.iter().any(|m| name.starts_with(m)) || GENERATED.iter().any(|g| name.ends_with(g))
+}
+
+/// The generated parts of a wrapper (see [`RUNTIME_FRAMES`]).
+const GENERATED: &[&str] = &["::__cgocheck_trampoline", "::__cgocheck_call", "::__cgocheck_lend_and_call"];
+
+#[cfg(test)]
+#[test]
+fn a_wrappers_generated_parts_are_runtime_frames() {
+    for name in
+        ["app::ffi::f::__cgocheck_trampoline", "app::ffi::f::__cgocheck_call", "app::f::__cgocheck_lend_and_call"]
+    {
+        assert!(is_runtime_frame(name), "{name}");
+    }
+    assert!(!is_runtime_frame("app::ffi::f") && !is_runtime_frame("app::__cgocheck_callx"));
 }
 
 /// Rust's start-up code calls `main` through this function; like Rust's

@@ -64,7 +64,6 @@
 //!   the enclosing `asmcgocall` without running the C frames between.
 
 use crate::sched::m::M;
-use crate::sched::p::P;
 use core::arch::naked_asm;
 use core::ffi::c_void;
 
@@ -359,58 +358,79 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
     sp
 }
 
-/// Calls `f(frame)` on the g0 stack of the current M and returns on the
-/// task stack (Go's `asmcgocall`), doing the two halves of the P's C-call
-/// protocol that must be exact for the collector: the P becomes `SYSCALL`
-/// only once everything the collector scans is in place, and on the way
-/// back the P is taken back before anything the collector scans is written.
+/// Calls the C function `f` on the g0 stack of the current M with its
+/// integer arguments in the ABI's registers and returns its integer result
+/// on the task stack (Go's `asmcgocall`), doing the owner's two halves of
+/// the crossing protocol (`cgocall.rs`) exactly where the collector needs
+/// them: the M says "in C" only once everything the collector scans is in
+/// place, and on the way back it checks that its P is still its own before
+/// anything the collector scans is written.
 ///
-/// `g0_sp` is the M's 16-byte aligned g0 stack pointer; `m` is the current
-/// M (its `running_word` and `syscall_word` are read from it) and `p` the P
-/// it holds. Before switching, the caller's callee-saved registers are
-/// pushed and the task's stack pointer is stored at `*save_sp` (the task's
-/// syscall SP: where its managed frames continue, for crash reports and the
-/// collector); then the P's state word is set to `SYSCALL(m)`: from then on
-/// the collector may stop the P (`STOP_SYSCALL(m)`) and scan the task's
-/// stack from `syscall SP - 40`, with every register the managed caller
-/// keeps live in that range.
+/// A convention of its own, for the `asm!` call in `cgocall.rs`: the C
+/// function's arguments arrive in `rdi`, `rsi`, `rdx`, `rcx`, `r8` and `r9`
+/// (as the C function wants them: they are passed through untouched), `f`
+/// in `rax`, the current M in `r10` and the address of the task's syscall
+/// SP field in `r11`. It returns the C function's `rax` in `rax`, and in
+/// `rdx` 0 — or 1 when a callback of the call panicked and
+/// [`cgocall_resume`] returned here instead, with the panic's payload in
+/// `rax`. Every register the C ABI lets a callee change may change; `rbx`,
+/// `rbp` and `r12`–`r15` are kept. A call through a trampoline (arguments
+/// that do not travel in integer registers) is the same call with the
+/// trampoline as `f` and the frame's address in `rdi`.
+///
+/// `m.g0_sp` (16-byte aligned) is where the g0 frames start, and
+/// `m.cstate`, `m.fence`, `m.trap` and `m.trap_seen` are the protocol's
+/// words. The C-call bookkeeping is here too: `m.ncgocall += 1`, the
+/// caller's callee-saved registers pushed, the task's stack pointer stored
+/// in its syscall SP field (where its managed frames continue, for crash
+/// reports and the collector); then `m.cstate` and `m.incgo` become 1, one
+/// plain 16-bit store: from then on a rare side may stop the P
+/// (`STOP_SYSCALL(m)`) and the collector scan the task's stack from
+/// `syscall SP - 40`, with every register the managed caller keeps live in
+/// that range, and the preemption signal leaves the task alone.
 ///
 /// ```text
 ///   task stack                                g0 stack
-///   |                     |                   +---------------------+ <- g0_sp
-///   | cgocall's frame     |                   | p                   |  read back at 2:
-///   | return to cgocall   |<---.              | m                   |
-///   | saved rbp           |    |  *save_sp    | return address (2:) |  \ a frame record:
-///   +---------------------+ <--+--- task sp   | task sp  ---------------> rbp chain and
-///   | rbx r12 r13 r14 r15 |  scanned by the   +---------------------+  / CFA slot
-///   +---------------------+  collector; the   | f's frame (C)       | <- rbp points at the
-///   | (8 bytes unused)    |  resume point of  | ... C frames ...    |    record above
+///   |                     |                   +---------------------+ <- m.g0_sp
+///   | caller's frame      |                   | return address (2:) |  \ a frame record:
+///   | return to caller    |<---.              | task sp  ---------------> rbp chain and
+///   | saved rbp           |    |  syscall SP  +---------------------+  / CFA slot
+///   +---------------------+ <--+--- task sp   | f's frame (C)       | <- rbp points at the
+///   | rbx r12 r13 r14 r15 |  scanned by the   | ... C frames ...    |    record above
+///   +---------------------+  collector; the
+///   | (8 bytes unused)    |  resume point of
 ///   +---------------------+  a callback panic
-///   | exit hook's frames  |  only when the compare-and-swap fails
+///   | exit hook's frames  |  only on the slow path
 /// ```
 ///
-/// Back from `f`, still without writing the task stack, one
-/// compare-and-swap `SYSCALL(m)` → `RUNNING(m)` on `p` takes it back
-/// (exitsyscall's fast path) and the function returns 0. If it fails — the
-/// world is stopped (`STOP_SYSCALL(m)`), the monitor took the P, or a
-/// callback during the call left `m` holding another P —
-/// it calls `cgocall::exitsyscall_hook(m, 0)` with the stack pointer 48
-/// bytes below the syscall SP: the hook's frames (and the wait for the
-/// restart, or the scheduler's slow path) lie below the saved registers,
-/// which stay intact for the collector, and the registers themselves are
-/// preserved across the hook by the ABI.
+/// Across C, three callee-saved registers carry what the way back needs
+/// (C preserves them): `rbx` the task sp, `r12` the M, `r13` the syscall
+/// SP field; the caller's own values are reloaded from the saved area
+/// before returning.
+///
+/// Back from `f`, still without writing the task stack: `m.cstate` goes
+/// back to 0 (a plain store; with `m.fence`, an `xchg`), then `m.trap` is
+/// compared with `m.trap_seen`. Equal: no rare side came near the P since
+/// the last slow path, it is still `RUNNING(m)`; the syscall SP and
+/// `m.incgo` go back to 0 and the function returns — no locked instruction
+/// on the whole path. Different: it calls `cgocall::exitsyscall_hook(m,
+/// result)` with the stack pointer 48 bytes below the syscall SP: the
+/// hook's frames (the compare-and-swap to the next generation, the wait
+/// for a restart, or the scheduler's slow path) lie below the saved
+/// registers, which stay intact for the collector; then the same
+/// bookkeeping and return, with the result the hook hands back.
 ///
 /// A callback (`crate::callback`) that panics while this call is in
 /// progress abandons the C frames and returns through [`cgocall_resume`]
-/// instead, which takes the P back the same way and returns the panic's
-/// payload (non-zero) from here, with the five callee-saved registers it
-/// restores from below the task sp.
+/// instead, which leaves C through the hook and returns the panic's
+/// payload from here, with the five callee-saved registers it restores
+/// from below the task sp.
 ///
 /// Unwinding from C: the C frames' CFI leads to the return address `2:` in
 /// this function, with rsp pointing at the record. The CFI there is
 /// `CFA = *(rsp) + 16` (a DWARF expression read from the g0 stack), with the
 /// return address at CFA - 8 and the caller's rbp at CFA - 16: exactly the
-/// two words pushed on the task stack. The walk continues in `cgocall` on
+/// two words pushed on the task stack. The walk continues in the caller on
 /// the task stack, then through the managed frames down to the task's
 /// `task_bootstrap`. Frame-pointer walkers follow the same path through the
 /// record (`rbp` → record → task sp → saved rbp). From the exit hook the
@@ -422,24 +442,15 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// stack may lie below or above the g0 stack. The one side effect is that
 /// unwinders look up the caller's return address as is, not minus one, so a
 /// call to `asmcgocall` must not be the last instruction of its caller (it
-/// never is: `cgocall` continues with `exitsyscall`).
+/// never is: the caller tests `rdx`).
 ///
 /// # Safety
-/// Must run on a task stack of the current M, `g0_sp` being that M's g0
-/// stack pointer with nothing live below it; `save_sp` must be valid for a
-/// write; `m` must be the current M, holding `p` in the `RUNNING` state;
-/// `f` must be safe to call with `frame`.
+/// Called only by `cgocall.rs`'s `asm!`, with the registers above, on a
+/// task stack of the current M `m`, which holds its P, with nothing live on
+/// g0 below `m.g0_sp`; `r11` must be the current task's syscall SP field;
+/// `f` must be safe to call with those arguments.
 #[unsafe(naked)]
-pub(crate) unsafe extern "C" fn asmcgocall(
-    f: unsafe extern "C" fn(*mut c_void),
-    frame: *mut c_void,
-    g0_sp: usize,
-    save_sp: *mut usize,
-    m: *const M,
-    p: *const P,
-) -> usize {
-    // Arguments: rdi = f, rsi = frame, rdx = g0_sp, rcx = save_sp, r8 = m,
-    // r9 = p.
+pub(crate) unsafe extern "C" fn asmcgocall() {
     naked_asm!(
         ".cfi_startproc",
         // See above: lets GDB follow the switch between stacks.
@@ -454,32 +465,33 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // The caller's callee-saved registers, below the record: what the
         // collector scans of them while the P is stopped in C, and the
         // resume point of a callback panic (`cgocall_resume`). The normal
-        // return never reads them back (C preserves them); a resume does.
+        // return reads back rbx, r12 and r13, which carry the task sp, m
+        // and the syscall SP field across C (C preserves them, and the
+        // rest).
         "push rbx",
+        // The g0 stack pointer, loaded early: its latency hides behind the
+        // pushes.
+        "mov rbx, [r10 + {m_g0_sp}]",
         "push r12",
         "push r13",
         "push r14",
         "push r15",
-        // *save_sp = task sp (the record, not the saved registers): the
-        // task's syscall SP.
-        "mov [rcx], rbp",
-        // entersyscall's last step: the P goes SYSCALL(m). A plain store
-        // is a release on x86: whoever sees SYSCALL (the collector's
-        // compare-and-swap, the monitor) sees the stores above.
-        "mov rax, [r8 + {m_syscall}]",
-        "mov [r9 + {p_status}], rax",
-        // Move f out of rdi and the frame into the first argument register.
-        "mov rax, rdi",
-        "mov rdi, rsi",
-        // Switch to the g0 stack (CFA still rbp + 16).
-        "mov rsp, rdx",
-        // Keep p and m for the way back, above the record.
-        "push r9",
-        "push r8",
+        // The syscall SP = task sp (the record, not the saved registers).
+        "mov [r11], rbp",
+        "mov r12, r10",
+        "mov r13, r11",
+        // The owner's entry: m.cstate = 1 and m.incgo = 1 (the next byte),
+        // one plain store. A store is a release on x86: a rare side that
+        // reads cstate 1 (after its barrier) sees the stores above too.
+        "mov word ptr [r10 + {m_cstate}], 0x0101",
+        // Switch to the g0 stack at m.g0_sp (CFA still rbp + 16); rbx
+        // keeps the task sp for the way back.
+        "mov rsp, rbx",
+        "mov rbx, rbp",
         // Build the g0 frame record, upper word first: the address f returns
         // to, so FP walkers name this function...
-        "lea rcx, [rip + 2f]",
-        "push rcx",
+        "lea r10, [rip + 2f]",
+        "push r10",
         // ...then the task sp: the record's link and the slot the unwinder
         // reads.
         "push rbp",
@@ -494,59 +506,94 @@ pub(crate) unsafe extern "C" fn asmcgocall(
         // rbp points at the record: the frame-pointer chain of the C code
         // continues into the task stack.
         "mov rbp, rsp",
-        // rsp is 16-byte aligned (g0_sp is, and we pushed four words): the
-        // ABI's alignment at a call. f(frame).
+        // rsp is 16-byte aligned (g0_sp is, and we pushed two words): the
+        // ABI's alignment at a call. f(rdi, rsi, rdx, rcx, r8, r9), its
+        // arguments untouched since our caller set them.
         "call rax",
         "2:",
-        // rsp points at the record again (f popped its return address).
-        // m and p, from above the record.
-        "mov rdx, [rsp + 16]",
-        "mov rcx, [rsp + 24]",
-        // The record's first word is the task sp: switch back.
-        "mov rsp, [rsp]",
+        // rsp points at the record again (f popped its return address);
+        // rax holds f's result. Back to the task stack (rbx, kept by C);
+        // m and the syscall SP field from r12 and r13.
+        "mov rsp, rbx",
         ".cfi_def_cfa rsp, 16",
-        // exitsyscall: compare-and-swap p's word SYSCALL(m) -> RUNNING(m).
-        // Nothing on the task stack has been written since C returned.
-        "mov rax, [rdx + {m_syscall}]",
-        "mov rsi, [rdx + {m_running}]",
-        "lock cmpxchg [rcx + {p_status}], rsi",
-        // Failed: the world is stopped, or the P was taken.
+        "mov r10, r12",
+        "mov r11, r13",
+        // The owner's exit, step 1: m.cstate = 0. Nothing on the task
+        // stack has been written since C returned.
+        "cmp byte ptr [r10 + {m_fence}], 0",
+        "jne 4f",
+        // A plain store; the rare side's membarrier orders it against the
+        // load below.
+        "mov byte ptr [r10 + {m_cstate}], 0",
+        "5:",
+        // Step 2: m.trap against m.trap_seen.
+        "mov rcx, [r10 + {m_trap}]",
+        "cmp rcx, [r10 + {m_trap_seen}]",
+        // Different: a rare side may have taken or stopped the P.
         "jne 3f",
+        "6:",
+        // exitsyscall's bookkeeping: no syscall SP, out of C (the P is
+        // ours: from here the preemption signal may interrupt the task).
+        "mov qword ptr [r11], 0",
+        "mov byte ptr [r10 + {m_incgo}], 0",
+        // One more call made (the monitor's tick, the statistics): counted
+        // on the way out, where the store does not delay the call.
+        "inc qword ptr [r10 + {m_ncgocall}]",
+        // No `nocallback` declaration outside C (only a call declared so
+        // records one: cgocall.rs).
+        "mov qword ptr [r10 + {m_nocallback}], 0",
+        // The caller's rbx, r12 and r13, from the saved area.
+        "mov rbx, [rsp - 8]",
+        "mov r12, [rsp - 16]",
+        "mov r13, [rsp - 24]",
+        // Not a panic.
+        "xor edx, edx",
         // Restore the caller's rbp from the task-stack record.
         ".cfi_remember_state",
         "pop rbp",
         ".cfi_adjust_cfa_offset -8",
         ".cfi_restore rbp",
-        // Result 0: C returned (a resumed panic returns its payload there).
-        "xor eax, eax",
-        // Back to cgocall.
+        // Back to the caller with f's result.
         "ret",
-        "3:",
+        "4:",
         ".cfi_restore_state",
+        // No membarrier (m.fence): the store is an xchg, which is a full
+        // fence as well.
+        "xor ecx, ecx",
+        "xchg byte ptr [r10 + {m_cstate}], cl",
+        "jmp 5b",
+        "3:",
         // Below the saved registers, 16-byte aligned (the record is).
         // (Absolute offsets from here: the assembler's running offset is
         // not rewound by .cfi_restore_state, so an adjustment would count
         // from the popped state's 8 and misplace the CFA.)
         "lea rsp, [rsp - 48]",
         ".cfi_def_cfa_offset 64",
-        // exitsyscall_hook(m, 0): waits out a stop of the world and takes
-        // the P back, or takes the slow path; returns its second argument.
-        "mov rdi, rdx",
-        "xor esi, esi",
+        // m and the syscall SP field survive the hook in r12 and r13,
+        // which it preserves.
+        // exitsyscall_hook(m, result): takes the P back (or waits out a
+        // stop of the world first), or takes the slow path; returns its
+        // second argument.
+        "mov rdi, r10",
+        "mov rsi, rax",
         "call {hook}",
         // Back at the record.
         "lea rsp, [rsp + 48]",
         ".cfi_def_cfa_offset 16",
-        // Restore the caller's rbp from the task-stack record.
-        "pop rbp",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore rbp",
-        // Back to cgocall with the hook's result, 0.
-        "ret",
+        // m and the syscall SP field for the bookkeeping; rax = f's
+        // result.
+        "mov r10, r12",
+        "mov r11, r13",
+        "jmp 6b",
         ".cfi_endproc",
-        m_running = const core::mem::offset_of!(M, running_word),
-        m_syscall = const core::mem::offset_of!(M, syscall_word),
-        p_status = const core::mem::offset_of!(P, status),
+        m_ncgocall = const core::mem::offset_of!(M, ncgocall),
+        m_incgo = const core::mem::offset_of!(M, incgo),
+        m_nocallback = const core::mem::offset_of!(M, nocallback),
+        m_cstate = const core::mem::offset_of!(M, cstate),
+        m_fence = const core::mem::offset_of!(M, fence),
+        m_trap = const core::mem::offset_of!(M, trap),
+        m_trap_seen = const core::mem::offset_of!(M, trap_seen),
+        m_g0_sp = const core::mem::offset_of!(M, g0_sp),
         hook = sym crate::cgocall::exitsyscall_hook,
     )
 }
@@ -559,11 +606,13 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 /// Ends a callback that panicked: abandons every frame on both stacks below
 /// the C call whose task syscall SP is `task_sp` (the callback's managed
 /// frames on the task stack, the C frames and the callback's entry on g0)
-/// and returns from that call's [`asmcgocall`] into `cgocall` with result
-/// `payload` (non-zero), as if the C function had returned — including
-/// `asmcgocall`'s exit: the P `m` holds is taken back from `SYSCALL(m)` by
-/// compare-and-swap before anything at or above `task_sp - 40` is written,
-/// or `cgocall::exitsyscall_hook(m, payload)` runs below that.
+/// and returns from that call's [`asmcgocall`] into its caller with the
+/// panic's `payload` (`rax`, and `rdx` = 1), as if the C function had
+/// returned — including
+/// `asmcgocall`'s exit, taken here always on its slow path (a panic is
+/// rare): `cgocall::exitsyscall_hook(m, payload)`, below the saved
+/// registers, leaves C and takes the P back before anything at or above
+/// `task_sp - 40` is written; then `asmcgocall`'s exit bookkeeping.
 ///
 /// ```text
 ///   task stack at a C call's syscall SP (what asmcgocall pushed)
@@ -571,9 +620,9 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 ///   | cgocall's rbp        |  task_sp        <- syscall SP
 ///   | rbx                  |  task_sp - 8
 ///   | r12 r13 r14          |
-///   | r15                  |  task_sp - 40   <- rsp after the switch
+///   | r15                  |  task_sp - 40
 ///   | (unused)             |
-///   | exit hook's frames   |  task_sp - 48 and below, if needed
+///   | exit hook's frames   |  task_sp - 48 and below
 /// ```
 ///
 /// Popping the five callee-saved registers and rbp gives `cgocall` exactly
@@ -585,8 +634,8 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 /// `task_sp` must be the syscall SP of a C call of the current task still in
 /// progress on this thread, with everything below it on the task stack
 /// finished with (nothing left to drop), the M's state (g0 SP, counters)
-/// already that of a C call returning, and `m` the current M, holding a P
-/// it left in the `SYSCALL` state.
+/// already that of a C call returning, and `m` the current M, in C
+/// (`cstate` set by the callback's return half).
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize, m: *const M) -> ! {
     // Arguments: rdi = task_sp, rsi = payload, rdx = m.
@@ -594,45 +643,43 @@ pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize, m
         ".cfi_startproc",
         // Nothing to unwind into from here: the stack is being replaced.
         ".cfi_undefined rip",
-        // Switch to the saved registers below the syscall SP.
-        "lea rsp, [rdi - 40]",
-        // Restore them in reverse order of asmcgocall's pushes.
+        // Below the saved registers, 16-byte aligned (task_sp is): the
+        // hook's frames go there, and nothing at or above task_sp - 40 is
+        // written.
+        "lea rsp, [rdi - 48]",
+        // m survives the hook in rbx (restored from the saved area below).
+        "mov rbx, rdx",
+        // exitsyscall_hook(m, payload): leaves C, takes the P back (or the
+        // slow path), returns the payload in rax.
+        "mov rdi, rdx",
+        "call {hook}",
+        // asmcgocall's exit bookkeeping: no syscall SP (the field of m's
+        // task), out of C, one more call made, no nocallback declaration.
+        "mov rcx, [rbx + {m_curg}]",
+        "mov qword ptr [rcx + {g_syscall_sp}], 0",
+        "mov byte ptr [rbx + {m_incgo}], 0",
+        "inc qword ptr [rbx + {m_ncgocall}]",
+        "mov qword ptr [rbx + {m_nocallback}], 0",
+        // The saved registers, in reverse order of asmcgocall's pushes.
+        "lea rsp, [rsp + 8]",
         "pop r15",
         "pop r14",
         "pop r13",
         "pop r12",
         "pop rbx",
-        // rsp = task_sp: the record {rbp, return address}. exitsyscall as
-        // in asmcgocall: compare-and-swap m's P SYSCALL(m) -> RUNNING(m).
-        "mov rcx, [rdx + {m_p}]",
-        "mov rax, [rdx + {m_syscall}]",
-        "mov r8, [rdx + {m_running}]",
-        "lock cmpxchg [rcx + {p_status}], r8",
-        // Failed: the world is stopped, or the P was taken.
-        "jne 3f",
-        // The result asmcgocall returns: the payload.
-        "mov rax, rsi",
-        // The caller's rbp.
+        // A panic: rdx = 1, the payload in rax (asmcgocall's convention).
+        "mov edx, 1",
+        // rsp = task_sp: the record {rbp, return address}. The caller's rbp.
         "pop rbp",
-        // Return into cgocall, after its call to asmcgocall.
-        "ret",
-        "3:",
-        // Below the saved registers, 16-byte aligned (task_sp is).
-        "lea rsp, [rsp - 48]",
-        // exitsyscall_hook(m, payload) returns the payload in rax.
-        "mov rdi, rdx",
-        "call {hook}",
-        // Back at the record.
-        "lea rsp, [rsp + 48]",
-        // The caller's rbp.
-        "pop rbp",
-        // Return into cgocall with the payload.
+        // Return into the caller of asmcgocall, after its call, with the
+        // payload.
         "ret",
         ".cfi_endproc",
-        m_p = const core::mem::offset_of!(M, p),
-        m_running = const core::mem::offset_of!(M, running_word),
-        m_syscall = const core::mem::offset_of!(M, syscall_word),
-        p_status = const core::mem::offset_of!(P, status),
+        m_curg = const core::mem::offset_of!(M, curg),
+        g_syscall_sp = const core::mem::offset_of!(crate::sched::task::G, syscall_sp),
+        m_incgo = const core::mem::offset_of!(M, incgo),
+        m_ncgocall = const core::mem::offset_of!(M, ncgocall),
+        m_nocallback = const core::mem::offset_of!(M, nocallback),
         hook = sym crate::cgocall::exitsyscall_hook,
     )
 }

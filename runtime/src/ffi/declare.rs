@@ -377,27 +377,137 @@ macro_rules! __c_fn {
                 frame.__cgocheck_result.write(result);
             }
 
-            $crate::__c_checks! { ::core::stringify!($name); 1; $($arg: $ty),* }
-            let mut frame = __CgoFrame {
-                $($arg: $crate::ffi::Arg::<$ty>::into_c($arg),)*
-                __cgocheck_result: ::core::mem::MaybeUninit::uninit(),
-            };
-            if $crate::ffi::lend::recording() {
-                // CGOCHECK=2: who lent C what (`ffi/lend.rs`).
+            /// The call proper, the arguments converted: by registers
+            /// when every parameter and the result travel in integer
+            /// registers and there are at most five (four if
+            /// `nocallback`), straight to C (`ffi/regs.rs`); otherwise
+            /// through the frame and the trampoline. Decided at compile
+            /// time.
+            #[inline(always)]
+            #[track_caller]
+            unsafe fn __cgocheck_call($($arg: $ty),*) -> $crate::__c_ret!($($ret)?) {
+                #[allow(unused_imports)]
+                use $crate::ffi::regs::{Direct as _, ViaFrame as _};
+                if $crate::__c_direct_ok!($nc; $($ty),*; $crate::__c_ret!($($ret)?)).is_some() {
+                    // SAFETY: `$name` is the declared C function, and its
+                    // arguments go in the registers its prototype puts them
+                    // in.
+                    let (__cgocheck_word, __cgocheck_what) =
+                        unsafe { $crate::__c_direct_call!($nc $name; $($arg: $ty),*) };
+                    if __cgocheck_what != $crate::cgocall::RETURNED {
+                        // SAFETY: what `cgocall_regs` returned.
+                        unsafe { $crate::cgocall::crossing_failed(__cgocheck_word, __cgocheck_what) }
+                    }
+                    // SAFETY: C returned a value of the declared result type
+                    // in rax.
+                    return unsafe { $crate::ffi::regs::from_reg(__cgocheck_word) };
+                }
+                let mut frame = __CgoFrame {
+                    $($arg,)*
+                    __cgocheck_result: ::core::mem::MaybeUninit::uninit(),
+                };
+                // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
+                // lives until `cgocall` returns.
+                unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $crate::__c_nocallback!($nc $name)) };
+                // SAFETY: `cgocall` returned normally, so the trampoline ran
+                // and wrote the result.
+                unsafe { frame.__cgocheck_result.assume_init() }
+            }
+
+            /// `CGOCHECK=2`: records who lent C what (`ffi/lend.rs`), then
+            /// calls. Out of line, so that the usual call keeps nothing
+            /// across calls of its own.
+            #[cold]
+            #[inline(never)]
+            #[track_caller]
+            unsafe fn __cgocheck_lend_and_call($($arg: $ty),*) -> $crate::__c_ret!($($ret)?) {
                 let mut __cgocheck_pos = 0u32;
                 $(
                     __cgocheck_pos += 1;
-                    $crate::ffi::lend::lend_arg::<$ty>(::core::stringify!($name), __cgocheck_pos, &frame.$arg);
+                    $crate::ffi::lend::lend_arg::<$ty>(::core::stringify!($name), __cgocheck_pos, &$arg);
                 )*
+                let _ = __cgocheck_pos;
                 $crate::ffi::lend::before_c_call();
+                // SAFETY: as for the wrapper's own call.
+                unsafe { __cgocheck_call($($arg),*) }
             }
-            // SAFETY: the trampoline takes exactly a `__CgoFrame`, which
-            // lives until `cgocall` returns.
-            unsafe { $crate::cgocall::cgocall(__cgocheck_trampoline, (&raw mut frame).cast(), $crate::__c_nocallback!($nc $name)) };
-            // SAFETY: `cgocall` returned normally, so the trampoline ran and
-            // wrote the result.
-            unsafe { frame.__cgocheck_result.assume_init() }
+
+            $crate::__c_checks! { ::core::stringify!($name); 1; $($arg: $ty),* }
+            $(let $arg: $ty = $crate::ffi::Arg::<$ty>::into_c($arg);)*
+            if $crate::ffi::lend::recording() {
+                // SAFETY: the wrapper's caller vouches for the call.
+                return unsafe { __cgocheck_lend_and_call($($arg),*) };
+            }
+            // SAFETY: the wrapper's caller vouches for the call (or the
+            // declaration is `safe`).
+            unsafe { __cgocheck_call($($arg),*) }
         }
+    };
+}
+
+/// Whether a declared function takes the register path (`ffi/regs.rs`):
+/// `Some(_)` when it has at most five parameters (four if `nocallback`),
+/// and every parameter type and the result type travel in integer
+/// registers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_direct_ok {
+    (true; $a:ty, $b:ty, $c:ty, $d:ty, $e:ty $(, $more:ty)*; $ret:ty) => {
+        ::core::option::Option::None::<bool>
+    };
+    ($nc:tt; $($ty:ty),*; $ret:ty) => {
+        $crate::__c_direct_ok!(@count [$($ty),*] $($ty),*; $ret)
+    };
+    (@count [$($all:ty),*] $a:ty, $b:ty, $c:ty, $d:ty, $e:ty, $f:ty $(, $more:ty)*; $ret:ty) => {
+        ::core::option::Option::None::<bool>
+    };
+    (@count [$($all:ty),*] $($few:ty),*; $ret:ty) => {
+        if true $(&& (&$crate::ffi::regs::Probe::<$all>::NEW).reg().is_some())* {
+            (&$crate::ffi::regs::Probe::<$ret>::NEW).reg()
+        } else {
+            ::core::option::Option::None
+        }
+    };
+}
+
+/// The register path's call: `cgocall_regs` (or, `nocallback`,
+/// `cgocall_regs_nocallback`) with each argument widened to its register
+/// word, unused registers 0, the C function last.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __c_direct_call {
+    ($nc:tt $name:ident; $($arg:ident : $ty:ty),*) => {
+        $crate::__c_direct_call!(@words $nc $name; []; $($arg: $ty),*)
+    };
+    (@words $nc:tt $name:ident; [$($w:expr),*]; $arg:ident : $ty:ty $(, $rarg:ident : $rty:ty)*) => {
+        $crate::__c_direct_call!(@words $nc $name; [$($w,)* $crate::ffi::regs::to_reg::<$ty>(
+            $arg,
+            (&$crate::ffi::regs::Probe::<$ty>::NEW).reg() == ::core::option::Option::Some(true)
+        )]; $($rarg: $rty),*)
+    };
+    (@words $nc:tt $name:ident; [$($w:expr),*];) => {
+        $crate::__c_direct_call!(@pad $nc $name; [$($w),*])
+    };
+    (@pad false $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr]) => {
+        $crate::cgocall::cgocall_regs($a, $b, $c, $d, $e, $name as usize)
+    };
+    (@pad true $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr]) => {
+        $crate::cgocall::cgocall_regs_nocallback(
+            $a, $b, $c, $d,
+            &$crate::cgocall::NoCallback(::core::stringify!($name)),
+            $name as usize,
+        )
+    };
+    // More than the registers hold: `__c_direct_ok!` said no, so this is
+    // never run.
+    (@pad false $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $($more:expr),+]) => {
+        ::core::unreachable!("cgocheck: six or more arguments take the frame path")
+    };
+    (@pad true $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $($more:expr),+]) => {
+        ::core::unreachable!("cgocheck: five or more arguments of a nocallback function take the frame path")
+    };
+    (@pad $nc:tt $name:ident; [$($w:expr),*]) => {
+        $crate::__c_direct_call!(@pad $nc $name; [$($w,)* 0])
     };
 }
 

@@ -68,6 +68,8 @@ mod declare;
 #[doc(hidden)]
 pub mod lend;
 mod map;
+#[doc(hidden)]
+pub mod regs;
 mod store;
 
 pub use args::{

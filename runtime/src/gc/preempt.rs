@@ -26,9 +26,8 @@
 //!    alternate signal stack, decides from the M's state alone, with
 //!    atomics and no lock, whether the interrupted code is a task's managed
 //!    code at an instruction where a call may be injected:
-//!    - the thread is an M with a current task, not in C (`incgo`), holding
-//!      its P in the `RUNNING` state (not in the middle of a C call's entry
-//!      or exit, whose P state is `SYSCALL`);
+//!    - the thread is an M with a current task, not in C (`incgo`, which
+//!      also covers a C call's entry and exit), holding its P `RUNNING`;
 //!    - the interrupted stack pointer is inside the task's stack with room
 //!      below it for the injected frame and what runs on it, and the
 //!      handler itself is not running on that stack;
@@ -102,16 +101,16 @@
 //! it is suspended: it may hold a `std` lock, and a task of the same thread
 //! taking it would block the very thread that must release it. So a turn
 //! does not reschedule the thread; it makes the rest of the turn a C call
-//! that gives its own P away: `stw::blocking`, built on `cgocall` (P →
-//! `SYSCALL`), and on the g0
-//! stack a compare-and-swap `SYSCALL(this M)` → `IDLE` (the monitor's own
-//! retake, done at once) and `handoffp`, which gives the P to the work at
-//! the head of the global queue. The C call's exit then fails its
-//! compare-and-swap and takes the slow path every C call that lost its P
+//! that gives its own P away: `stw::blocking`, built on `cgocall` (the M
+//! in C), and on the g0 stack `crossing::give_up` (the M's own `trap`
+//! counted, then a compare-and-swap `RUNNING(this M)` → `IDLE`: the
+//! monitor's retake, done at once) and `handoffp`, which gives the P to the
+//! work at the head of the global queue. The C call's exit then finds its
+//! `trap` moved and takes the slow path every C call that lost its P
 //! takes (`exitsyscall_slow`): this M waits, running nothing, until a P is
 //! handed to it, and resumes the preempted task first (it is at the front
-//! of the M's own queue). Racing the collector is the C-call protocol's
-//! business: if a stop already took the P (`SYSCALL` → stopped), the
+//! of the M's own queue). Racing the collector is the crossing protocol's
+//! business: if a stop already took the P (→ `STOP_SYSCALL`), the
 //! hand-off's compare-and-swap fails and the exit waits for the restart.
 //!
 //! ## Turning it off: `GODEBUG=asyncpreemptoff=1`
@@ -276,7 +275,9 @@ pub fn preempt_running_for_test(clobber: bool) -> usize {
     }
     let mut n = 0;
     crate::sched::m::for_each_m(|m| {
-        if m.p().is_some_and(|p| p.status.load(Ordering::Relaxed) == m.running_word) {
+        if m.p().is_some_and(|p| p::is_running_by(p.status.load(Ordering::Relaxed), m.id))
+            && !m.incgo.load(Ordering::Relaxed)
+        {
             request(m);
             n += 1;
         }
@@ -470,7 +471,7 @@ unsafe fn verdict(m: &M, uc: *mut c_void) -> Verdict {
         return Verdict::Decline;
     }
     let Some(p) = m.p() else { return Verdict::Decline };
-    if p.status.load(Ordering::Relaxed) != m.running_word {
+    if !p::is_running_by(p.status.load(Ordering::Relaxed), m.id) {
         return Verdict::Decline;
     }
     // SAFETY: our caller's ucontext.
@@ -569,7 +570,7 @@ pub(crate) fn pending_preemption() {
     let here = 0u8;
     let on_task = (g.stack_lo.load(Ordering::Relaxed)..g.stack_hi.load(Ordering::Relaxed))
         .contains(&(std::ptr::addr_of!(here) as usize));
-    let running = m.p().is_some_and(|p| p.status.load(Ordering::Relaxed) == m.running_word);
+    let running = m.p().is_some_and(|p| p::is_running_by(p.status.load(Ordering::Relaxed), m.id));
     if !on_task || !running || m.incgo.load(Ordering::Relaxed) {
         // Scheduler code on g0, or a C call's edge: not a place to stop.
         // The requester asks again.
@@ -616,23 +617,24 @@ fn take_turn(m: &M) {
         // interrupted, and a turn may end with another P. Not given turns.
         return;
     }
-    if m.p().is_none_or(|p| p.status.load(Ordering::Relaxed) != m.running_word) {
+    if m.p().is_none_or(|p| !p::is_running_by(p.status.load(Ordering::Relaxed), m.id)) {
         return;
     }
     TURNS.fetch_add(1, Ordering::Relaxed);
     // A blocking call is a C call of the runtime's own (not counted as the
-    // program's): the P goes SYSCALL, `give_p_away` runs on g0, and the
+    // program's): the M goes into C, `give_p_away` runs on g0, and the
     // return takes the slow path of a C call whose P was taken.
     super::stw::blocking(give_p_away);
 }
 
-/// The C-call part of a turn, on the g0 stack with the P in `SYSCALL`:
-/// retakes our own P as the monitor would, and hands it on.
+/// The C-call part of a turn, on the g0 stack with the M in C: gives our
+/// own P up as the monitor's retake would (`crossing::give_up`), and hands
+/// it on.
 fn give_p_away() {
     // SAFETY: Ms are never freed; cgocall runs this on its M's thread.
     let Some(m) = (unsafe { current_m().as_ref() }) else { return };
     let Some(p) = m.p() else { return };
-    if p.status.compare_exchange(m.syscall_word, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+    if crate::sched::crossing::give_up(m, p) {
         handoffp(p);
     }
 }

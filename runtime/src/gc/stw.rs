@@ -11,9 +11,9 @@
 //! - `STOP_RUNNING(m)`: M `m` held the P running managed code (or the
 //!   scheduler) and stopped itself at a safepoint; it waits on its g0
 //!   stack for the restart with its task's context saved by `mcall`;
-//! - `STOP_SYSCALL(m)`: M `m` is in C; the collector stopped the P with one
-//!   compare-and-swap `SYSCALL(m)` → `STOP_SYSCALL(m)`, without waiting for
-//!   C;
+//! - `STOP_SYSCALL(m)`: M `m` is in C; the collector stopped the P by the
+//!   crossing protocol (`cgocall.rs`: a barrier, then one compare-and-swap
+//!   `RUNNING(m, g)` → `STOP_SYSCALL(m)`), without waiting for C;
 //! - `STOP_IDLE`: the collector took the P off the idle list (or
 //!   `pidleput` stopped it instead of listing it).
 //!
@@ -27,20 +27,21 @@
 //!    safepoint and by the scheduler loop).
 //! 3. Until every P is stopped, again and again: take the idle Ps off the
 //!    idle list (`STOP_IDLE`, under the scheduler lock); stop every
-//!    `SYSCALL(m)` P by compare-and-swap; ask the M of every `RUNNING(m)` P
-//!    to stop (`preempt::request`, a signal that reaches a task in a loop
-//!    without safepoints), at most once a millisecond per round; wait for
-//!    the owners, which stop themselves at their next safepoint
-//!    (`STOP_RUNNING`), enter C (then the compare-and-swap stops them) or
-//!    give the P back (then `pidleput` stops it). A P that is `IDLE` but not
-//!    on the list is being handed to an M, which takes it (`RUNNING`) and
-//!    stops in its scheduler loop.
+//!    `RUNNING(m)` P whose M is in C by the crossing protocol (all of them
+//!    behind one `membarrier` per round); ask the M of every other
+//!    `RUNNING(m)` P to stop (`preempt::request`, a signal that reaches a
+//!    task in a loop without safepoints), at most once a millisecond per
+//!    round; wait for the owners, which stop themselves at their next
+//!    safepoint (`STOP_RUNNING`), enter C (then the next round stops them)
+//!    or give the P back (then `pidleput` stops it). A P that is `IDLE`
+//!    but not on the list is being handed to an M, which takes it
+//!    (`RUNNING`) and stops in its scheduler loop.
 //!
 //! ## Safepoints ([`safepoint`])
 //!
 //! Allocation slow paths, spawn, yield/park/sleep/channels (they go through
-//! the scheduler loop, which stops its P), C call entry (the P becomes
-//! `SYSCALL`: stoppable by the collector) and exit (below), and whatever
+//! the scheduler loop, which stops its P), C call entry (`cstate` set:
+//! stoppable by the collector) and exit (below), and whatever
 //! `preempt.rs` injects into a task that runs without reaching one. At a
 //! safepoint with the flag up, the task `mcall`s to its g0 stack, which
 //! saves its callee-saved registers and return address on the task's own
@@ -54,12 +55,13 @@
 //! The collector scans a task in C from `syscall_sp - 40` (the five
 //! callee-saved registers `asmcgocall` pushed below its frame record) to
 //! the top of its stack, while C may be returning. So `asmcgocall` itself
-//! makes the P `SYSCALL` only after those registers and the syscall SP are
-//! stored, and on the way back does exitsyscall's compare-and-swap before
-//! touching anything at or above `syscall_sp - 40`; when it fails it calls
-//! the exit hook (`cgocall::exitsyscall_hook`) with its stack pointer
-//! *below* the saved registers. The hook waits here ([`reacquire_syscall_p`])
-//! while the P is `STOP_SYSCALL(m)`, and takes it back after the restart
+//! sets the M's `cstate` only after those registers and the syscall SP are
+//! stored, and on the way back checks its `trap` before touching anything
+//! at or above `syscall_sp - 40`; when it moved it calls the exit hook
+//! (`cgocall::exitsyscall_hook`) with its stack pointer *below* the saved
+//! registers. The hook waits ([`wait_while_stopped`], from the owner's slow
+//! path `crossing::reclaim`) while the P is `STOP_SYSCALL(m)`, and takes it
+//! back after the restart
 //! (or, if the P was lost to the monitor, takes the scheduler's slow path,
 //! still below the saved registers). The callee-saved registers are never
 //! lost: they sit in the scanned area from the call's entry to its exit.
@@ -69,7 +71,8 @@
 //! ## Restarting ([`start_the_world`])
 //!
 //! Lower the flag, then (under the same lock the stoppers wait with) store
-//! back `RUNNING(m)` and `SYSCALL(m)` and wake every waiter; list the
+//! back `RUNNING(m)` for both stopped kinds (generation 0: an owner back
+//! from C takes it by compare-and-swap) and wake every waiter; list the
 //! stopped idle Ps again (or give them to queued work); release the world
 //! lock. The flag goes down *before* the words are restored, and an owner
 //! checks the flag under that lock before it stops: so no owner can stop
@@ -91,6 +94,7 @@
 //! returning C call or callback may be rewriting.
 
 use crate::arch::CGOCALL_RESUME_SIZE;
+use crate::sched::crossing;
 use crate::sched::m::{current_m, M};
 use crate::sched::p::{self, P};
 use crate::sched::schedule;
@@ -171,22 +175,19 @@ pub(crate) fn stop_the_world() {
         let request = last_request.is_none_or(|t| t.elapsed() >= REQUEST_EVERY);
         let guard = park_lock();
         let mut running = false;
+        // Ps whose M seems to be in C, counted in their Ms' traps: stopped
+        // together behind one barrier (the crossing protocol's steps 1-4).
+        let mut in_c = Vec::new();
         for id in 0..p::created() {
             let Some(pp) = p::allp(id) else { continue };
             let s = pp.status.load(Ordering::Acquire);
             match p::state_of(s) {
                 p::DEAD | p::STOP_RUNNING | p::STOP_SYSCALL | p::STOP_IDLE => {}
-                p::SYSCALL => {
-                    let stopped = p::word(p::owner_of(s), p::STOP_SYSCALL);
-                    if pp.status.compare_exchange(s, stopped, Ordering::AcqRel, Ordering::Acquire).is_err() {
-                        // Its owner came back from C (or the monitor took
-                        // it): look again next round.
-                        running = true;
-                    }
-                }
                 p::RUNNING => {
                     running = true;
-                    if request {
+                    if let Some(suspect) = crossing::Suspect::of(pp) {
+                        in_c.push(suspect);
+                    } else if request {
                         // SAFETY: Ms are never freed; `p.m` is set before
                         // the state word says RUNNING.
                         if let Some(m) = unsafe { pp.m.load(Ordering::Acquire).as_ref() } {
@@ -199,6 +200,16 @@ pub(crate) fn stop_the_world() {
                 _ => running = true,
             }
         }
+        if !in_c.is_empty() {
+            crossing::barrier();
+            for c in &in_c {
+                // A failure: its owner came back from C (or the monitor
+                // took the P): the look below sees it, and the next round
+                // tries again.
+                c.take(p::word(c.m.id, p::STOP_SYSCALL));
+            }
+            running = (0..p::created()).filter_map(p::allp).any(|pp| !stopped_or_dead(pp));
+        }
         if !running {
             return;
         }
@@ -209,6 +220,11 @@ pub(crate) fn stop_the_world() {
     }
 }
 
+/// Whether `p` is stopped (or retired): what [`stop_the_world`] waits for.
+fn stopped_or_dead(p: &P) -> bool {
+    matches!(p::state_of(p.status.load(Ordering::Acquire)), p::DEAD | p::STOP_RUNNING | p::STOP_SYSCALL | p::STOP_IDLE)
+}
+
 /// Restarts what [`stop_the_world`] stopped.
 pub(crate) fn start_the_world() {
     {
@@ -217,12 +233,9 @@ pub(crate) fn start_the_world() {
         for id in 0..p::created() {
             let Some(pp) = p::allp(id) else { continue };
             let s = pp.status.load(Ordering::Acquire);
-            let back = match p::state_of(s) {
-                p::STOP_RUNNING => p::RUNNING,
-                p::STOP_SYSCALL => p::SYSCALL,
-                _ => continue,
-            };
-            pp.status.store(p::word(p::owner_of(s), back), Ordering::Release);
+            if matches!(p::state_of(s), p::STOP_RUNNING | p::STOP_SYSCALL) {
+                pp.status.store(p::word(p::owner_of(s), p::RUNNING), Ordering::Release);
+            }
         }
         RESTART_CV.notify_all();
     }
@@ -266,13 +279,16 @@ pub(crate) fn stop_in_signal_handler(m: &M, p: &P) {
         return;
     }
     let stopped = p::word(m.id, p::STOP_RUNNING);
-    if p.status.compare_exchange(m.running_word, stopped, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+    let s = p.status.load(Ordering::Acquire);
+    if !p::is_running_by(s, m.id) || p.status.compare_exchange(s, stopped, Ordering::AcqRel, Ordering::Relaxed).is_err()
+    {
         return;
     }
     while p.status.load(Ordering::Acquire) == stopped {
         if !stop_requested() {
             // A failed exchange means the restart flipped it meanwhile.
-            let _ = p.status.compare_exchange(stopped, m.running_word, Ordering::AcqRel, Ordering::Relaxed);
+            let running = p::word(m.id, p::RUNNING);
+            let _ = p.status.compare_exchange(stopped, running, Ordering::AcqRel, Ordering::Relaxed);
             return;
         }
         // SAFETY: nanosleep is async-signal-safe; POLL is a valid duration
@@ -281,37 +297,13 @@ pub(crate) fn stop_in_signal_handler(m: &M, p: &P) {
     }
 }
 
-/// M `m`, back from C (or called back by C), takes back the P it left in
-/// `SYSCALL`: one compare-and-swap, after waiting out a stop that turned it
-/// into `STOP_SYSCALL(m)` (the thread blocks; the caller's stack pointer is
-/// below everything the collector scans). False when the P is no longer
-/// `m`'s (the monitor took it, `set_gomaxprocs` retired it, or `m` holds
-/// none): the caller takes the slow path.
-#[inline]
-pub(crate) fn reacquire_syscall_p(m: &M) -> bool {
-    let Some(p) = m.p() else { return false };
-    if p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-        return true;
-    }
-    reacquire_slow(m, p)
-}
-
-/// [`reacquire_syscall_p`] after its first compare-and-swap failed.
-#[cold]
-#[inline(never)]
-fn reacquire_slow(m: &M, p: &P) -> bool {
-    let stopped = p::word(m.id, p::STOP_SYSCALL);
-    loop {
-        match p.status.compare_exchange(m.syscall_word, m.running_word, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(s) if s == stopped => {
-                let mut g = park_lock();
-                while p.status.load(Ordering::Acquire) == stopped {
-                    g = RESTART_CV.wait(g).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-            Err(_) => return false,
-        }
+/// Blocks the calling thread while `p`'s word is `stopped` (an owner back
+/// from C finding its P `STOP_SYSCALL`: `crossing::reclaim`), until the
+/// restart stores another.
+pub(crate) fn wait_while_stopped(p: &P, stopped: u64) {
+    let mut g = park_lock();
+    while p.status.load(Ordering::Acquire) == stopped {
+        g = RESTART_CV.wait(g).unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -418,11 +410,12 @@ fn blocking_on_g0<F: FnOnce() -> R, R>(f: F) -> R {
     unsafe {
         crate::cgocall::cgocall(blocking_trampoline::<F, R>, (&mut frame as *mut BlockingFrame<F, R>).cast(), None)
     };
-    // Not a C call of the program's: uncount it (`MStats::ncgocall` counts
-    // those). The task is on the same M (tasks never change threads).
+    // Not a C call of the program's: `MStats::ncgocall` leaves it out
+    // (`M::ncgocall` keeps it: the monitor's tick must only grow). The
+    // task is on the same M (tasks never change threads).
     // SAFETY: Ms are never freed; a non-null current M is this thread's.
     if let Some(m) = unsafe { current_m().as_ref() } {
-        m.ncgocall.store(m.ncgocall.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
+        m.uncounted.store(m.uncounted.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
     match frame.result.take().expect("cgocheck: a blocking call returned without running") {
         Ok(v) => v,

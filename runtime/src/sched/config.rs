@@ -10,6 +10,7 @@
 //! | `GOGC` | `off`, or a percentage (below 0 is `off`): the heap may grow by that much over the last live heap before the next collection (`gc/pacer.rs`) | 100 |
 //! | `GOMEMLIMIT` | `off`, or bytes with an optional `B`/`KiB`/`MiB`/`GiB`/`TiB`: the heap's limit (`gc/pacer.rs`) | no limit |
 //! | `CGOCHECK_QUARANTINE` | bytes as for `GOMEMLIMIT`, or `0%` to `1000%` of the live heap: what `CGOCHECK=2` holds back from reuse (`gc/quarantine.rs`) | `25%`, at least 4 MiB |
+//! | `CGOCHECK_BARRIER` | `membarrier` (required: exit status 2 if the kernel refuses it), `fence`, or `auto`: how the rare sides of the C-call protocol reach Ms in C (`sched/crossing.rs`) | `auto`: `membarrier` where the kernel allows it, else `fence` |
 //! | `GODEBUG` `gctrace=` | a number: above 0 prints one line per collection (`gc/stats.rs`) | 0 |
 //! | `GODEBUG` `asyncpreemptoff=` | a number: above 0 turns preemption by signal off (`gc/preempt.rs`) | 0 |
 //!
@@ -19,6 +20,7 @@
 //! `GOMAXPROCS` that is not a number; here a typo does not quietly change
 //! how a program runs.
 
+use super::crossing::Barrier;
 use cgocheck_checker::env::{self, EnvError, Var};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -65,6 +67,8 @@ pub(crate) struct Config {
     /// `GODEBUG=asyncpreemptoff=1`: no preemption signals; tasks stop for
     /// the collector and give up their P only at safepoints.
     pub async_preempt_off: bool,
+    /// `CGOCHECK_BARRIER`: `None` for `auto`.
+    pub barrier: Option<Barrier>,
     /// When the runtime read its environment: its start (gctrace's `@`
     /// times, the collector's CPU share).
     pub started: Instant,
@@ -81,6 +85,23 @@ const STACK_KB: Var = Var {
     expected: "a task stack size",
     accepted: "integers from 16 to 1048576 (KiB of stack reserved per task; unset: 16384)",
 };
+
+const BARRIER: Var = Var {
+    name: "CGOCHECK_BARRIER",
+    expected: "a barrier for the C-call protocol",
+    accepted: "membarrier (required), fence, or auto (unset: auto, membarrier where the kernel allows it)",
+};
+
+/// Parses `CGOCHECK_BARRIER`; `None` (unset, empty or `auto`) lets the
+/// runtime choose.
+pub(crate) fn parse_barrier(value: Option<&str>) -> Result<Option<Barrier>, EnvError> {
+    match value.filter(|v| !v.is_empty()) {
+        None | Some("auto") => Ok(None),
+        Some("membarrier") => Ok(Some(Barrier::Membarrier)),
+        Some("fence") => Ok(Some(Barrier::Fence)),
+        Some(v) => Err(BARRIER.error(v)),
+    }
+}
 
 /// Parses `GOMAXPROCS`; `None` (unset or empty) or a number below 1 gives
 /// `default`.
@@ -119,6 +140,7 @@ pub(crate) fn config() -> &'static Config {
                 quarantine: env::quarantine(env::read(&env::QUARANTINE)?.as_deref())?,
                 gctrace: env::gctrace(env::read(&env::GCTRACE)?.as_deref())?,
                 async_preempt_off: env::asyncpreemptoff(env::read(&env::ASYNCPREEMPTOFF)?.as_deref())?,
+                barrier: parse_barrier(env::read(&BARRIER)?.as_deref())?,
                 started: Instant::now(),
             })
         };
@@ -146,6 +168,26 @@ mod tests {
         for bad in ["two", " 2", "1025", "1.5", "4_0", "99999999999"] {
             let e = parse_gomaxprocs(Some(bad), 8).unwrap_err().to_string();
             assert!(e.starts_with("GOMAXPROCS: ") && e.contains("from 1 to 1024"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn barrier_values() {
+        for (v, b) in [
+            (None, None),
+            (Some(""), None),
+            (Some("auto"), None),
+            (Some("fence"), Some(Barrier::Fence)),
+            (Some("membarrier"), Some(Barrier::Membarrier)),
+        ] {
+            assert_eq!(parse_barrier(v), Ok(b), "{v:?}");
+        }
+        for bad in ["Fence", "mfence", "1", " fence"] {
+            let e = parse_barrier(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("CGOCHECK_BARRIER: ") && e.contains("membarrier (required), fence, or auto"),
+                "{bad:?}: {e}"
+            );
         }
     }
 

@@ -23,7 +23,7 @@
 //! the `CGOCHECK=2` lend record (`ffi/lend.rs`), both never inlined, which
 //! read it inline once on entry ([`current_m_inline`]).
 
-use super::p::{self, P};
+use super::p::P;
 use super::task::G;
 use crate::cgocall::NoCallback;
 use crate::signal::AltStack;
@@ -39,13 +39,40 @@ pub(crate) const M_STACK_SIZE: usize = 8 << 20;
 /// An M. Fields are atomics because other threads read them (the monitor,
 /// handoffs, stats, crash reports); each is written by the M's own thread
 /// unless its comment says otherwise. The fields the C-call fast path
-/// touches come first and share one cache line.
+/// touches come first and share one cache line (`cstate` and `incgo`
+/// adjacent, for `asmcgocall`'s one 16-bit store).
 #[repr(C, align(64))]
 pub(crate) struct M {
-    /// `p::word(id, RUNNING)`, precomputed for the C-call path.
-    pub running_word: u64,
-    /// `p::word(id, SYSCALL)`.
-    pub syscall_word: u64,
+    /// Set while this M's task is in C with everything the collector scans
+    /// in place (set by `asmcgocall` after it saved the registers, cleared
+    /// first thing on the way back, and by callbacks around managed code):
+    /// the owner's half of the crossing protocol (`sched/crossing.rs`).
+    /// Written by the M's own thread only, with plain stores.
+    pub cstate: AtomicBool,
+    /// `curg` is in C right now, on this M's g0 stack (Go's `m.incgo`).
+    /// This, not the task's status, is what says a task is in C: the fast
+    /// path writes only this cache line and the task's syscall SP. Set
+    /// with `cstate` (one 16-bit store: the byte after it) and cleared
+    /// after the way back's check, so it covers the edges of a call where
+    /// `cstate` is already 0. A callback clears it while managed code runs
+    /// and sets it again before returning to C.
+    pub incgo: AtomicBool,
+    /// The owner must fence after clearing `cstate` (no `membarrier`:
+    /// `sched/crossing.rs`); fixed when the M is made.
+    pub fence: bool,
+    /// Callbacks from C in progress on this M (`callback.rs`): its
+    /// managed code runs inside one (no scheduling turns), and the C depth
+    /// Go's `m.ncgo` counts is this plus `incgo`. Touched by callbacks
+    /// only, so the C-call path has one counter less to keep.
+    pub ncallback: AtomicU32,
+    /// The last `trap` this M saw on its way back from C (own thread only).
+    pub trap_seen: AtomicU64,
+    /// Counts the rare sides that may have taken or stopped this M's P
+    /// while it was in C (or are about to): the collector, the monitor,
+    /// `set_gomaxprocs`, the M itself giving its P up. Never reset: a C
+    /// call returning compares it with `trap_seen`, and a difference sends
+    /// it down the slow path (`sched/crossing.rs`).
+    pub trap: AtomicU64,
     /// Top of the g0 scratch area (Go's `m.g0.sched.sp`). `mcall` and
     /// `asmcgocall` start their g0 frames here. A callback from C
     /// (`callback.rs`) saves this value on the g0 stack, sets it below the C
@@ -56,24 +83,17 @@ pub(crate) struct M {
     /// The task running on this M (null on g0 between tasks). It stays set
     /// while that task is in C.
     pub curg: AtomicPtr<G>,
-    /// The P held (null when none).
-    pub p: AtomicPtr<P>,
-    /// C calls made by this M (Go's `m.ncgocall`).
+    /// C calls made by this M (Go's `m.ncgocall`), with some ticks that
+    /// are not (`uncounted` says how many): the monitor's tick, which
+    /// tells one long call from many short ones.
     pub ncgocall: AtomicU64,
-    /// C calls in progress on this M (Go's `m.ncgo`): the C depth; more
-    /// than one only with callbacks.
-    pub ncgo: AtomicU32,
-    /// `curg` is in C right now, on this M's g0 stack (Go's `m.incgo`).
-    /// This, not the task's status, is what says a task is in C: the fast
-    /// path writes only this cache line and the task's syscall SP. A
-    /// callback clears it while managed code runs and sets it again before
-    /// returning to C.
-    pub incgo: AtomicBool,
     /// The C function being called, when it was declared `nocallback`
     /// (null otherwise): a callback arriving on this M must be refused, and
     /// the refusal names it. Written and read by this M's thread only;
     /// atomic so that statistics may read it from elsewhere.
     pub nocallback: AtomicPtr<NoCallback>,
+    /// The P held (null when none).
+    pub p: AtomicPtr<P>,
     /// Runtime locks held by this M's running task (Go's `m.locks`): while
     /// non-zero the task is not preempted (`sched/nopreempt.rs`). Written by
     /// the M's own thread only.
@@ -116,6 +136,11 @@ pub(crate) struct M {
     pub pins: Mutex<Vec<&'static G>>,
     /// `pins.len()`, read without the lock.
     pub npins: AtomicUsize,
+    /// Of `ncgocall`, the ticks that are not the program's C calls, which
+    /// statistics leave out: the runtime's own blocking calls
+    /// (`stw::blocking`), and callbacks returning to C (a new call, for
+    /// the monitor's tick).
+    pub uncounted: AtomicU64,
     /// The locked task is blocked while unwinding a panic: the thread's
     /// other tasks must not run (they would see `std::thread::panicking()`).
     pub solo: AtomicBool,
@@ -151,6 +176,11 @@ pub(crate) struct M {
     next_all: AtomicPtr<M>,
 }
 
+// The C-call fast path's fields share the M's first cache line, and
+// `asmcgocall` sets `cstate` and `incgo` with one 16-bit store.
+const _: () = assert!(std::mem::offset_of!(M, nocallback) + 8 <= 64);
+const _: () = assert!(std::mem::offset_of!(M, incgo) == std::mem::offset_of!(M, cstate) + 1);
+
 /// Head of the list of all Ms (newest first).
 static ALLM: AtomicPtr<M> = AtomicPtr::new(std::ptr::null_mut());
 /// Ms created so far.
@@ -159,9 +189,17 @@ static NM: AtomicU64 = AtomicU64::new(0);
 /// its resting value once those threads have exited.
 pub(crate) static EXTRA_BOUND: AtomicUsize = AtomicUsize::new(0);
 
+unsafe extern "C" {
+    /// The M running on this thread (null on a thread that is not an M):
+    /// a C `__thread` variable in the initial-exec TLS model
+    /// (`csrc/current_m.c`), read and written only by the assembly of
+    /// [`current_m_inline`] and [`set_current_m`] (Rust cannot name a
+    /// foreign thread-local). Its address is the thread pointer plus an
+    /// offset the linker fixes (`@GOTTPOFF`): one load, no call.
+    static cgocheck_current_m: *const core::ffi::c_void;
+}
+
 thread_local! {
-    /// The M running on this thread; read only through [`current_m`].
-    static CURRENT_M: Cell<*const M> = const { Cell::new(std::ptr::null()) };
     /// The M that `run` on this thread uses, kept for the next `run`.
     static RUN_M: Cell<*const M> = const { Cell::new(std::ptr::null()) };
     /// A `run` thread's alternate signal stack, removed when the thread
@@ -173,7 +211,7 @@ thread_local! {
 /// M. Never inlined: see the module comment.
 #[inline(never)]
 pub(crate) fn current_m() -> *const M {
-    CURRENT_M.with(|c| c.get())
+    current_m_inline()
 }
 
 /// [`current_m`] without the call, for the C-call fast path only. Sound
@@ -183,13 +221,36 @@ pub(crate) fn current_m() -> *const M {
 /// no caller can carry it across a switch.
 #[inline(always)]
 pub(crate) fn current_m_inline() -> *const M {
-    CURRENT_M.with(|c| c.get())
+    let m: *const M;
+    // SAFETY: reads this thread's `cgocheck_current_m`: the GOT slot holds
+    // its offset from the thread pointer (initial-exec), and `fs:` is the
+    // thread pointer. Not `pure`: two reads are never merged.
+    unsafe {
+        core::arch::asm!(
+            "mov {m}, qword ptr [rip + {tls}@GOTTPOFF]",
+            "mov {m}, qword ptr fs:[{m}]",
+            m = out(reg) m,
+            tls = sym cgocheck_current_m,
+            options(nostack, readonly, preserves_flags),
+        )
+    };
+    m
 }
 
 /// Makes the calling thread M `m` (or no M, with null).
 #[inline(never)]
 pub(crate) fn set_current_m(m: *const M) {
-    CURRENT_M.with(|c| c.set(m));
+    // SAFETY: writes this thread's `cgocheck_current_m` (as above).
+    unsafe {
+        core::arch::asm!(
+            "mov {a}, qword ptr [rip + {tls}@GOTTPOFF]",
+            "mov qword ptr fs:[{a}], {m}",
+            a = out(reg) _,
+            m = in(reg) m,
+            tls = sym cgocheck_current_m,
+            options(nostack, preserves_flags),
+        )
+    };
 }
 
 /// The `run` M of the calling thread, created on first use.
@@ -207,8 +268,21 @@ pub(crate) fn run_m() -> &'static M {
 
 /// A new M, linked into the list of all Ms.
 pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
+    let m: &'static M = Box::leak(Box::new(unlinked_m(run_thread, extra)));
+    let mut head = ALLM.load(Ordering::Relaxed);
+    loop {
+        m.next_all.store(head, Ordering::Relaxed);
+        match ALLM.compare_exchange_weak(head, m as *const M as *mut M, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return m,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// A new M with the next id, not (yet) in the list of all Ms.
+pub(crate) fn unlinked_m(run_thread: bool, extra: bool) -> M {
     let id = NM.fetch_add(1, Ordering::Relaxed) + 1;
-    let m: &'static M = Box::leak(Box::new(M {
+    M {
         id,
         locks: AtomicU32::new(0),
         preempt_pending: AtomicBool::new(false),
@@ -216,8 +290,11 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         tid: AtomicI32::new(0),
         signal_stop_sp: AtomicUsize::new(0),
         signal_regs: [const { AtomicUsize::new(0) }; crate::arch::preempt::SIGNAL_REGS],
-        running_word: p::word(id, p::RUNNING),
-        syscall_word: p::word(id, p::SYSCALL),
+        cstate: AtomicBool::new(false),
+        fence: super::crossing::owner_fences(),
+        trap_seen: AtomicU64::new(0),
+        trap: AtomicU64::new(0),
+        uncounted: AtomicU64::new(0),
         g0_sp: AtomicUsize::new(0),
         exit_sp: AtomicUsize::new(0),
         curg: AtomicPtr::new(std::ptr::null_mut()),
@@ -231,7 +308,7 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         nbound: AtomicUsize::new(0),
         tainted: AtomicBool::new(false),
         ncgocall: AtomicU64::new(0),
-        ncgo: AtomicU32::new(0),
+        ncallback: AtomicU32::new(0),
         incgo: AtomicBool::new(false),
         nocallback: AtomicPtr::new(std::ptr::null_mut()),
         spinning: AtomicBool::new(false),
@@ -242,14 +319,6 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
         main_g: AtomicPtr::new(std::ptr::null_mut()),
         dead: AtomicBool::new(false),
         next_all: AtomicPtr::new(std::ptr::null_mut()),
-    }));
-    let mut head = ALLM.load(Ordering::Relaxed);
-    loop {
-        m.next_all.store(head, Ordering::Relaxed);
-        match ALLM.compare_exchange_weak(head, m as *const M as *mut M, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return m,
-            Err(h) => head = h,
-        }
     }
 }
 
@@ -282,12 +351,12 @@ impl M {
 
     /// Managed code on this M runs inside a callback from C: it is an
     /// extra M (every task it runs is a callback on a thread C created), or
-    /// it has a C call in progress that called back. Such code keeps a P
+    /// a C call of its task called back. Such code keeps a P
     /// pointer across instructions where it may be interrupted, so it takes
     /// no scheduling turns (`gc/preempt.rs`).
     #[inline]
     pub(crate) fn in_callback(&self) -> bool {
-        self.extra || self.ncgo.load(Ordering::Relaxed) > 0
+        self.extra || self.ncallback.load(Ordering::Relaxed) > 0
     }
 
     /// The task locked to this M.

@@ -40,14 +40,17 @@
 //!    [`Chan`] send/receive (`chan.rs`), [`sleep`] (a timer the monitor
 //!    fires). The same calls block the thread when made outside a task.
 //!
-//! 5. A C call (`crate::cgocall`) does not give the P away: the P's state
-//!    word goes `RUNNING` → `SYSCALL` with a plain store, the task's stack
-//!    pointer is saved and C runs on g0 (`arch::asmcgocall`), and on return
-//!    one compare-and-swap takes the P back (`p.rs`). If the call lasted
-//!    more than a monitor period while other tasks waited, the monitor took
-//!    the P in between (`monitor.rs`: compare-and-swap `SYSCALL` → `IDLE`,
-//!    handed to another M); the returning task's compare-and-swap fails and
-//!    it takes an idle P, or its M sleeps until it is handed one.
+//! 5. A C call (`crate::cgocall`) does not give the P away, nor even change
+//!    the P's state word: the M says "in C" with a plain store to its own
+//!    `cstate`, the task's stack pointer is saved and C runs on g0
+//!    (`arch::asmcgocall`), and on return a plain load of the M's `trap`
+//!    counter says whether anyone came for the P meanwhile (the crossing
+//!    protocol: `cgocall.rs`, `crossing.rs`). If the call lasted more than
+//!    a monitor period while other tasks waited, the monitor took the P in
+//!    between (`monitor.rs`: the protocol's barrier, then a
+//!    compare-and-swap to `IDLE`, handed to another M); the returning task
+//!    finds its `trap` moved, and takes an idle P, or its M sleeps until it
+//!    is handed one.
 //!
 //! 6. `lock_os_thread` makes a task's M its alone: the M runs nothing else
 //!    (it starts no new task, and its other bound tasks wait), and when the
@@ -80,6 +83,7 @@
 
 mod chan;
 pub(crate) mod config;
+pub mod crossing;
 pub(crate) mod m;
 mod monitor;
 pub(crate) mod nopreempt;

@@ -1,14 +1,18 @@
 //! The monitor thread (Go's `sysmon`) and the timers behind `sleep`.
 //!
-//! The C-call fast path never gives its P away: it flips the P to `SYSCALL`
-//! and back. The monitor is what keeps a long C call from holding the P
-//! while other tasks wait. Every period it looks at each P in `SYSCALL`;
-//! when a P shows the same `syscalltick` as one period earlier (the same C
-//! call is still running, for at least one period) and the global run queue
-//! is not empty — new tasks, or Ms whose bound tasks are runnable and that
-//! wait for a P (`schedule.rs`) — it takes the P with a compare-and-swap (`SYSCALL` → `IDLE`, the
-//! same word exitsyscall compares) and hands it to another M. The M in C
-//! finds out when the call returns, and takes the slow path.
+//! The C-call fast path never gives its P away, nor changes its word: the
+//! M says "in C" in its own `cstate` (`cgocall.rs`, the crossing
+//! protocol). The monitor is what keeps a long C call from holding the P
+//! while other tasks wait. Every period it looks at each P whose M is in
+//! C; when it shows the same word and the same M call count (`ncgocall`,
+//! Go's `syscalltick`) as one period earlier (the same C call is still
+//! running, for at least one period) and the global run queue is not empty
+//! — new tasks, or Ms whose bound tasks are runnable and that wait for a P
+//! (`schedule.rs`) — it takes the P by the protocol (the M's `trap`
+//! counted, one `membarrier` for all the Ps of the period, then a
+//! compare-and-swap to `IDLE`) and hands it to another M. The M in C finds
+//! its `trap` moved when the call returns, and takes the slow path. A P
+//! beyond `GOMAXPROCS` whose M is in C is retired (`DEAD`) the same way.
 //!
 //! The monitor also keeps a task from holding its P for ever without
 //! reaching a safepoint (Go's `preemptone` from `sysmon`): for each P in
@@ -34,6 +38,7 @@
 //! monitor unparks the task when the deadline passes.
 
 use super::config::MAX_PROCS;
+use super::crossing::{self, Suspect};
 use super::p;
 use super::schedule::{handoffp, SCHED};
 use super::task::{current_g, park_current, unpark_g, TaskRef, WaitReason};
@@ -52,6 +57,9 @@ const QUIET_BEFORE_BACKOFF: u32 = 50;
 /// How long a task may keep its P while work waits for one, before it is
 /// preempted (Go's `forcePreemptNS`).
 pub(crate) const TIME_SLICE: Duration = Duration::from_millis(10);
+/// Retakes the monitor tries back to back per period under the stress
+/// test's knob (`crossing::set_eager_retake_for_test`).
+const EAGER_ROUNDS: usize = 1000;
 /// Least time between two turn requests to the same P's M.
 const REASK: Duration = Duration::from_millis(1);
 
@@ -132,18 +140,34 @@ fn fire_timers(st: &mut MonState, now: Instant) {
 }
 
 fn monitor() {
-    // What each P showed last period: (in SYSCALL, its syscalltick).
-    let mut seen: Vec<Option<u32>> = vec![None; MAX_PROCS];
+    // What each P whose M was in C showed last period: (its word, its M's
+    // C call count).
+    let mut seen: Vec<Option<(u64, u64)>> = vec![None; MAX_PROCS];
     // What each P in RUNNING showed (preempt_long_runners).
     let mut running: Vec<Option<Running>> = vec![None; MAX_PROCS];
     // GODEBUG=asyncpreemptoff=1: no turns (gc/preempt.rs).
     let turns = crate::gc::preempt::enabled();
     let mut period = MIN_PERIOD;
     let mut quiet = 0u32;
+    let mut eager = false;
     let mut st = mon();
     loop {
+        if eager != crossing::eager_retake() {
+            eager = !eager;
+            // The stress test's attacker should not starve behind the tasks
+            // it attacks: a higher priority while it lasts (if allowed).
+            // SAFETY: setpriority changes this thread's nice value only.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, if eager { -15 } else { 0 }) };
+        }
         fire_timers(&mut st, Instant::now());
         drop(st);
+        if eager {
+            // The stress test's attacker: look again and again, without
+            // the rest of a period's work, for a while.
+            for _ in 0..EAGER_ROUNDS {
+                retake(&mut seen);
+            }
+        }
         if retake(&mut seen) > 0 {
             quiet = 0;
             period = MIN_PERIOD;
@@ -173,6 +197,8 @@ fn monitor() {
             period = MIN_PERIOD;
         } else {
             MON_IDLE.store(false, Ordering::SeqCst);
+            // The stress test's knob: no pause at all.
+            let period = if crossing::eager_retake() { Duration::ZERO } else { period };
             let wait = next.map_or(period, |d| d.min(period));
             st = MON_CV.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
@@ -180,43 +206,56 @@ fn monitor() {
 }
 
 /// Takes Ps from Ms that have been in C for a whole period while tasks are
-/// waiting to run (Go's `retake`). Returns how many it took.
-fn retake(seen: &mut [Option<u32>]) -> usize {
-    let mut taken = 0;
+/// waiting to run (Go's `retake`), and retires Ps beyond `GOMAXPROCS`
+/// whose M is in C. Returns how many it took. With the stress test's knob
+/// (`crossing::set_eager_retake_for_test`) it takes every P in C.
+fn retake(seen: &mut [Option<(u64, u64)>]) -> usize {
+    let eager = crossing::eager_retake();
     let procs = SCHED.gomaxprocs.load(Ordering::Relaxed);
+    let mut suspects = Vec::new();
     for (id, last) in seen.iter_mut().enumerate().take(p::created()) {
         let Some(p) = p::allp(id) else { continue };
-        let s = p.status.load(Ordering::Acquire);
-        if p::state_of(s) != p::SYSCALL {
+        let Some((m, s)) = crossing::in_c(p) else {
             *last = None;
             continue;
-        }
+        };
         if id >= procs {
             // Retired by a smaller GOMAXPROCS after its M entered C (or
             // while it ran and then entered C): retire it now; the M finds
             // out when the call returns.
-            let _ = p.status.compare_exchange(s, p::DEAD, Ordering::AcqRel, Ordering::Relaxed);
             *last = None;
+            suspects.push(Suspect::counted(p, m, s));
             continue;
         }
-        let tick = p.syscalltick.load(Ordering::Relaxed);
-        if *last != Some(tick) {
-            // A new call since last period (or a first look): give it a
-            // period.
-            *last = Some(tick);
-            continue;
+        let now = (s, m.ncgocall.load(Ordering::Relaxed));
+        if !eager {
+            if *last != Some(now) {
+                // A new call since last period (or a first look): give it
+                // a period.
+                *last = Some(now);
+                continue;
+            }
+            if SCHED.runq_len.load(Ordering::SeqCst) == 0 {
+                // Nothing else could use it (tasks bound to this M's thread
+                // cannot run while the thread is in C): the P may stay with
+                // the C call.
+                continue;
+            }
         }
-        if SCHED.runq_len.load(Ordering::SeqCst) == 0 {
-            // Nothing else could use it (tasks bound to this M's thread
-            // cannot run while the thread is in C): the P may stay with the
-            // C call.
-            continue;
-        }
-        if p.status.compare_exchange(s, p::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            *last = None;
+        *last = None;
+        suspects.push(Suspect::counted(p, m, s));
+    }
+    if suspects.is_empty() {
+        return 0;
+    }
+    crossing::barrier();
+    let mut taken = 0;
+    for c in suspects {
+        let retire = c.p.id >= procs;
+        if c.take(if retire { p::DEAD } else { p::IDLE }) && !retire {
             taken += 1;
             SCHED.retakes.fetch_add(1, Ordering::Relaxed);
-            handoffp(p);
+            handoffp(c.p);
         }
     }
     taken
@@ -249,9 +288,10 @@ fn preempt_long_runners(seen: &mut [Option<Running>], now: Instant) -> usize {
         // SAFETY: Ms are never freed; `p.m` is written before the status
         // word that names its owner (acquirep), which we check.
         let Some(m) = (unsafe { p.m.load(Ordering::Relaxed).as_ref() }) else { continue };
-        if m.running_word != s || m.in_callback() {
-            // Another owner by now, or a callback from C: callbacks take no
-            // turns (gc/preempt.rs).
+        if !p::is_running_by(s, m.id) || m.in_callback() || m.incgo.load(Ordering::Relaxed) {
+            // Another owner by now, a callback from C (callbacks take no
+            // turns: gc/preempt.rs), or in C (`retake`'s business: the
+            // word says RUNNING there too).
             continue;
         }
         crate::gc::preempt::request_turn(m);

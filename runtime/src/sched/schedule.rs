@@ -107,6 +107,7 @@
 //! lock, so the set of Ps does not change while the world is stopped.
 
 use super::config::{config, MAX_PROCS};
+use super::crossing;
 use super::m::{self, current_m, set_current_m, M};
 use super::monitor;
 use super::nopreempt::NoPreempt;
@@ -390,7 +391,7 @@ pub(crate) fn restart_idle_ps() {
 pub(crate) fn acquirep(m: &'static M, p: &'static P) {
     m.p.store(p as *const P as *mut P, Ordering::Relaxed);
     p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-    p.status.store(m.running_word, Ordering::Release);
+    p.status.store(p::word(m.id, p::RUNNING), Ordering::Release);
     monitor::poke();
 }
 
@@ -1220,14 +1221,14 @@ fn set_procs(n: usize) -> usize {
             }
             keep
         });
-        for id in n..old {
-            if let Some(p) = p::allp(id) {
-                let s = p.status.load(Ordering::Acquire);
-                if p::state_of(s) == p::SYSCALL {
-                    // Its M fails its exitsyscall compare-and-swap and looks
-                    // for another P.
-                    let _ = p.status.compare_exchange(s, p::DEAD, Ordering::AcqRel, Ordering::Relaxed);
-                }
+        // Ps whose M is in C, by the crossing protocol: the M finds its
+        // `trap` moved when the call returns, and looks for another P. (One
+        // whose M entered C after this look is retired by the monitor.)
+        let in_c: Vec<_> = (n..old).filter_map(p::allp).filter_map(crossing::Suspect::of).collect();
+        if !in_c.is_empty() {
+            crossing::barrier();
+            for c in &in_c {
+                c.take(p::DEAD);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! A snapshot of the scheduler's counters, for tests and tools: per M the
 //! C-call counters (Go's `ncgocall` and `ncgo`), and the global picture
-//! (tasks, queued tasks, idle Ps, Ps in C, retakes).
+//! (tasks, queued tasks, idle Ps, Ps in C, retakes, the crossing
+//! protocol's barrier).
 //!
 //! Counters are read one by one without stopping anything, so a snapshot
 //! taken while tasks run is only approximately consistent; at rest (all
@@ -62,6 +63,12 @@ pub struct Stats {
     /// Extra Ms bound to a thread C created right now (one per such thread
     /// that has called managed code and not yet exited); 0 at rest.
     pub extra_ms_bound: usize,
+    /// The crossing protocol's barrier (`CGOCHECK_BARRIER`): `membarrier`,
+    /// or a fence on every return from C where the kernel refuses it.
+    pub barrier: super::crossing::Barrier,
+    /// Process-wide barriers issued by the collector, the monitor and
+    /// `set_gomaxprocs` to take or stop Ps whose M was in C.
+    pub barriers: u64,
     /// Every M, newest first.
     pub ms: Vec<MStats>,
 }
@@ -88,8 +95,8 @@ impl Stats {
 fn m_stats(m: &super::m::M) -> MStats {
     MStats {
         id: m.id,
-        ncgocall: m.ncgocall.load(Ordering::Relaxed),
-        ncgo: m.ncgo.load(Ordering::Relaxed),
+        ncgocall: m.ncgocall.load(Ordering::Relaxed).wrapping_sub(m.uncounted.load(Ordering::Relaxed)),
+        ncgo: m.ncallback.load(Ordering::Relaxed) + u32::from(m.incgo.load(Ordering::Relaxed)),
         nocallback: !m.nocallback.load(Ordering::Relaxed).is_null(),
         incgo: m.incgo.load(Ordering::Relaxed),
         g0_sp: m.g0_sp.load(Ordering::Relaxed),
@@ -107,10 +114,7 @@ pub fn stats() -> Stats {
     let mut ms = Vec::new();
     for_each_m(|m| ms.push(m_stats(m)));
     let gomaxprocs = SCHED.gomaxprocs.load(Ordering::SeqCst);
-    let ps_in_c = (0..gomaxprocs)
-        .filter_map(p::allp)
-        .filter(|p| p::state_of(p.status.load(Ordering::Relaxed)) == p::SYSCALL)
-        .count();
+    let ps_in_c = (0..gomaxprocs).filter_map(p::allp).filter(|&p| super::crossing::in_c(p).is_some()).count();
     Stats {
         gomaxprocs,
         tasks: task::LIVE.load(Ordering::Relaxed),
@@ -119,6 +123,8 @@ pub fn stats() -> Stats {
         ps_in_c,
         retakes: SCHED.retakes.load(Ordering::Relaxed),
         extra_ms_bound: super::m::EXTRA_BOUND.load(Ordering::SeqCst),
+        barrier: super::crossing::barrier_kind(),
+        barriers: super::crossing::barriers_issued(),
         ms,
     }
 }

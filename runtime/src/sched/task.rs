@@ -193,8 +193,7 @@ pub(crate) struct G {
     /// Saved context (stack pointer) while not running.
     pub sched_sp: AtomicUsize,
     /// The task stack pointer `asmcgocall` saved: valid while the task's M
-    /// is `incgo`; 0 between calls (and in the few instructions between
-    /// setting `incgo` and the stack switch).
+    /// is `incgo` (it is stored before `incgo` is set); 0 between calls.
     pub syscall_sp: AtomicUsize,
     /// Usable stack `lo..hi`.
     pub stack_lo: AtomicUsize,

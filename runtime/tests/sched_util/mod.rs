@@ -22,8 +22,8 @@ pub fn is_child() -> bool {
 /// Runs test `name` of this binary (ignored or not: the parent decided to
 /// run it) in a child process with `env` added
 /// (the runtime's settings removed unless given: `GOMAXPROCS`,
-/// `CGOCHECK_STACK_KB`, and `CGOCHECK`, `GODEBUG` and
-/// `CGOCHECK_QUARANTINE`, so that a run of the suite under `CGOCHECK=2`
+/// `CGOCHECK_STACK_KB`, and `CGOCHECK`, `GODEBUG`, `CGOCHECK_QUARANTINE`
+/// and `CGOCHECK_BARRIER`, so that a run of the suite under `CGOCHECK=2`
 /// does not put the quarantine under tests of level-1 reuse).
 pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
@@ -31,7 +31,7 @@ pub fn child(name: &str, env: &[(&str, &str)]) -> Output {
     cmd.args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env("SCHED_TEST_CHILD", "1")
         .env("RUST_BACKTRACE", "0");
-    for var in ["GOMAXPROCS", "CGOCHECK_STACK_KB", "CGOCHECK", "GODEBUG", "CGOCHECK_QUARANTINE"] {
+    for var in ["GOMAXPROCS", "CGOCHECK_STACK_KB", "CGOCHECK", "GODEBUG", "CGOCHECK_QUARANTINE", "CGOCHECK_BARRIER"] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
@@ -139,14 +139,20 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// task with its state and frames (with `GOTRACEBACK=all`, as [`at_procs`]
 /// sets), so a hang fails the test instead of stalling CI.
 pub fn watched<R>(what: &str, work: impl FnOnce() -> R) -> R {
+    watched_for(what, HANG, work)
+}
+
+/// [`watched`] with a limit of its own, for work that runs for a set time
+/// longer than [`HANG`] (a soak): the limit is that time plus slack.
+pub fn watched_for<R>(what: &str, limit: Duration, work: impl FnOnce() -> R) -> R {
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let what = what.to_string();
     std::thread::spawn(move || {
         let t0 = Instant::now();
         while !flag.load(Ordering::Acquire) {
-            if t0.elapsed() > HANG {
-                eprintln!("watchdog: {what} did not finish in {HANG:?}: a lost wakeup, a stranded task or a deadlock");
+            if t0.elapsed() > limit {
+                eprintln!("watchdog: {what} did not finish in {limit:?}: a lost wakeup, a stranded task or a deadlock");
                 // SAFETY: raising a signal the runtime handles (its crash
                 // report); nothing else is touched.
                 unsafe { libc::raise(libc::SIGABRT) };

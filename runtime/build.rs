@@ -1,0 +1,7 @@
+//! Compiles the runtime's one C file (`csrc/current_m.c`: the current M's
+//! thread-local, in the initial-exec TLS model) with the `cc` crate.
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/current_m.c");
+    cc::Build::new().file("csrc/current_m.c").warnings_into_errors(true).compile("cgocheck_current_m");
+}
