@@ -18,13 +18,29 @@
 //!    check costs one load and one compare;
 //! 3. run it against [`heap()`](crate::heap()), returning the error; the call
 //!    layer turns it into a panic.
+//!
+//! One shortcut, for the commonest checked argument: a pointer checked as
+//! a whole heap object (Go's `_cgoCheckPointer(p, nil)`: a `Gc` or a raw
+//! pointer passed as is). Each thread remembers the last such pointer it
+//! found clean — the object's base and which of its words are pointers,
+//! for objects of up to 64 words — with the heap's count of frees
+//! (`CleanPointer`). The same pointer again, with no slot freed anywhere
+//! since (so the object is the same object, of the same type) and every
+//! pointer word of it still null, is clean again without the lookup: a
+//! loop of calls passing one object pays a few loads. Anything else (a
+//! non-null pointer word, which must be checked for pinning, another
+//! pointer, a free since) takes the whole check.
 
 use crate::heap::heap;
+use crate::heap::span::FREES;
+use crate::sched::m::{current_m, current_m_inline};
+use cgocheck_checker::memory::{ManagedMemory, Region};
 use cgocheck_checker::types::PointeeType;
 use cgocheck_checker::{
     check_arg, check_memmove, check_pointer, check_ptr_write, check_result, check_slice_copy, CType, CallSite,
     CheckError, Checks, Hint, Level, Type,
 };
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 static LEVEL: OnceLock<Level> = OnceLock::new();
@@ -94,6 +110,90 @@ pub unsafe fn pointer<T: PointeeType>(site: CallSite, ptr: *const T, hint: Hint<
     };
     // SAFETY: the caller's contract.
     gated(level(), Checks::Args, || unsafe { check_pointer(heap(), site, ptr.cast(), pointee, hint) })
+}
+
+/// Checks the pointer argument `site` as a whole heap object
+/// ([`Hint::Unknown`]: a `Gc` or raw pointer passed as is), with the
+/// thread's last clean answer (file comment). `pointee` is its static
+/// pointee type (`None` for `void*`).
+///
+/// # Safety
+/// None beyond the heap answering truthfully; `ptr` is only looked up.
+#[inline]
+pub unsafe fn unknown_pointer(site: CallSite, ptr: *const u8, pointee: Option<&Type>) -> Result<(), CheckError> {
+    gated(level(), Checks::Args, || {
+        if clean_again(ptr as usize) {
+            return Ok(());
+        }
+        // SAFETY: the caller's contract.
+        unsafe { unknown_pointer_looked_up(site, ptr, pointee) }
+    })
+}
+
+/// A thread's last clean whole-object pointer check (file comment): kept
+/// in its M, written and read by that thread only.
+#[derive(Default)]
+pub(crate) struct CleanPointer {
+    /// The pointer (0: none).
+    ptr: AtomicUsize,
+    /// The object's first byte.
+    base: AtomicUsize,
+    /// Bit `i`: word `i` of the object is a pointer word.
+    mask: AtomicU64,
+    /// `FREES` before the check found it clean.
+    frees: AtomicU64,
+}
+
+/// Whether `ptr` is this thread's last clean pointer, with no free since
+/// and every pointer word of its object still null. Never inlined: it reads
+/// the current M inline (`sched/m.rs`).
+#[inline(never)]
+fn clean_again(ptr: usize) -> bool {
+    // SAFETY: Ms are never freed; a non-null current M is this thread's.
+    let Some(m) = (unsafe { current_m_inline().as_ref() }) else { return false };
+    let c = &m.clean;
+    if ptr == 0
+        || c.ptr.load(Ordering::Relaxed) != ptr
+        || c.frees.load(Ordering::Relaxed) != FREES.load(Ordering::SeqCst)
+    {
+        return false;
+    }
+    let base = c.base.load(Ordering::Relaxed);
+    let mut mask = c.mask.load(Ordering::Relaxed);
+    while mask != 0 {
+        let at = base + mask.trailing_zeros() as usize * cgocheck_checker::WORD;
+        mask &= mask - 1;
+        // SAFETY: a pointer word of the live object (no slot was freed
+        // since the check that found it live), word-aligned.
+        if unsafe { core::ptr::read_volatile(at as *const usize) } != 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`unknown_pointer`] without a remembered answer: the whole check; a
+/// clean heap object of up to 64 words is remembered.
+///
+/// # Safety
+/// As [`unknown_pointer`].
+#[inline(never)]
+unsafe fn unknown_pointer_looked_up(site: CallSite, ptr: *const u8, pointee: Option<&Type>) -> Result<(), CheckError> {
+    let frees = FREES.load(Ordering::SeqCst);
+    // SAFETY: no `Whole` hint; every read is bounded by the heap.
+    unsafe { check_pointer(heap(), site, ptr, pointee, Hint::Unknown) }?;
+    let Region::Heap(o) = heap().region(ptr as usize) else { return Ok(()) };
+    // SAFETY: Ms are never freed; a non-null current M is this thread's.
+    let Some(m) = (unsafe { current_m().as_ref() }) else { return Ok(()) };
+    if o.ptr_bits.len() <= 64 {
+        let c = &m.clean;
+        c.ptr.store(0, Ordering::Relaxed);
+        c.base.store(o.base, Ordering::Relaxed);
+        c.mask.store(o.ptr_bits.iter_ones().fold(0, |mask, i| mask | 1 << i), Ordering::Relaxed);
+        c.frees.store(frees, Ordering::Relaxed);
+        c.ptr.store(ptr as usize, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Checks the result of the exported function `func` (`check_result`).

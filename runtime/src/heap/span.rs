@@ -327,6 +327,12 @@ pub(crate) struct LentRecord {
 /// that a pinned flag it recorded may have changed.
 pub(crate) static PIN_CHANGES: AtomicU64 = AtomicU64::new(0);
 
+/// Frees so far, in any span (counted *before* each free is done, so a
+/// reader that sees the same count twice knows no slot was freed, and so
+/// none reused, between): a thread's last clean pointer check
+/// (`check.rs`) is valid while it does not move.
+pub(crate) static FREES: AtomicU64 = AtomicU64::new(0);
+
 /// Head of the list of all small and large spans (file comment).
 static ALL_SPANS: AtomicPtr<Span> = AtomicPtr::new(ptr::null_mut());
 
@@ -703,6 +709,7 @@ impl Span {
     /// the owner that sees the slot free sees the zeroing done before) for
     /// the protocol with `give_back` (central.rs).
     pub fn clear_allocated(&self, i: usize) -> bool {
+        FREES.fetch_add(1, Ordering::SeqCst);
         let (w, bit) = (i / 64, 1 << (i % 64));
         self.g[w].alloc.load(Ordering::Acquire) & bit != 0 && self.g[w].freed.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
@@ -711,6 +718,7 @@ impl Span {
     /// zeroed), one SeqCst OR for all (as `clear_allocated`).
     /// Returns how many were not freed already (see `clear_dead`).
     pub fn free_slots_in_word(&self, w: usize, bits: u64) -> usize {
+        FREES.fetch_add(1, Ordering::SeqCst);
         let before = self.g[w].freed.fetch_or(bits, Ordering::SeqCst);
         let n = (bits & !before).count_ones() as usize;
         self.frees.fetch_add(n, Ordering::Relaxed);
@@ -767,6 +775,7 @@ impl Span {
     /// collector found dead) may have freed one first; that one is left
     /// freed and not quarantined.
     pub fn quarantine_slots_in_word(&self, w: usize, bits: u64) -> u64 {
+        FREES.fetch_add(1, Ordering::SeqCst);
         let live = bits & !self.g[w].freed.load(Ordering::SeqCst);
         self.g[w].quarantined.fetch_or(live, Ordering::SeqCst);
         let before = self.g[w].freed.fetch_or(live, Ordering::SeqCst);

@@ -172,6 +172,9 @@ pub(crate) struct M {
     pub main_g: AtomicPtr<G>,
     /// The thread ended (a task exited while locked to it).
     pub dead: AtomicBool,
+    /// The last pointer argument this thread's checks found clean as a
+    /// whole object (`check.rs`).
+    pub clean: crate::check::CleanPointer,
     /// Next in the list of all Ms.
     next_all: AtomicPtr<M>,
 }
@@ -318,6 +321,7 @@ pub(crate) fn unlinked_m(run_thread: bool, extra: bool) -> M {
         extra,
         main_g: AtomicPtr::new(std::ptr::null_mut()),
         dead: AtomicBool::new(false),
+        clean: Default::default(),
         next_all: AtomicPtr::new(std::ptr::null_mut()),
     }
 }
