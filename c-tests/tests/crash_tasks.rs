@@ -71,8 +71,9 @@ fn null_dereference_in_c_from_a_task() {
     let (code, err) = crash("c_in_task", "system");
     assert_eq!(code, Some(2), "{err}");
     let fns = functions(&err, "task 1 ");
-    // The register path's entry (`crash_in_c` takes one pointer).
-    let cgocall = index_of(&fns, "cgocheck::cgocall::cgocall_regs(...)");
+    // The switch to the C stack (the register path: `crash_in_c` takes one
+    // pointer, and the wrapper calls asmcgocall itself).
+    let cgocall = index_of(&fns, "cgocheck::arch::x86_64::asmcgocall(...)");
     let caller = index_of(&fns, "crash::task_calls_c(...)");
     let body = index_of(&fns, "crash::c_in_task::{{closure}}(...)");
     assert!(1 < cgocall && cgocall < caller && caller < body, "{fns:#?}");

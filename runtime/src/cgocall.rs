@@ -1,50 +1,60 @@
-//! Calling C from a task: `cgocall`, and the crossing protocol.
+//! Calling C from a task: `cgocall`, `call_c`, and the crossing protocol.
 //!
-//! The typed call layer (`crate::ffi`) turns a call of a declared C function
-//! into a frame holding the arguments and a slot for the result, and a small
-//! `extern "C"` trampoline that unpacks the frame, calls the C function and
-//! stores the result. It passes both to [`cgocall`], which does what Go's
-//! `runtime.cgocall` does:
+//! The typed call layer (`crate::ffi`) calls C in one of two ways, decided
+//! at compile time per declared function:
 //!
-//! 1. **entersyscall**, in `arch::asmcgocall` (in assembly, so that
-//!    `cgocall` itself keeps nothing across the call). The task stays on
-//!    its M and the M keeps its P. The M's `ncgocall` goes up (calls made:
-//!    statistics, and the monitor's tick that tells one long call from
-//!    many short ones), and `incgo` (its task is in C) is set together
-//!    with `cstate` (the protocol below) by one store. Both sit on the M's
-//!    one hot cache line. The task's status stays `RUNNING` (Go flips it
-//!    too; "in C" is `incgo` of the task's M). That is all a C call keeps:
-//!    the C depth (Go's `m.ncgo`) is counted by callbacks instead
-//!    (`M::ncallback`), and only a function declared `nocallback` records
-//!    itself (`M::nocallback`, here in `cgocall`, set back to null after:
-//!    managed code runs only where it is null, since a `nocallback`
-//!    function cannot call back, so no C call is made from inside one).
+//! - **registers**: when every parameter (at most five) and the result are
+//!   integers, `bool` or raw pointers (`ffi/regs.rs`), the wrapper puts the
+//!   arguments in the registers the C function wants them in and calls
+//!   [`call_c`] with the C function itself — inlined: the wrapper's own
+//!   code calls `arch::asmcgocall`, nothing of the runtime's between;
+//! - **frame**: otherwise (as cmd/cgo does for every call) it builds a
+//!   frame holding the arguments and a slot for the result, and passes a
+//!   small `extern "C"` trampoline that unpacks the frame, calls the C
+//!   function and stores the result, with the frame, to [`cgocall`], which
+//!   calls [`call_c`] with the trampoline and the frame's address.
 //!
-//! 2. **asmcgocall** (`arch::asmcgocall`). Saves the task's callee-saved
-//!    registers and stack pointer (its *syscall SP*: where the managed
-//!    frames continue, for crash reports and the collector), sets
-//!    `m.cstate` (the protocol below), switches to the M's g0 stack at
-//!    `g0_sp`, calls the trampoline there, and switches back. C never runs
-//!    on a task stack: it gets the thread's full-size stack, and a task
-//!    stack can stay small. The CFI of that switch lets debuggers,
-//!    `backtrace()` and crash reports walk from C frames into the managed
-//!    caller.
+//! Either way `arch::asmcgocall` does what Go's `runtime.cgocall` does:
 //!
-//! 3. **exitsyscall**, in `asmcgocall` before it writes anything on the
-//!    task stack: `m.cstate` cleared, `m.trap` compared with
-//!    `m.trap_seen`. Equal, the P is still this M's: the bookkeeping of
-//!    step 1 is undone and the task goes on. Different, it
-//!    calls [`exitsyscall_hook`] below the registers it saved (the
-//!    collector may be scanning them: decision 7 of the collector's
-//!    design, `gc/stw.rs`), which takes the P back, waiting out a stop of
-//!    the world, or takes the scheduler's slow path
+//! 1. **entersyscall.** It finds the current M (an initial-exec
+//!    thread-local: one load from `fs`, `sched/m.rs`) and its task. The
+//!    task stays on its M and the M keeps its P. The call's `nocallback`
+//!    declaration, if it has one, is recorded on the M (so a callback from
+//!    it is refused, naming it). `incgo` (its task is in C) is set together
+//!    with `cstate` (the protocol below) by one store. The task's status
+//!    stays `RUNNING` (Go flips it too; "in C" is `incgo` of the task's
+//!    M). That is all a call keeps on entry: the C depth (Go's `m.ncgo`) is
+//!    counted by callbacks instead (`M::ncallback`), and the call count
+//!    (`ncgocall`: statistics, and the monitor's tick that tells one long
+//!    call from many short ones) goes up on the way out. Everything
+//!    written sits on the M's one hot cache line and the task's syscall SP.
+//!
+//! 2. **the switch.** It saves the caller's `rbp` and `rbx` (the caller
+//!    keeps nothing in `r12`–`r15` across the call: `call_c` declares them
+//!    clobbered) and its stack pointer (the task's *syscall SP*: where the
+//!    managed frames continue, for crash reports and the collector), sets
+//!    `m.cstate`, switches to the M's g0 stack at `g0_sp`, calls the C
+//!    function (or trampoline) there, and switches back. C never runs on a
+//!    task stack: it gets the thread's full-size stack, and a task stack
+//!    can stay small. The CFI of that switch lets debuggers, `backtrace()`
+//!    and crash reports walk from C frames into the managed caller.
+//!
+//! 3. **exitsyscall**, before anything on the task stack is written:
+//!    `m.cstate` cleared, `m.trap` compared with `m.trap_seen`. Equal, the
+//!    P is still this M's: the bookkeeping is undone (`incgo`,
+//!    `nocallback`, the syscall SP back to 0; `ncgocall` up) and the task
+//!    goes on. Different, it calls [`exitsyscall_hook`] below the registers
+//!    it saved (the collector may be scanning them: decision 7 of the
+//!    collector's design, `gc/stw.rs`), which takes the P back, waiting out
+//!    a stop of the world, or takes the scheduler's slow path
 //!    (`sched::schedule::exitsyscall_slow`): an idle P if there is one, or
 //!    the task is queued and the M sleeps; the task continues when an M
 //!    with a P picks it up.
 //!
 //! The fast path (1–3 with `trap` unchanged) takes no lock, makes no
 //! system call, allocates nothing (`tests/cgocall_alloc.rs` counts) and
-//! executes no locked instruction and no fence.
+//! executes no locked instruction and no fence: about 40 instructions
+//! between the wrapper and C, and back.
 //!
 //! # The crossing protocol
 //!
@@ -159,10 +169,10 @@
 //! a C call made from a callback takes the path above like any other
 //! (`MStats::ncgo` gives the depth). A callback that panics abandons the C
 //! frames and makes `asmcgocall` return the panic's payload
-//! (`arch::cgocall_resume`); `cgocall` then finishes its exitsyscall and
-//! resumes the unwinding in its caller.
+//! (`arch::cgocall_resume`, after the same exitsyscall); the caller of
+//! `call_c` resumes the unwinding ([`crossing_failed`]).
 
-use crate::sched::m::{current_m_inline, M};
+use crate::sched::m::M;
 use crate::sched::schedule::exitsyscall_slow;
 use core::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -232,89 +242,88 @@ pub unsafe fn cgocall(
     if opaque(f as usize) == 0 {
         null_function();
     }
-    // Read once, here, before anything can move the task to another thread;
-    // cgocall is never inlined, so no caller can reuse the address (see
-    // `sched/m.rs`).
-    // SAFETY: Ms are never freed; a non-null current M is this thread's.
-    let Some(m) = (unsafe { current_m_inline().as_ref() }) else { not_in_task() };
-    let Some(g) = m.curg() else { not_in_task() };
-    if let Some(n) = nocallback {
-        m.nocallback.store((n as *const NoCallback).cast_mut(), Ordering::Relaxed);
-    }
-    // SAFETY: we run on `g`'s stack on M `m`, which holds its P; the caller
-    // vouches for `f(frame)`.
-    // asmcgocall sets `nocallback` back to null on its way out.
-    let (payload, panicked) = unsafe { cross(m, g, f as usize, [frame as u64, 0, 0, 0, 0]) };
-    if panicked != 0 {
-        // SAFETY: the payload a callback of this call boxed before
-        // `cgocall_resume` (callback.rs).
-        unsafe { crate::callback::resume_panic(payload as usize) }
+    // SAFETY: the caller vouches for `f(frame)`; a `NoCallback` here is a
+    // promoted constant.
+    let (word, what) = unsafe { call_c(f as usize, [frame as u64, 0, 0, 0, 0], nocallback_ptr(nocallback)) };
+    if what != RETURNED {
+        // SAFETY: what `call_c` returned.
+        unsafe { crossing_failed(word, what) }
     }
 }
 
-/// What [`cgocall_regs`] says besides the result: the call returned.
+/// A call's `nocallback` declaration as [`call_c`] takes it: null for none.
+#[doc(hidden)]
+#[inline(always)]
+pub const fn nocallback_ptr(n: Option<&'static NoCallback>) -> *const NoCallback {
+    match n {
+        Some(n) => n,
+        None => std::ptr::null(),
+    }
+}
+
+/// What [`call_c`] says besides the result: the call returned.
 pub const RETURNED: usize = 0;
-/// What [`cgocall_regs`] says: a callback of the call panicked, and the
-/// result word is the payload ([`crossing_failed`] resumes it).
+/// What [`call_c`] says: a callback of the call panicked, and the result
+/// word is the payload ([`crossing_failed`] resumes it).
 pub const PANICKED: usize = 1;
-/// What [`cgocall_regs`] says: there is no task to call from.
+/// What [`call_c`] says: there is no task to call from; nothing was done.
 pub const NOT_IN_TASK: usize = 2;
 
 /// Calls the C function `f` with up to five integer-register arguments
-/// `a0`..`a4` (unused ones anything) on the current M's g0 stack, as
-/// [`cgocall`] calls a trampoline: the fast path of a declared function
-/// whose parameters and result all travel in registers (`ffi/regs.rs`),
-/// which needs no argument frame and no trampoline. Returns C's `rax` and
-/// [`RETURNED`], or a word and [`PANICKED`] or [`NOT_IN_TASK`], which the
-/// caller hands to [`crossing_failed`] (it has the caller's location for
-/// the panic message; this function takes none, so that every argument
-/// stays in a register: `f` last, in `r9`).
+/// `args` (unused ones anything) on the current M's g0 stack: the crossing
+/// itself, `asmcgocall` with its register convention (`arch/x86_64.rs`),
+/// inlined into the caller. It is how [`cgocall`] calls a trampoline, and
+/// how a declared function whose parameters and result all travel in
+/// registers (`ffi/regs.rs`) calls C straight from its wrapper: no
+/// argument frame, no trampoline, no function of the runtime's between.
+/// `nocallback` is the call's `NoCallback` declaration or null. Returns C's
+/// `rax` and [`RETURNED`], or a word and [`PANICKED`] or [`NOT_IN_TASK`],
+/// which the caller hands to [`crossing_failed`] (with the caller's
+/// location for the panic message).
+///
+/// The current M is read by `asmcgocall` itself, at the call, on the
+/// thread that makes it (the rule of `sched/m.rs`: no compiled code keeps
+/// it across anything that could move a task).
 ///
 /// # Safety
 /// `f` must be a non-null C function whose integer-register arguments are
-/// `a0`.. in order, safe to call with them on a thread stack.
-#[inline(never)]
-pub unsafe fn cgocall_regs(a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, f: usize) -> (u64, usize) {
-    // SAFETY: Ms are never freed; a non-null current M is this thread's.
-    // Read here, never inlined (see `cgocall`).
-    let Some(m) = (unsafe { current_m_inline().as_ref() }) else { return (0, NOT_IN_TASK) };
-    let Some(g) = m.curg() else { return (0, NOT_IN_TASK) };
-    // SAFETY: we run on `g`'s stack on M `m`, which holds its P; the caller
-    // vouches for `f` and its arguments.
-    unsafe { cross(m, g, f, [a0, a1, a2, a3, a4]) }
+/// `args` in order, safe to call with them on a thread stack, not
+/// unwinding; `nocallback` null or a `NoCallback` that lives for ever.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn call_c(f: usize, args: [u64; 5], nocallback: *const NoCallback) -> (u64, usize) {
+    let (word, what): (u64, usize);
+    // SAFETY: asmcgocall's convention (arch/x86_64.rs): it keeps rbx, rbp
+    // and the stack pointer, and may change every register the C ABI lets
+    // a callee change (flags included: clobber_abi) and r12-r15, declared
+    // here so that nothing the collector must see stays in them across C.
+    // It reads and writes memory (the M, the task, whatever C does).
+    unsafe {
+        core::arch::asm!(
+            "call {asmcgocall}",
+            asmcgocall = sym crate::arch::asmcgocall,
+            inlateout("rdi") args[0] => _,
+            inlateout("rsi") args[1] => _,
+            inlateout("rdx") args[2] => what,
+            inlateout("rcx") args[3] => _,
+            inlateout("r8") args[4] => _,
+            inlateout("r9") nocallback => _,
+            inlateout("rax") f => word,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+            clobber_abi("C"),
+        )
+    };
+    (word, what)
 }
 
-/// [`cgocall_regs`] for a function declared `nocallback`, with at most four
-/// arguments: records `nocallback` on the M for the call (as [`cgocall`]
-/// does), and passes it in the fifth argument register, which the C
-/// function does not read.
+/// The rare ends of [`call_c`]: resumes a callback's panic, or panics
+/// naming the caller's line for a call outside a task.
 ///
 /// # Safety
-/// As [`cgocall_regs`]; `f` takes at most four arguments.
-#[inline(never)]
-pub unsafe fn cgocall_regs_nocallback(
-    a0: u64,
-    a1: u64,
-    a2: u64,
-    a3: u64,
-    nocallback: &'static NoCallback,
-    f: usize,
-) -> (u64, usize) {
-    // SAFETY: as in cgocall_regs.
-    let Some(m) = (unsafe { current_m_inline().as_ref() }) else { return (0, NOT_IN_TASK) };
-    let Some(g) = m.curg() else { return (0, NOT_IN_TASK) };
-    let n = nocallback as *const NoCallback;
-    m.nocallback.store(n.cast_mut(), Ordering::Relaxed);
-    // SAFETY: as in cgocall_regs. asmcgocall sets `nocallback` back to
-    // null on its way out.
-    unsafe { cross(m, g, f, [a0, a1, a2, a3, n as u64]) }
-}
-
-/// The rare ends of [`cgocall_regs`]: resumes a callback's panic, or
-/// panics naming the caller's line for a call outside a task.
-///
-/// # Safety
-/// `word` and `what` must be what `cgocall_regs` returned, `what` not
+/// `word` and `what` must be what `call_c` returned, `what` not
 /// [`RETURNED`].
 #[cold]
 #[inline(never)]
@@ -326,39 +335,6 @@ pub unsafe fn crossing_failed(word: u64, what: usize) -> ! {
         unsafe { crate::callback::resume_panic(word as usize) }
     }
     not_in_task()
-}
-
-/// The crossing itself: `asmcgocall` with `f`, the arguments in `rdi`..`r8`,
-/// `m` in `r10` and `g`'s syscall SP field in `r11` (its convention);
-/// returns C's `rax` and 0, or a panic's payload and 1.
-///
-/// # Safety
-/// On `g`'s stack, `g` running on the current M `m`, which holds its P;
-/// `f` callable with those arguments (see `arch::asmcgocall`).
-#[inline(always)]
-unsafe fn cross(m: &M, g: &crate::sched::task::G, f: usize, a: [u64; 5]) -> (u64, usize) {
-    let (ret, panicked): (u64, usize);
-    // SAFETY: asmcgocall's convention (arch/x86_64.rs): it keeps rbx, rbp,
-    // r12-r15 and the stack pointer, and may change every register the C
-    // ABI lets a callee change, flags and the direction flag's state
-    // included (clobber_abi). It reads and writes memory (the M, the
-    // task, whatever C does).
-    unsafe {
-        core::arch::asm!(
-            "call {asmcgocall}",
-            asmcgocall = sym crate::arch::asmcgocall,
-            inlateout("rdi") a[0] => _,
-            inlateout("rsi") a[1] => _,
-            inlateout("rdx") a[2] => panicked,
-            inlateout("rcx") a[3] => _,
-            inlateout("r8") a[4] => _,
-            inlateout("rax") f => ret,
-            in("r10") m as *const M,
-            in("r11") g.syscall_sp.as_ptr(),
-            clobber_abi("C"),
-        )
-    };
-    (ret, panicked)
 }
 
 /// `asmcgocall`'s exit when `m.trap` moved (and `cgocall_resume`'s, always),

@@ -34,7 +34,14 @@ static ACTIVE: AtomicU64 = AtomicU64::new(0);
 /// Tells the loops to end.
 static DONE: AtomicBool = AtomicBool::new(false);
 
+/// The line of this file that bumped `ACTIVE` last: when a bump lands
+/// while the world is stopped, the failure names the kind of code that
+/// ran (a loop, a C call's return, a callback...).
+static LAST_BUMP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[track_caller]
 fn bump() {
+    LAST_BUMP.store(std::panic::Location::caller().line(), Ordering::SeqCst);
     ACTIVE.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -109,12 +116,17 @@ fn stop_repeatedly(rounds: usize, hold: Duration) -> usize {
     let mut moved = 0;
     let mut before = ACTIVE.load(Ordering::SeqCst);
     for _ in 0..rounds {
-        let (at_stop, at_end) = with_world_stopped(|_| {
+        let (at_stop, at_end, line) = with_world_stopped(|_| {
             let a = ACTIVE.load(Ordering::SeqCst);
             std::thread::sleep(hold);
-            (a, ACTIVE.load(Ordering::SeqCst))
+            (a, ACTIVE.load(Ordering::SeqCst), LAST_BUMP.load(Ordering::SeqCst))
         });
-        assert_eq!(at_stop, at_end, "managed code ran while the world was stopped ({} bumps)", at_end - at_stop);
+        assert_eq!(
+            at_stop,
+            at_end,
+            "managed code ran while the world was stopped ({} bumps; the last at gc_stw.rs:{line})",
+            at_end - at_stop
+        );
         if at_stop > before {
             moved += 1;
         }

@@ -366,28 +366,36 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// place, and on the way back it checks that its P is still its own before
 /// anything the collector scans is written.
 ///
-/// A convention of its own, for the `asm!` call in `cgocall.rs`: the C
-/// function's arguments arrive in `rdi`, `rsi`, `rdx`, `rcx`, `r8` and `r9`
-/// (as the C function wants them: they are passed through untouched), `f`
-/// in `rax`, the current M in `r10` and the address of the task's syscall
-/// SP field in `r11`. It returns the C function's `rax` in `rax`, and in
-/// `rdx` 0 — or 1 when a callback of the call panicked and
-/// [`cgocall_resume`] returned here instead, with the panic's payload in
-/// `rax`. Every register the C ABI lets a callee change may change; `rbx`,
-/// `rbp` and `r12`–`r15` are kept. A call through a trampoline (arguments
-/// that do not travel in integer registers) is the same call with the
-/// trampoline as `f` and the frame's address in `rdi`.
+/// A convention of its own, for the `asm!` of `cgocall::call_c` (inlined
+/// into every declared function's wrapper): the C function's arguments
+/// arrive in `rdi`, `rsi`, `rdx`, `rcx` and `r8` (as the C function wants
+/// them: they are passed through untouched; `r9` is not passed), `f` in
+/// `rax`, and in `r9` the call's `NoCallback` declaration or null. It
+/// returns the C function's `rax` in `rax`, and in `rdx` 0 — or 1 when a
+/// callback of the call panicked and [`cgocall_resume`] returned here
+/// instead, with the panic's payload in `rax`, or 2 when the thread is not
+/// running a task (no M, or an M on its scheduler stack), having done
+/// nothing. Every register the C ABI lets a callee change may change, and
+/// `r12`–`r15` too: the caller keeps nothing live in them across the call,
+/// so that the only callee-saved registers whose values the collector must
+/// find in the saved area are `rbx` and `rbp`. `rbx`, `rbp` and the stack
+/// pointer are kept. A call through a trampoline (arguments that do not
+/// travel in integer registers) is the same call with the trampoline as
+/// `f` and the frame's address in `rdi`.
 ///
-/// `m.g0_sp` (16-byte aligned) is where the g0 frames start, and
-/// `m.cstate`, `m.fence`, `m.trap` and `m.trap_seen` are the protocol's
-/// words. The C-call bookkeeping is here too: `m.ncgocall += 1`, the
-/// caller's callee-saved registers pushed, the task's stack pointer stored
-/// in its syscall SP field (where its managed frames continue, for crash
-/// reports and the collector); then `m.cstate` and `m.incgo` become 1, one
-/// plain 16-bit store: from then on a rare side may stop the P
-/// (`STOP_SYSCALL(m)`) and the collector scan the task's stack from
-/// `syscall SP - 40`, with every register the managed caller keeps live in
-/// that range, and the preemption signal leaves the task alone.
+/// It finds the current M itself, in the initial-exec thread-local
+/// `cgocheck_current_m` (`sched/m.rs`): read here, at the call, on the
+/// thread that makes it. `m.g0_sp` (16-byte aligned) is where the g0 frames
+/// start; `m.cstate`, `m.fence`, `m.trap` and `m.trap_seen` are the
+/// protocol's words. The C-call bookkeeping is here too: `m.nocallback`
+/// recorded, the caller's `rbp` and `rbx` pushed (and 32 bytes where
+/// `r12`–`r15` would be, keeping the saved area's size), the task's stack
+/// pointer stored in its syscall SP field (where its managed frames
+/// continue, for crash reports and the collector); then `m.cstate` and
+/// `m.incgo` become 1, one plain 16-bit store: from then on a rare side may
+/// stop the P (`STOP_SYSCALL(m)`) and the collector scan the task's stack
+/// from `syscall SP - 40`, with every register the managed caller keeps
+/// live in that range, and the preemption signal leaves the task alone.
 ///
 /// ```text
 ///   task stack                                g0 stack
@@ -396,7 +404,7 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 ///   | return to caller    |<---.              | task sp  ---------------> rbp chain and
 ///   | saved rbp           |    |  syscall SP  +---------------------+  / CFA slot
 ///   +---------------------+ <--+--- task sp   | f's frame (C)       | <- rbp points at the
-///   | rbx r12 r13 r14 r15 |  scanned by the   | ... C frames ...    |    record above
+///   | rbx, 32 bytes unused|  scanned by the   | ... C frames ...    |    record above
 ///   +---------------------+  collector; the
 ///   | (8 bytes unused)    |  resume point of
 ///   +---------------------+  a callback panic
@@ -405,26 +413,26 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 ///
 /// Across C, three callee-saved registers carry what the way back needs
 /// (C preserves them): `rbx` the task sp, `r12` the M, `r13` the syscall
-/// SP field; the caller's own values are reloaded from the saved area
-/// before returning.
+/// SP field; the caller's `rbx` is reloaded from the saved area before
+/// returning.
 ///
 /// Back from `f`, still without writing the task stack: `m.cstate` goes
 /// back to 0 (a plain store; with `m.fence`, an `xchg`), then `m.trap` is
 /// compared with `m.trap_seen`. Equal: no rare side came near the P since
-/// the last slow path, it is still `RUNNING(m)`; the syscall SP and
-/// `m.incgo` go back to 0 and the function returns — no locked instruction
-/// on the whole path. Different: it calls `cgocall::exitsyscall_hook(m,
-/// result)` with the stack pointer 48 bytes below the syscall SP: the
-/// hook's frames (the compare-and-swap to the next generation, the wait
-/// for a restart, or the scheduler's slow path) lie below the saved
-/// registers, which stay intact for the collector; then the same
-/// bookkeeping and return, with the result the hook hands back.
+/// the last slow path, it is still `RUNNING(m)`; the syscall SP,
+/// `m.incgo` and `m.nocallback` go back to 0, `m.ncgocall` counts the
+/// call, and the function returns — no locked instruction on the whole
+/// path. Different: it calls `cgocall::exitsyscall_hook(m, result)` with
+/// the stack pointer 48 bytes below the syscall SP: the hook's frames (the
+/// compare-and-swap to the next generation, the wait for a restart, or the
+/// scheduler's slow path) lie below the saved registers, which stay intact
+/// for the collector; then the same bookkeeping and return, with the
+/// result the hook hands back.
 ///
 /// A callback (`crate::callback`) that panics while this call is in
 /// progress abandons the C frames and returns through [`cgocall_resume`]
 /// instead, which leaves C through the hook and returns the panic's
-/// payload from here, with the five callee-saved registers it restores
-/// from below the task sp.
+/// payload from here, with `rbx` restored from below the task sp.
 ///
 /// Unwinding from C: the C frames' CFI leads to the return address `2:` in
 /// this function, with rsp pointing at the record. The CFI there is
@@ -445,16 +453,38 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// never is: the caller tests `rdx`).
 ///
 /// # Safety
-/// Called only by `cgocall.rs`'s `asm!`, with the registers above, on a
-/// task stack of the current M `m`, which holds its P, with nothing live on
-/// g0 below `m.g0_sp`; `r11` must be the current task's syscall SP field;
-/// `f` must be safe to call with those arguments.
+/// Called only by `cgocall::call_c`'s `asm!`, with the registers above, on
+/// a task stack of the current M, which holds its P, with nothing live on
+/// g0 below `m.g0_sp`; `f` must be safe to call with those arguments;
+/// `r9` null or a `NoCallback` that lives for ever.
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn asmcgocall() {
     naked_asm!(
         ".cfi_startproc",
         // See above: lets GDB follow the switch between stacks.
         ".cfi_signal_frame",
+        // r10 = the current M: the thread-local's offset from the thread
+        // pointer (the GOT slot the linker fills), then the load from fs.
+        "mov r10, qword ptr [rip + {tls}@GOTTPOFF]",
+        "mov r10, qword ptr fs:[r10]",
+        "test r10, r10",
+        "jz 7f",
+        // r11 = its task's syscall SP field.
+        "mov r11, [r10 + {m_curg}]",
+        "test r11, r11",
+        "jnz 9f",
+        "7:",
+        // Not running a task: nothing done, rdx = 2.
+        "mov edx, 2",
+        "ret",
+        "9:",
+        "add r11, {g_syscall_sp}",
+        // The call's nocallback declaration, if it has one (null outside
+        // C otherwise: the way back clears it).
+        "test r9, r9",
+        "jz 8f",
+        "mov [r10 + {m_nocallback}], r9",
+        "8:",
         // A frame record on the task stack: {caller's rbp, return address}.
         "push rbp",
         ".cfi_adjust_cfa_offset 8",
@@ -462,21 +492,17 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // rbp = the task sp; the CFA is now rbp + 16 while rsp moves.
         "mov rbp, rsp",
         ".cfi_def_cfa_register rbp",
-        // The caller's callee-saved registers, below the record: what the
-        // collector scans of them while the P is stopped in C, and the
-        // resume point of a callback panic (`cgocall_resume`). The normal
-        // return reads back rbx, r12 and r13, which carry the task sp, m
-        // and the syscall SP field across C (C preserves them, and the
-        // rest).
+        // The caller's rbx, below the record: what the collector scans of
+        // the callee-saved registers while the P is stopped in C (rbp is
+        // in the record; r12-r15 hold nothing of the caller's), and with
+        // the 32 bytes below it, the resume point of a callback panic
+        // (`cgocall_resume`).
         "push rbx",
         // The g0 stack pointer, loaded early: its latency hides behind the
-        // pushes.
+        // stores.
         "mov rbx, [r10 + {m_g0_sp}]",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        // The syscall SP = task sp (the record, not the saved registers).
+        "sub rsp, 32",
+        // The syscall SP = task sp (the record, not the saved area).
         "mov [r11], rbp",
         "mov r12, r10",
         "mov r13, r11",
@@ -507,7 +533,7 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // continues into the task stack.
         "mov rbp, rsp",
         // rsp is 16-byte aligned (g0_sp is, and we pushed two words): the
-        // ABI's alignment at a call. f(rdi, rsi, rdx, rcx, r8, r9), its
+        // ABI's alignment at a call. f(rdi, rsi, rdx, rcx, r8), its
         // arguments untouched since our caller set them.
         "call rax",
         "2:",
@@ -539,14 +565,11 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // One more call made (the monitor's tick, the statistics): counted
         // on the way out, where the store does not delay the call.
         "inc qword ptr [r10 + {m_ncgocall}]",
-        // No `nocallback` declaration outside C (only a call declared so
-        // records one: cgocall.rs).
+        // No `nocallback` declaration outside C.
         "mov qword ptr [r10 + {m_nocallback}], 0",
-        // The caller's rbx, r12 and r13, from the saved area.
+        // The caller's rbx, from the saved area.
         "mov rbx, [rsp - 8]",
-        "mov r12, [rsp - 16]",
-        "mov r13, [rsp - 24]",
-        // Not a panic.
+        // Returned.
         "xor edx, edx",
         // Restore the caller's rbp from the task-stack record.
         ".cfi_remember_state",
@@ -563,17 +586,16 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "xchg byte ptr [r10 + {m_cstate}], cl",
         "jmp 5b",
         "3:",
-        // Below the saved registers, 16-byte aligned (the record is).
+        // Below the saved area, 16-byte aligned (the record is).
         // (Absolute offsets from here: the assembler's running offset is
         // not rewound by .cfi_restore_state, so an adjustment would count
         // from the popped state's 8 and misplace the CFA.)
         "lea rsp, [rsp - 48]",
         ".cfi_def_cfa_offset 64",
         // m and the syscall SP field survive the hook in r12 and r13,
-        // which it preserves.
-        // exitsyscall_hook(m, result): takes the P back (or waits out a
-        // stop of the world first), or takes the slow path; returns its
-        // second argument.
+        // which it preserves. exitsyscall_hook(m, result): takes the P back
+        // (or waits out a stop of the world first), or takes the slow path;
+        // returns its second argument.
         "mov rdi, r10",
         "mov rsi, rax",
         "call {hook}",
@@ -586,6 +608,9 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "mov r11, r13",
         "jmp 6b",
         ".cfi_endproc",
+        tls = sym crate::sched::m::cgocheck_current_m,
+        m_curg = const core::mem::offset_of!(M, curg),
+        g_syscall_sp = const core::mem::offset_of!(crate::sched::task::G, syscall_sp),
         m_ncgocall = const core::mem::offset_of!(M, ncgocall),
         m_incgo = const core::mem::offset_of!(M, incgo),
         m_nocallback = const core::mem::offset_of!(M, nocallback),
@@ -599,8 +624,8 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
 }
 
 /// Bytes `asmcgocall` keeps on the task stack below the task's syscall SP:
-/// the caller's five callee-saved registers, the resume point of a
-/// callback panic. A callback's frames start below them.
+/// the caller's `rbx` and 32 bytes, the resume point of a callback panic.
+/// A callback's frames start below them.
 pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 
 /// Ends a callback that panicked: abandons every frame on both stacks below
@@ -616,19 +641,18 @@ pub(crate) const CGOCALL_RESUME_SIZE: usize = 40;
 ///
 /// ```text
 ///   task stack at a C call's syscall SP (what asmcgocall pushed)
-///   | return into cgocall  |  task_sp + 8
-///   | cgocall's rbp        |  task_sp        <- syscall SP
+///   | return into caller   |  task_sp + 8
+///   | caller's rbp         |  task_sp        <- syscall SP
 ///   | rbx                  |  task_sp - 8
-///   | r12 r13 r14          |
-///   | r15                  |  task_sp - 40
+///   | (32 bytes unused)    |  task_sp - 40
 ///   | (unused)             |
 ///   | exit hook's frames   |  task_sp - 48 and below
 /// ```
 ///
-/// Popping the five callee-saved registers and rbp gives `cgocall` exactly
-/// the registers it had when it called `asmcgocall`, which is what a normal
-/// return gives it (C preserves them). No C code runs: C frames have no
-/// destructors, and the C function's state is abandoned, as in Go.
+/// Popping `rbx` and `rbp` gives the caller of `asmcgocall` the registers
+/// it keeps across the call, as a normal return does (C preserves them).
+/// No C code runs: C frames have no destructors, and the C function's
+/// state is abandoned, as in Go.
 ///
 /// # Safety
 /// `task_sp` must be the syscall SP of a C call of the current task still in
@@ -660,12 +684,9 @@ pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize, m
         "mov byte ptr [rbx + {m_incgo}], 0",
         "inc qword ptr [rbx + {m_ncgocall}]",
         "mov qword ptr [rbx + {m_nocallback}], 0",
-        // The saved registers, in reverse order of asmcgocall's pushes.
-        "lea rsp, [rsp + 8]",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
+        // The saved rbx (the 32 bytes below it hold nothing: the caller
+        // of asmcgocall keeps nothing in r12-r15 across it).
+        "lea rsp, [rsp + 40]",
         "pop rbx",
         // A panic: rdx = 1, the payload in rax (asmcgocall's convention).
         "mov edx, 1",

@@ -379,23 +379,22 @@ macro_rules! __c_fn {
 
             /// The call proper, the arguments converted: by registers
             /// when every parameter and the result travel in integer
-            /// registers and there are at most five (four if
-            /// `nocallback`), straight to C (`ffi/regs.rs`); otherwise
-            /// through the frame and the trampoline. Decided at compile
-            /// time.
+            /// registers and there are at most five, straight to C
+            /// (`ffi/regs.rs`); otherwise through the frame and the
+            /// trampoline. Decided at compile time.
             #[inline(always)]
             #[track_caller]
             unsafe fn __cgocheck_call($($arg: $ty),*) -> $crate::__c_ret!($($ret)?) {
                 #[allow(unused_imports)]
                 use $crate::ffi::regs::{Direct as _, ViaFrame as _};
-                if $crate::__c_direct_ok!($nc; $($ty),*; $crate::__c_ret!($($ret)?)).is_some() {
+                if $crate::__c_direct_ok!($($ty),*; $crate::__c_ret!($($ret)?)).is_some() {
                     // SAFETY: `$name` is the declared C function, and its
                     // arguments go in the registers its prototype puts them
                     // in.
                     let (__cgocheck_word, __cgocheck_what) =
                         unsafe { $crate::__c_direct_call!($nc $name; $($arg: $ty),*) };
                     if __cgocheck_what != $crate::cgocall::RETURNED {
-                        // SAFETY: what `cgocall_regs` returned.
+                        // SAFETY: what `call_c` returned.
                         unsafe { $crate::cgocall::crossing_failed(__cgocheck_word, __cgocheck_what) }
                     }
                     // SAFETY: C returned a value of the declared result type
@@ -446,18 +445,11 @@ macro_rules! __c_fn {
 }
 
 /// Whether a declared function takes the register path (`ffi/regs.rs`):
-/// `Some(_)` when it has at most five parameters (four if `nocallback`),
-/// and every parameter type and the result type travel in integer
-/// registers.
+/// `Some(_)` when it has at most five parameters and every parameter type
+/// and the result type travel in integer registers.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_direct_ok {
-    (true; $a:ty, $b:ty, $c:ty, $d:ty, $e:ty $(, $more:ty)*; $ret:ty) => {
-        ::core::option::Option::None::<bool>
-    };
-    ($nc:tt; $($ty:ty),*; $ret:ty) => {
-        $crate::__c_direct_ok!(@count [$($ty),*] $($ty),*; $ret)
-    };
     (@count [$($all:ty),*] $a:ty, $b:ty, $c:ty, $d:ty, $e:ty, $f:ty $(, $more:ty)*; $ret:ty) => {
         ::core::option::Option::None::<bool>
     };
@@ -468,11 +460,13 @@ macro_rules! __c_direct_ok {
             ::core::option::Option::None
         }
     };
+    ($($ty:ty),*; $ret:ty) => {
+        $crate::__c_direct_ok!(@count [$($ty),*] $($ty),*; $ret)
+    };
 }
 
-/// The register path's call: `cgocall_regs` (or, `nocallback`,
-/// `cgocall_regs_nocallback`) with each argument widened to its register
-/// word, unused registers 0, the C function last.
+/// The register path's call: `call_c` with each argument widened to its
+/// register word, unused registers 0, and the `nocallback` declaration.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __c_direct_call {
@@ -488,23 +482,16 @@ macro_rules! __c_direct_call {
     (@words $nc:tt $name:ident; [$($w:expr),*];) => {
         $crate::__c_direct_call!(@pad $nc $name; [$($w),*])
     };
-    (@pad false $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr]) => {
-        $crate::cgocall::cgocall_regs($a, $b, $c, $d, $e, $name as usize)
-    };
-    (@pad true $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr]) => {
-        $crate::cgocall::cgocall_regs_nocallback(
-            $a, $b, $c, $d,
-            &$crate::cgocall::NoCallback(::core::stringify!($name)),
+    (@pad $nc:tt $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr]) => {
+        $crate::cgocall::call_c(
             $name as usize,
+            [$a, $b, $c, $d, $e],
+            $crate::cgocall::nocallback_ptr($crate::__c_nocallback!($nc $name)),
         )
     };
-    // More than the registers hold: `__c_direct_ok!` said no, so this is
-    // never run.
-    (@pad false $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $($more:expr),+]) => {
+    // Six or more: `__c_direct_ok!` said no, so this is never run.
+    (@pad $nc:tt $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $($more:expr),+]) => {
         ::core::unreachable!("cgocheck: six or more arguments take the frame path")
-    };
-    (@pad true $name:ident; [$a:expr, $b:expr, $c:expr, $d:expr, $($more:expr),+]) => {
-        ::core::unreachable!("cgocheck: five or more arguments of a nocallback function take the frame path")
     };
     (@pad $nc:tt $name:ident; [$($w:expr),*]) => {
         $crate::__c_direct_call!(@pad $nc $name; [$($w,)* 0])

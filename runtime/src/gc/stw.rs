@@ -52,18 +52,19 @@
 //!
 //! ## C calls returning while the world is stopped (decision 7)
 //!
-//! The collector scans a task in C from `syscall_sp - 40` (the five
-//! callee-saved registers `asmcgocall` pushed below its frame record) to
-//! the top of its stack, while C may be returning. So `asmcgocall` itself
+//! The collector scans a task in C from `syscall_sp - 40` (the saved area
+//! `asmcgocall` keeps below its frame record: the caller's `rbx`; its
+//! `rbp` is in the record, and its caller keeps nothing live in `r12` to
+//! `r15` across the call, `cgocall::call_c`) to the top of its stack,
+//! while C may be returning. So `asmcgocall` itself
 //! sets the M's `cstate` only after those registers and the syscall SP are
 //! stored, and on the way back checks its `trap` before touching anything
 //! at or above `syscall_sp - 40`; when it moved it calls the exit hook
 //! (`cgocall::exitsyscall_hook`) with its stack pointer *below* the saved
 //! registers. The hook waits ([`wait_while_stopped`], from the owner's slow
 //! path `crossing::reclaim`) while the P is `STOP_SYSCALL(m)`, and takes it
-//! back after the restart
-//! (or, if the P was lost to the monitor, takes the scheduler's slow path,
-//! still below the saved registers). The callee-saved registers are never
+//! back after the restart (or, if the P was lost to the monitor, takes the
+//! scheduler's slow path, still below the saved registers). The callee-saved registers are never
 //! lost: they sit in the scanned area from the call's entry to its exit.
 //! A callback that arrives from C while the world is stopped waits the same
 //! way, on the g0 stack, before it touches the task stack (`callback.rs`).

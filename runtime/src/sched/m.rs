@@ -196,10 +196,10 @@ unsafe extern "C" {
     /// The M running on this thread (null on a thread that is not an M):
     /// a C `__thread` variable in the initial-exec TLS model
     /// (`csrc/current_m.c`), read and written only by the assembly of
-    /// [`current_m_inline`] and [`set_current_m`] (Rust cannot name a
-    /// foreign thread-local). Its address is the thread pointer plus an
+    /// [`current_m_inline`], [`set_current_m`] and `arch::asmcgocall`
+    /// (Rust cannot name a foreign thread-local). Its address is the thread pointer plus an
     /// offset the linker fixes (`@GOTTPOFF`): one load, no call.
-    static cgocheck_current_m: *const core::ffi::c_void;
+    pub(crate) static cgocheck_current_m: *const core::ffi::c_void;
 }
 
 thread_local! {
