@@ -80,11 +80,16 @@
 //! **Owner, leaving C (fast path):** `cstate = 0`; then load `trap`; equal
 //! to `trap_seen`: the P is still `RUNNING(m, gen)`, and `m` goes on.
 //!
-//! **Owner, slow path** ([`crossing::reclaim`](crate::sched::crossing)):
-//! `trap_seen = trap`; then, on the P's word: `RUNNING(m, g)` →
-//! compare-and-swap to `RUNNING(m, g + 1)` and go on; `STOP_SYSCALL(m)` →
-//! wait for the restart (which writes `RUNNING(m, 0)`) and look again;
-//! anything else: the P is gone, take the scheduler's slow path.
+//! **Owner, slow path** (`crossing::reclaim`): `trap_seen = trap`; then,
+//! on the P's word: `RUNNING(m, g)` → compare-and-swap to `RUNNING(m, g +
+//! 1)` and go on — unless a stop of the world is requested: then it
+//! stops the P itself, `RUNNING(m, g)` → `STOP_SYSCALL(m)` under the
+//! restart's lock (`gc/stw.rs`), as the stop would have, and waits; a
+//! thread making C calls much shorter than the barrier would otherwise
+//! slip out of every look of the stop's, and hold it up;
+//! `STOP_SYSCALL(m)` → wait for the restart (which writes `RUNNING(m, 0)`)
+//! and look again; anything else: the P is gone, take the scheduler's slow
+//! path.
 //!
 //! **Rare side** (the collector stopping the world, the monitor retaking a
 //! P from a long call, `set_gomaxprocs` retiring one):

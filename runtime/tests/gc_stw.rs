@@ -475,3 +475,57 @@ fn set_gomaxprocs_serialises_with_repeated_stops() {
         assert_eq!(stats().gomaxprocs, 2);
     });
 }
+
+cgocheck::c_functions! {
+    extern "C" {
+        /// The C library's `labs`: a C call of a few nanoseconds, on the
+        /// register path.
+        #[link_name = "labs"]
+        fn c_labs(x: i64) -> i64;
+    }
+}
+
+/// A task that does nothing but call a tiny C function, with no safepoint
+/// of its own and no preemption by signal (`GODEBUG=asyncpreemptoff=1`),
+/// is stopped at its next return from C: each call lasts far less than
+/// the barrier a stop issues, so the stop's look never finds it in C long
+/// enough to take its P, and the returning thread stops itself
+/// (`crossing::reclaim`). Without that, a stop waits for ever (the
+/// watchdog's crash report).
+#[test]
+fn a_task_making_tiny_c_calls_in_a_loop_does_not_hold_up_a_stop() {
+    if !is_child() {
+        let out = sched_util::child(
+            "a_task_making_tiny_c_calls_in_a_loop_does_not_hold_up_a_stop",
+            &[("GOMAXPROCS", "2"), ("GODEBUG", "asyncpreemptoff=1"), ("GOTRACEBACK", "all")],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    watched("stops against a loop of tiny C calls", || {
+        run(|| {
+            let looper = spawn(|| {
+                let mut n = 0i64;
+                while !done() {
+                    // SAFETY: labs of an integer.
+                    n = unsafe { c_labs(-n) } + 1;
+                }
+                n
+            });
+            // Let it start looping, holding the other P.
+            sleep(Duration::from_millis(20));
+            let mut slowest = Duration::ZERO;
+            for _ in 0..50 {
+                let t = Instant::now();
+                with_world_stopped(|_| ());
+                slowest = slowest.max(t.elapsed());
+            }
+            DONE.store(true, Ordering::SeqCst);
+            assert!(looper.join() > 0, "the loop ran");
+            eprintln!("slowest stop against the loop: {slowest:?}");
+            // Tens of ms at worst here (a debug build); seconds without
+            // the self-stop.
+            assert!(slowest < Duration::from_millis(500), "a stop took {slowest:?}");
+        })
+    });
+}

@@ -298,6 +298,29 @@ pub(crate) fn stop_in_signal_handler(m: &M, p: &P) {
     }
 }
 
+/// The owner `m` of `p`, on its way back from C with the P still
+/// `RUNNING` as `word` (`crossing::reclaim`), while a stop of the world is
+/// requested: stops the P as the collector would have (`STOP_SYSCALL(m)`:
+/// the task is still in C for the scan, its registers saved, this thread
+/// below them) and waits for the restart. Checked under the lock the
+/// restart takes, as [`stop_here`] does, so it cannot stop after the
+/// restart. False (nothing done) if no stop is requested any more or the
+/// word changed.
+pub(crate) fn stop_returning_from_c(m: &M, p: &P, word: u64) -> bool {
+    let g = park_lock();
+    if !stop_requested() {
+        return false;
+    }
+    let stopped = p::word(m.id, p::STOP_SYSCALL);
+    if p.status.compare_exchange(word, stopped, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        return false;
+    }
+    STOPPED_CV.notify_one();
+    drop(g);
+    wait_while_stopped(p, stopped);
+    true
+}
+
 /// Blocks the calling thread while `p`'s word is `stopped` (an owner back
 /// from C finding its P `STOP_SYSCALL`: `crossing::reclaim`), until the
 /// restart stores another.

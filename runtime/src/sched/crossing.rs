@@ -224,7 +224,8 @@ pub(crate) fn leave_c(m: &M) -> bool {
 /// path"): `trap` (read after `cstate` went down) differs from
 /// `trap_seen`. Records it, then takes the P back by compare-and-swap to
 /// the next generation of its `RUNNING(m)` word, waiting while the world
-/// is stopped (`STOP_SYSCALL(m)`); false when the P is no longer `m`'s.
+/// is stopped (`STOP_SYSCALL(m)`), and stopping the P itself first when a
+/// stop is requested; false when the P is no longer `m`'s.
 #[cold]
 #[inline(never)]
 pub(crate) fn reclaim(m: &M, trap: u64) -> bool {
@@ -234,6 +235,13 @@ pub(crate) fn reclaim(m: &M, trap: u64) -> bool {
     loop {
         let s = p.status.load(Ordering::Acquire);
         if p::is_running_by(s, m.id) {
+            // A stop of the world is under way and its last look found us
+            // in C, or will: stop here as if it had caught us there. (A
+            // thread making C calls shorter than the barrier would
+            // otherwise slip out of every look, and the stop wait on it.)
+            if crate::gc::stw::stop_requested() && crate::gc::stw::stop_returning_from_c(m, p, s) {
+                continue;
+            }
             if p.status.compare_exchange(s, p::next_generation(s), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 return true;
             }
