@@ -1,5 +1,5 @@
 //! Compiles the runtime's one C file (`csrc/current_m.c`: the current M's
-//! thread-local, in the initial-exec TLS model) with the `cc` crate.
+//! thread-local, reached through its TLS descriptor) with the `cc` crate.
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/current_m.c");

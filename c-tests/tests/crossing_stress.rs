@@ -8,7 +8,9 @@
 //! `=fence`):
 //!
 //! - the monitor retakes every P whose M is in C, a thousand looks back to
-//!   back per period, at a raised priority (the test-only knob
+//!   back per period, at a raised priority, and every 16th time it is held
+//!   up for 500 µs between counting itself in and its barrier, as an OS
+//!   preemption would hold it up (the test-only knob
 //!   `crossing::set_eager_retake_for_test`);
 //! - one task changes `GOMAXPROCS` every millisecond, through 1..=8;
 //! - one task stops the world in a loop (`with_world_stopped`) and, while

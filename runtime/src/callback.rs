@@ -361,13 +361,13 @@ unsafe fn callback_on_c_thread(f: unsafe fn(*mut c_void), frame: *mut c_void) {
     let m: &'static M = unsafe { &*m };
     let g = m.curg().expect("cgocheck: an extra M without its task");
     set_current_m(m);
+    // While it runs, the callback is a live task: `stats().tasks` counts
+    // the extra Ms whose task is not `DEAD` (plain stores here, not a
+    // shared counter's locked increment and decrement per callback).
     g.status.store(status::RUNNING, Ordering::Relaxed);
-    // While it runs, the callback is a live task (`stats().tasks`).
-    task::LIVE.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the thread's stack is m's g0; m's task is in C with nothing
     // on its stack (resume 0: the task stack is used from its top).
     unsafe { callback_on_m(m, g, f, frame, 0) };
-    task::LIVE.fetch_sub(1, Ordering::Relaxed);
     g.status.store(status::DEAD, Ordering::Relaxed);
     set_current_m(std::ptr::null());
 }

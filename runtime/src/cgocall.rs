@@ -16,12 +16,14 @@
 //!
 //! Either way `arch::asmcgocall` does what Go's `runtime.cgocall` does:
 //!
-//! 1. **entersyscall.** It finds the current M (an initial-exec
-//!    thread-local: one load from `fs`, `sched/m.rs`) and its task. The
-//!    task stays on its M and the M keeps its P. The call's `nocallback`
-//!    declaration, if it has one, is recorded on the M (so a callback from
-//!    it is refused, naming it). `incgo` (its task is in C) is set together
-//!    with `cstate` (the protocol below) by one store. The task's status
+//! 1. **entersyscall.** It finds the current M (a thread-local reached
+//!    by its TLS descriptor: one load from `fs` in an executable,
+//!    `sched/m.rs`) and its task. The task stays on its M and the M keeps
+//!    its P. `incgo` (its task is in C: no scheduling turn from here) is
+//!    set first; the call's `nocallback` declaration, if it has one, is
+//!    recorded on the M (so a callback from it is refused, naming it);
+//!    `cstate` (the protocol below) follows the saved registers. The
+//!    task's status
 //!    stays `RUNNING` (Go flips it too; "in C" is `incgo` of the task's
 //!    M). That is all a call keeps on entry: the C depth (Go's `m.ncgo`) is
 //!    counted by callbacks instead (`M::ncallback`), and the call count

@@ -383,19 +383,21 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// travel in integer registers) is the same call with the trampoline as
 /// `f` and the frame's address in `rdi`.
 ///
-/// It finds the current M itself, in the initial-exec thread-local
-/// `cgocheck_current_m` (`sched/m.rs`): read here, at the call, on the
-/// thread that makes it. `m.g0_sp` (16-byte aligned) is where the g0 frames
-/// start; `m.cstate`, `m.fence`, `m.trap` and `m.trap_seen` are the
-/// protocol's words. The C-call bookkeeping is here too: `m.nocallback`
-/// recorded, the caller's `rbp` and `rbx` pushed (and 32 bytes where
-/// `r12`–`r15` would be, keeping the saved area's size), the task's stack
-/// pointer stored in its syscall SP field (where its managed frames
-/// continue, for crash reports and the collector); then `m.cstate` and
-/// `m.incgo` become 1, one plain 16-bit store: from then on a rare side may
-/// stop the P (`STOP_SYSCALL(m)`) and the collector scan the task's stack
-/// from `syscall SP - 40`, with every register the managed caller keeps
-/// live in that range, and the preemption signal leaves the task alone.
+/// It finds the current M itself, in the thread-local `cgocheck_current_m`
+/// (`sched/m.rs`, by its TLS descriptor): read here, at the call, on the
+/// thread that makes it. `m.g0_sp` (16-byte aligned) is where the g0
+/// frames start; `m.cstate`, `m.fence`, `m.trap` and `m.trap_seen` are the
+/// protocol's words. The C-call bookkeeping is here too: first `m.incgo`
+/// (from here the preemption signal leaves the task alone, so no
+/// scheduling turn runs a nested call between here and C), then
+/// `m.nocallback` recorded, the caller's `rbp` and `rbx` pushed (and 32
+/// bytes where `r12`–`r15` would be, keeping the saved area's size), the
+/// task's stack pointer stored in its syscall SP field (where its managed
+/// frames continue, for crash reports and the collector); then `m.cstate`
+/// becomes 1, one plain store: from then on a rare side may stop the P
+/// (`STOP_SYSCALL(m)`) and the collector scan the task's stack from
+/// `syscall SP - 40`, with every register the managed caller keeps live in
+/// that range.
 ///
 /// ```text
 ///   task stack                                g0 stack
@@ -463,10 +465,15 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         ".cfi_startproc",
         // See above: lets GDB follow the switch between stacks.
         ".cfi_signal_frame",
-        // r10 = the current M: the thread-local's offset from the thread
-        // pointer (the GOT slot the linker fills), then the load from fs.
-        "mov r10, qword ptr [rip + {tls}@GOTTPOFF]",
-        "mov r10, qword ptr fs:[r10]",
+        // r10 = the current M, from the thread-local by its TLS descriptor
+        // (the descriptor's function returns the offset from the thread
+        // pointer in rax and changes no other register; in an executable
+        // the linker makes the pair a constant). f waits in r11.
+        "mov r11, rax",
+        "lea rax, [rip + {tls}@TLSDESC]",
+        "call qword ptr [rax + {tls}@TLSCALL]",
+        "mov r10, qword ptr fs:[rax]",
+        "mov rax, r11",
         "test r10, r10",
         "jz 7f",
         // r11 = its task's syscall SP field.
@@ -479,6 +486,11 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "ret",
         "9:",
         "add r11, {g_syscall_sp}",
+        // In C for the preemption signal from here on (it declines a task
+        // whose M is incgo): no scheduling turn may run a nested call of
+        // this task's between here and C, whose exit would clear the
+        // syscall SP and nocallback this call is about to set.
+        "mov byte ptr [r10 + {m_incgo}], 1",
         // The call's nocallback declaration, if it has one (null outside
         // C otherwise: the way back clears it).
         "test r9, r9",
@@ -498,6 +510,7 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // the 32 bytes below it, the resume point of a callback panic
         // (`cgocall_resume`).
         "push rbx",
+        ".cfi_offset rbx, -24",
         // The g0 stack pointer, loaded early: its latency hides behind the
         // stores.
         "mov rbx, [r10 + {m_g0_sp}]",
@@ -506,10 +519,10 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "mov [r11], rbp",
         "mov r12, r10",
         "mov r13, r11",
-        // The owner's entry: m.cstate = 1 and m.incgo = 1 (the next byte),
-        // one plain store. A store is a release on x86: a rare side that
-        // reads cstate 1 (after its barrier) sees the stores above too.
-        "mov word ptr [r10 + {m_cstate}], 0x0101",
+        // The owner's entry: m.cstate = 1, one plain store. A store is a
+        // release on x86: a rare side that reads cstate 1 (after its
+        // barrier) sees the stores above too.
+        "mov byte ptr [r10 + {m_cstate}], 1",
         // Switch to the g0 stack at m.g0_sp (CFA still rbp + 16); rbx
         // keeps the task sp for the way back.
         "mov rsp, rbx",

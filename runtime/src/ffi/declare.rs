@@ -384,6 +384,9 @@ macro_rules! __c_fn {
             /// trampoline. Decided at compile time.
             #[inline(always)]
             #[track_caller]
+            // With six or more parameters the register path's arm is an
+            // `unreachable!` that is never taken.
+            #[allow(unreachable_code)]
             unsafe fn __cgocheck_call($($arg: $ty),*) -> $crate::__c_ret!($($ret)?) {
                 #[allow(unused_imports)]
                 use $crate::ffi::regs::{Direct as _, ViaFrame as _};

@@ -45,12 +45,13 @@ in_reg! {
     u8 => false, u16 => false, u32 => false, u64 => false, usize => false,
 }
 
-// SAFETY: a pointer is one word in a general register.
-unsafe impl<T: ?Sized> InReg for *const T {
+// SAFETY: a thin pointer is one word in a general register (a pointer to
+// an unsized type is two, and takes the frame path).
+unsafe impl<T> InReg for *const T {
     const SIGNED: bool = false;
 }
 // SAFETY: as above.
-unsafe impl<T: ?Sized> InReg for *mut T {
+unsafe impl<T> InReg for *mut T {
     const SIGNED: bool = false;
 }
 

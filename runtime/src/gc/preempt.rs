@@ -612,7 +612,8 @@ fn take_turn(m: &M) {
         return;
     }
     if m.in_callback() {
-        // A callback from C (or a C call's entry or exit): the callback
+        // A callback from C (a C call's entry and exit are `incgo`, which
+        // the signal's verdict declines before this): the callback
         // path keeps a P pointer across instructions where it may be
         // interrupted, and a turn may end with another P. Not given turns.
         return;

@@ -41,7 +41,9 @@
 //!
 //! Allocation slow paths, spawn, yield/park/sleep/channels (they go through
 //! the scheduler loop, which stops its P), C call entry (`cstate` set:
-//! stoppable by the collector) and exit (below), and whatever
+//! stoppable by the collector) and a return from C on the slow path while
+//! a stop is requested (the thread stops its own P as if caught in C:
+//! below, and `crossing::reclaim`), and whatever
 //! `preempt.rs` injects into a task that runs without reaching one. At a
 //! safepoint with the flag up, the task `mcall`s to its g0 stack, which
 //! saves its callee-saved registers and return address on the task's own
@@ -235,7 +237,7 @@ pub(crate) fn start_the_world() {
             let Some(pp) = p::allp(id) else { continue };
             let s = pp.status.load(Ordering::Acquire);
             if matches!(p::state_of(s), p::STOP_RUNNING | p::STOP_SYSCALL) {
-                pp.status.store(p::word(p::owner_of(s), p::RUNNING), Ordering::Release);
+                pp.status.store(pp.running_for(p::owner_of(s)), Ordering::Release);
             }
         }
         RESTART_CV.notify_all();
@@ -288,8 +290,7 @@ pub(crate) fn stop_in_signal_handler(m: &M, p: &P) {
     while p.status.load(Ordering::Acquire) == stopped {
         if !stop_requested() {
             // A failed exchange means the restart flipped it meanwhile.
-            let running = p::word(m.id, p::RUNNING);
-            let _ = p.status.compare_exchange(stopped, running, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = p.status.compare_exchange(stopped, p.running_for(m.id), Ordering::AcqRel, Ordering::Relaxed);
             return;
         }
         // SAFETY: nanosleep is async-signal-safe; POLL is a valid duration

@@ -242,7 +242,7 @@ pub(crate) fn reclaim(m: &M, trap: u64) -> bool {
             if crate::gc::stw::stop_requested() && crate::gc::stw::stop_returning_from_c(m, p, s) {
                 continue;
             }
-            if p.status.compare_exchange(s, p::next_generation(s), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if p.status.compare_exchange(s, p.running_for(m.id), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 return true;
             }
         } else if s == stopped {
@@ -330,9 +330,8 @@ mod tests {
         let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let m: &'static M = Box::leak(Box::new(crate::sched::m::unlinked_m(false, false)));
         let p: &'static P = Box::leak(Box::new(P::new(usize::MAX)));
-        let running = p::word(m.id, p::RUNNING);
         p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-        p.status.store(running, Ordering::Release);
+        p.status.store(p.running_for(m.id), Ordering::Release);
         m.p.store(p as *const P as *mut P, Ordering::Relaxed);
         let done = AtomicBool::new(false);
         let mut seen = Litmus { violations: 0, takes: 0, rounds: 0 };
@@ -362,7 +361,11 @@ mod tests {
                             seen.violations += 1;
                         }
                     } else {
-                        while p.status.compare_exchange(p::IDLE, running, Ordering::AcqRel, Ordering::Relaxed).is_err()
+                        // As an acquisition does: a new generation.
+                        while p
+                            .status
+                            .compare_exchange(p::IDLE, p.running_for(m.id), Ordering::AcqRel, Ordering::Relaxed)
+                            .is_err()
                         {
                             std::hint::spin_loop();
                         }
@@ -374,6 +377,36 @@ mod tests {
             seen.takes = rare.join().expect("the rare side does not panic");
         });
         seen
+    }
+
+    /// A rare side held up between its read of the word and its exchange —
+    /// the OS descheduled it — while the owner came back from C on the
+    /// slow path (using up the rare side's `trap` count), had its P
+    /// stopped and restarted, and went into C again: the word it read must
+    /// not come back. (With generations restarting at 0 it did: the
+    /// exchange succeeded and the owner's next return took the fast path,
+    /// two owners. Found by review.)
+    #[test]
+    fn a_held_up_rare_side_cannot_take_a_p_whose_word_came_back() {
+        let m: &'static M = Box::leak(Box::new(crate::sched::m::unlinked_m(false, false)));
+        let p: &'static P = Box::leak(Box::new(P::new(usize::MAX)));
+        p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+        p.status.store(p.running_for(m.id), Ordering::Release);
+        m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+        enter_c(m);
+        // Steps 1 and 2, then the rare side is held up.
+        let held_up = Suspect::of(p).expect("the owner is in C");
+        // The owner comes back on the slow path (its trap moved)...
+        assert!(leave_c(m));
+        // ...stops at a safepoint, and the world restarts, as stw.rs does...
+        p.status.store(p::word(m.id, p::STOP_RUNNING), Ordering::Release);
+        p.status.store(p.running_for(m.id), Ordering::Release);
+        // ...and goes into C again.
+        enter_c(m);
+        barrier();
+        let taken = held_up.take(p::IDLE);
+        let owner_kept_it = leave_c(m);
+        assert!(!taken && owner_kept_it, "taken {taken}, owner kept it {owner_kept_it}: two owners");
     }
 
     #[test]

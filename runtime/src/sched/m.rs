@@ -23,7 +23,7 @@
 //! the `CGOCHECK=2` lend record (`ffi/lend.rs`), both never inlined, which
 //! read it inline once on entry ([`current_m_inline`]).
 
-use super::p::P;
+use super::p::{self, P};
 use super::task::G;
 use crate::cgocall::NoCallback;
 use crate::signal::AltStack;
@@ -39,8 +39,7 @@ pub(crate) const M_STACK_SIZE: usize = 8 << 20;
 /// An M. Fields are atomics because other threads read them (the monitor,
 /// handoffs, stats, crash reports); each is written by the M's own thread
 /// unless its comment says otherwise. The fields the C-call fast path
-/// touches come first and share one cache line (`cstate` and `incgo`
-/// adjacent, for `asmcgocall`'s one 16-bit store).
+/// touches come first and share one cache line.
 #[repr(C, align(64))]
 pub(crate) struct M {
     /// Set while this M's task is in C with everything the collector scans
@@ -52,10 +51,11 @@ pub(crate) struct M {
     /// `curg` is in C right now, on this M's g0 stack (Go's `m.incgo`).
     /// This, not the task's status, is what says a task is in C: the fast
     /// path writes only this cache line and the task's syscall SP. Set
-    /// with `cstate` (one 16-bit store: the byte after it) and cleared
-    /// after the way back's check, so it covers the edges of a call where
-    /// `cstate` is already 0. A callback clears it while managed code runs
-    /// and sets it again before returning to C.
+    /// first thing in `asmcgocall`, before `cstate`, and cleared after the
+    /// way back's check, so it covers the edges of a call where `cstate`
+    /// is 0 (no scheduling turn may run a nested call there). A callback
+    /// clears it while managed code runs and sets it again before
+    /// returning to C.
     pub incgo: AtomicBool,
     /// The owner must fence after clearing `cstate` (no `membarrier`:
     /// `sched/crossing.rs`); fixed when the M is made.
@@ -179,10 +179,8 @@ pub(crate) struct M {
     next_all: AtomicPtr<M>,
 }
 
-// The C-call fast path's fields share the M's first cache line, and
-// `asmcgocall` sets `cstate` and `incgo` with one 16-bit store.
+// The C-call fast path's fields share the M's first cache line.
 const _: () = assert!(std::mem::offset_of!(M, nocallback) + 8 <= 64);
-const _: () = assert!(std::mem::offset_of!(M, incgo) == std::mem::offset_of!(M, cstate) + 1);
 
 /// Head of the list of all Ms (newest first).
 static ALLM: AtomicPtr<M> = AtomicPtr::new(std::ptr::null_mut());
@@ -194,11 +192,15 @@ pub(crate) static EXTRA_BOUND: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "C" {
     /// The M running on this thread (null on a thread that is not an M):
-    /// a C `__thread` variable in the initial-exec TLS model
-    /// (`csrc/current_m.c`), read and written only by the assembly of
-    /// [`current_m_inline`], [`set_current_m`] and `arch::asmcgocall`
-    /// (Rust cannot name a foreign thread-local). Its address is the thread pointer plus an
-    /// offset the linker fixes (`@GOTTPOFF`): one load, no call.
+    /// a C `__thread` variable (`csrc/current_m.c`), read and written only
+    /// by the assembly of [`current_m_inline`], [`set_current_m`] and
+    /// `arch::asmcgocall` (Rust cannot name a foreign thread-local),
+    /// through its TLS descriptor (`@TLSDESC`): in an executable the linker
+    /// makes that a constant offset from the thread pointer, one load and
+    /// no call; in a library loaded with `dlopen`, a call to the
+    /// descriptor's function, which changes no register but the result.
+    /// (Rust's own `thread_local!` in a library costs a call that the
+    /// compiler saves every argument register around.)
     pub(crate) static cgocheck_current_m: *const core::ffi::c_void;
 }
 
@@ -225,16 +227,20 @@ pub(crate) fn current_m() -> *const M {
 #[inline(always)]
 pub(crate) fn current_m_inline() -> *const M {
     let m: *const M;
-    // SAFETY: reads this thread's `cgocheck_current_m`: the GOT slot holds
-    // its offset from the thread pointer (initial-exec), and `fs:` is the
-    // thread pointer. Not `pure`: two reads are never merged.
+    // SAFETY: reads this thread's `cgocheck_current_m` by its TLS
+    // descriptor: the descriptor's function returns the variable's offset
+    // from the thread pointer in rax, changing no other register (the
+    // TLSDESC convention), and `fs:` is the thread pointer. The linker
+    // turns the pair into a constant in an executable. Not `pure`: two
+    // reads are never merged.
     unsafe {
         core::arch::asm!(
-            "mov {m}, qword ptr [rip + {tls}@GOTTPOFF]",
-            "mov {m}, qword ptr fs:[{m}]",
-            m = out(reg) m,
+            "lea rax, [rip + {tls}@TLSDESC]",
+            "call qword ptr [rax + {tls}@TLSCALL]",
+            "mov rax, qword ptr fs:[rax]",
             tls = sym cgocheck_current_m,
-            options(nostack, readonly, preserves_flags),
+            out("rax") m,
+            options(readonly),
         )
     };
     m
@@ -246,12 +252,12 @@ pub(crate) fn set_current_m(m: *const M) {
     // SAFETY: writes this thread's `cgocheck_current_m` (as above).
     unsafe {
         core::arch::asm!(
-            "mov {a}, qword ptr [rip + {tls}@GOTTPOFF]",
-            "mov qword ptr fs:[{a}], {m}",
-            a = out(reg) _,
-            m = in(reg) m,
+            "lea rax, [rip + {tls}@TLSDESC]",
+            "call qword ptr [rax + {tls}@TLSCALL]",
+            "mov qword ptr fs:[rax], {m}",
             tls = sym cgocheck_current_m,
-            options(nostack, preserves_flags),
+            m = in(reg) m,
+            out("rax") _,
         )
     };
 }
@@ -285,6 +291,9 @@ pub(crate) fn new_m(run_thread: bool, extra: bool) -> &'static M {
 /// A new M with the next id, not (yet) in the list of all Ms.
 pub(crate) fn unlinked_m(run_thread: bool, extra: bool) -> M {
     let id = NM.fetch_add(1, Ordering::Relaxed) + 1;
+    // A P's state word has 24 bits for its owner (`sched/p.rs`); Ms are
+    // threads, never freed: a process does not make 16 million of them.
+    assert!(id <= p::MAX_OWNER, "cgocheck: more than {} threads became Ms", p::MAX_OWNER);
     M {
         id,
         locks: AtomicU32::new(0),

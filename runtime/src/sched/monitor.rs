@@ -12,7 +12,9 @@
 //! counted, one `membarrier` for all the Ps of the period, then a
 //! compare-and-swap to `IDLE`) and hands it to another M. The M in C finds
 //! its `trap` moved when the call returns, and takes the slow path. A P
-//! beyond `GOMAXPROCS` whose M is in C is retired (`DEAD`) the same way.
+//! beyond `GOMAXPROCS` whose M is in C is taken the same way and retired
+//! by the hand-off (`DEAD`, decided under the scheduler lock against the
+//! current count).
 //!
 //! The monitor also keeps a task from holding its P for ever without
 //! reaching a safepoint (Go's `preemptone` from `sysmon`): for each P in
@@ -60,6 +62,8 @@ pub(crate) const TIME_SLICE: Duration = Duration::from_millis(10);
 /// Retakes the monitor tries back to back per period under the stress
 /// test's knob (`crossing::set_eager_retake_for_test`).
 const EAGER_ROUNDS: usize = 1000;
+/// Looks that found Ps in C under that knob (every 16th is held up).
+static EAGER_LOOKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Least time between two turn requests to the same P's M.
 const REASK: Duration = Duration::from_millis(1);
 
@@ -248,13 +252,27 @@ fn retake(seen: &mut [Option<(u64, u64)>]) -> usize {
     if suspects.is_empty() {
         return 0;
     }
+    if eager && EAGER_LOOKS.fetch_add(1, Ordering::Relaxed) % 16 == 15 {
+        // The stress test's attacker is also held up now and then between
+        // counting itself in and its barrier, as the OS may deschedule the
+        // monitor there: the owners meanwhile come back from C, stop,
+        // restart, and go into C again (`crossing.rs`, the held-up rare
+        // side).
+        std::thread::sleep(Duration::from_micros(500));
+    }
     crossing::barrier();
     let mut taken = 0;
     for c in suspects {
-        let retire = c.p.id >= procs;
-        if c.take(if retire { p::DEAD } else { p::IDLE }) && !retire {
-            taken += 1;
-            SCHED.retakes.fetch_add(1, Ordering::Relaxed);
+        // Taken to IDLE and handed on either way: `handoffp` decides under
+        // the scheduler lock whether the P is beyond `GOMAXPROCS` (retired:
+        // DEAD) or not. A `set_gomaxprocs` that grew the count since `procs`
+        // was read would otherwise not see this P (its M was in C), and a
+        // P retired after the growth would be lost for good.
+        if c.take(p::IDLE) {
+            if c.p.id < procs {
+                taken += 1;
+                SCHED.retakes.fetch_add(1, Ordering::Relaxed);
+            }
             handoffp(c.p);
         }
     }

@@ -391,7 +391,7 @@ pub(crate) fn restart_idle_ps() {
 pub(crate) fn acquirep(m: &'static M, p: &'static P) {
     m.p.store(p as *const P as *mut P, Ordering::Relaxed);
     p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-    p.status.store(p::word(m.id, p::RUNNING), Ordering::Release);
+    p.status.store(p.running_for(m.id), Ordering::Release);
     monitor::poke();
 }
 

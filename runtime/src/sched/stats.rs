@@ -117,7 +117,7 @@ pub fn stats() -> Stats {
     let ps_in_c = (0..gomaxprocs).filter_map(p::allp).filter(|&p| super::crossing::in_c(p).is_some()).count();
     Stats {
         gomaxprocs,
-        tasks: task::LIVE.load(Ordering::Relaxed),
+        tasks: task::LIVE.load(Ordering::Relaxed) + extra_callbacks_running(),
         runnable: SCHED.nrunnable.load(Ordering::Relaxed),
         idle_ps: SCHED.npidle.load(Ordering::SeqCst),
         ps_in_c,
@@ -127,6 +127,21 @@ pub fn stats() -> Stats {
         barriers: super::crossing::barriers_issued(),
         ms,
     }
+}
+
+/// Callbacks running on extra Ms (threads C created): their tasks are not
+/// counted in `task::LIVE` (`callback.rs`), but are live while not `DEAD`.
+fn extra_callbacks_running() -> usize {
+    let mut n = 0;
+    for_each_m(|m| {
+        if m.extra
+            && m.curg()
+                .is_some_and(|g| !matches!(g.status.load(Ordering::Relaxed), task::status::DEAD | task::status::FREE))
+        {
+            n += 1;
+        }
+    });
+    n
 }
 
 /// The counters of the M running the caller (None on a thread that is not
