@@ -40,7 +40,7 @@ use cgocheck_checker::{
     check_arg, check_memmove, check_pointer, check_ptr_write, check_result, check_slice_copy, CType, CallSite,
     CheckError, Checks, Hint, Level, Type,
 };
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 static LEVEL: OnceLock<Level> = OnceLock::new();
@@ -50,12 +50,30 @@ static LEVEL: OnceLock<Level> = OnceLock::new();
 #[inline]
 pub fn level() -> Level {
     *LEVEL.get_or_init(|| match Level::from_env() {
-        Ok(level) => level,
+        Ok(level) => {
+            FULL.store(if level == Level::Full { 2 } else { 1 }, Ordering::Relaxed);
+            level
+        }
         Err(e) => {
             eprintln!("cgocheck: {e}");
             std::process::exit(2)
         }
     })
+}
+
+/// Whether the level is 2 (`Level::Full`): 2 yes, 1 no, 0 not read yet.
+/// One byte, set with the level (which the program reads before `main`,
+/// below), for the C-call path's one test of it (`ffi::lend::recording`).
+static FULL: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the level is 2: one load and a compare once the level is read.
+#[inline(always)]
+pub(crate) fn full() -> bool {
+    match FULL.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => level() == Level::Full,
+    }
 }
 
 /// Reads the level before `main` (and before a C `main` calls in), so a bad

@@ -370,7 +370,7 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// into every declared function's wrapper): the C function's arguments
 /// arrive in `rdi`, `rsi`, `rdx`, `rcx` and `r8` (as the C function wants
 /// them: they are passed through untouched; `r9` is not passed), `f` in
-/// `rax`, and in `r9` the call's `NoCallback` declaration or null. It
+/// `r11`, and in `r9` the call's `NoCallback` declaration or null. It
 /// returns the C function's `rax` in `rax`, and in `rdx` 0 — or 1 when a
 /// callback of the call panicked and [`cgocall_resume`] returned here
 /// instead, with the panic's payload in `rax`, or 2 when the thread is not
@@ -468,24 +468,22 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // r10 = the current M, from the thread-local by its TLS descriptor
         // (the descriptor's function returns the offset from the thread
         // pointer in rax and changes no other register; in an executable
-        // the linker makes the pair a constant). f waits in r11.
-        "mov r11, rax",
+        // the linker makes the pair a constant).
         "lea rax, [rip + {tls}@TLSDESC]",
         "call qword ptr [rax + {tls}@TLSCALL]",
         "mov r10, qword ptr fs:[rax]",
-        "mov rax, r11",
         "test r10, r10",
         "jz 7f",
-        // r11 = its task's syscall SP field.
-        "mov r11, [r10 + {m_curg}]",
-        "test r11, r11",
+        // rax = its task's syscall SP field.
+        "mov rax, [r10 + {m_curg}]",
+        "test rax, rax",
         "jnz 9f",
         "7:",
         // Not running a task: nothing done, rdx = 2.
         "mov edx, 2",
         "ret",
         "9:",
-        "add r11, {g_syscall_sp}",
+        "add rax, {g_syscall_sp}",
         // In C for the preemption signal from here on (it declines a task
         // whose M is incgo): no scheduling turn may run a nested call of
         // this task's between here and C, whose exit would clear the
@@ -516,9 +514,9 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "mov rbx, [r10 + {m_g0_sp}]",
         "sub rsp, 32",
         // The syscall SP = task sp (the record, not the saved area).
-        "mov [r11], rbp",
+        "mov [rax], rbp",
         "mov r12, r10",
-        "mov r13, r11",
+        "mov r13, rax",
         // The owner's entry: m.cstate = 1, one plain store. A store is a
         // release on x86: a rare side that reads cstate 1 (after its
         // barrier) sees the stores above too.
@@ -548,7 +546,7 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // rsp is 16-byte aligned (g0_sp is, and we pushed two words): the
         // ABI's alignment at a call. f(rdi, rsi, rdx, rcx, r8), its
         // arguments untouched since our caller set them.
-        "call rax",
+        "call r11",
         "2:",
         // rsp points at the record again (f popped its return address);
         // rax holds f's result. Back to the task stack (rbx, kept by C);

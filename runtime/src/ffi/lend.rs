@@ -35,7 +35,7 @@
 use crate::check;
 use crate::heap::heap;
 use crate::heap::span::{LentRecord, Span, PIN_CHANGES};
-use cgocheck_checker::{CType, Kind, Level, Type, WORD};
+use cgocheck_checker::{CType, Kind, Type, WORD};
 use std::sync::atomic::Ordering::*;
 
 /// `meta` flags.
@@ -48,7 +48,7 @@ const WRITING: u64 = 8;
 /// Whether calls record what they lend: `CGOCHECK=2`.
 #[inline(always)]
 pub fn recording() -> bool {
-    check::level() == Level::Full
+    check::full()
 }
 
 /// A declared C function's wrapper at level 2, the argument frame built:
