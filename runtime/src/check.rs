@@ -1,7 +1,7 @@
 //! The runtime's side of the pointer checks: the level, and the checks
 //! gated by it against the real heap.
 //!
-//! The checker crate's checks are pure functions of a [`ManagedMemory`](crate::ManagedMemory) and
+//! The checker crate's checks are pure functions of a [`ManagedMemory`] and
 //! run whenever called, so tests can call them directly. The call layer
 //! (the typed `extern "C"` wrappers, the `export` macro, the store APIs)
 //! calls the functions here instead, which:
