@@ -414,9 +414,9 @@ pub(crate) unsafe fn init_task_stack(hi: usize, task: *const c_void, entry: G0Fn
 /// ```
 ///
 /// Across C, three callee-saved registers carry what the way back needs
-/// (C preserves them): `rbx` the task sp, `r12` the M, `r13` the syscall
-/// SP field; the caller's `rbx` is reloaded from the saved area before
-/// returning.
+/// (C preserves them): `r14` the task sp, `r12` the M, `r13` the syscall
+/// SP field — registers the caller keeps nothing in. `rbx` is saved for
+/// the collector and otherwise left alone.
 ///
 /// Back from `f`, still without writing the task stack: `m.cstate` goes
 /// back to 0 (a plain store; with `m.fence`, an `xchg`), then `m.trap` is
@@ -506,25 +506,27 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // the callee-saved registers while the P is stopped in C (rbp is
         // in the record; r12-r15 hold nothing of the caller's), and with
         // the 32 bytes below it, the resume point of a callback panic
-        // (`cgocall_resume`).
+        // (`cgocall_resume`). rbx itself is left alone.
         "push rbx",
         ".cfi_offset rbx, -24",
         // The g0 stack pointer, loaded early: its latency hides behind the
         // stores.
-        "mov rbx, [r10 + {m_g0_sp}]",
+        "mov r14, [r10 + {m_g0_sp}]",
         "sub rsp, 32",
         // The syscall SP = task sp (the record, not the saved area).
         "mov [rax], rbp",
+        // m and the syscall SP field across C (and the hook) in r12 and
+        // r13.
         "mov r12, r10",
         "mov r13, rax",
         // The owner's entry: m.cstate = 1, one plain store. A store is a
         // release on x86: a rare side that reads cstate 1 (after its
         // barrier) sees the stores above too.
         "mov byte ptr [r10 + {m_cstate}], 1",
-        // Switch to the g0 stack at m.g0_sp (CFA still rbp + 16); rbx
+        // Switch to the g0 stack at m.g0_sp (CFA still rbp + 16); r14
         // keeps the task sp for the way back.
-        "mov rsp, rbx",
-        "mov rbx, rbp",
+        "mov rsp, r14",
+        "mov r14, rbp",
         // Build the g0 frame record, upper word first: the address f returns
         // to, so FP walkers name this function...
         "lea r10, [rip + 2f]",
@@ -549,37 +551,33 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "call r11",
         "2:",
         // rsp points at the record again (f popped its return address);
-        // rax holds f's result. Back to the task stack (rbx, kept by C);
-        // m and the syscall SP field from r12 and r13.
-        "mov rsp, rbx",
+        // rax holds f's result. Back to the task stack (r14, kept by C);
+        // m and the syscall SP field are in r12 and r13.
+        "mov rsp, r14",
         ".cfi_def_cfa rsp, 16",
-        "mov r10, r12",
-        "mov r11, r13",
         // The owner's exit, step 1: m.cstate = 0. Nothing on the task
         // stack has been written since C returned.
-        "cmp byte ptr [r10 + {m_fence}], 0",
+        "cmp byte ptr [r12 + {m_fence}], 0",
         "jne 4f",
         // A plain store; the rare side's membarrier orders it against the
         // load below.
-        "mov byte ptr [r10 + {m_cstate}], 0",
+        "mov byte ptr [r12 + {m_cstate}], 0",
         "5:",
         // Step 2: m.trap against m.trap_seen.
-        "mov rcx, [r10 + {m_trap}]",
-        "cmp rcx, [r10 + {m_trap_seen}]",
+        "mov rcx, [r12 + {m_trap}]",
+        "cmp rcx, [r12 + {m_trap_seen}]",
         // Different: a rare side may have taken or stopped the P.
         "jne 3f",
         "6:",
         // exitsyscall's bookkeeping: no syscall SP, out of C (the P is
         // ours: from here the preemption signal may interrupt the task).
-        "mov qword ptr [r11], 0",
-        "mov byte ptr [r10 + {m_incgo}], 0",
+        "mov qword ptr [r13], 0",
+        "mov byte ptr [r12 + {m_incgo}], 0",
         // One more call made (the monitor's tick, the statistics): counted
         // on the way out, where the store does not delay the call.
-        "inc qword ptr [r10 + {m_ncgocall}]",
+        "inc qword ptr [r12 + {m_ncgocall}]",
         // No `nocallback` declaration outside C.
-        "mov qword ptr [r10 + {m_nocallback}], 0",
-        // The caller's rbx, from the saved area.
-        "mov rbx, [rsp - 8]",
+        "mov qword ptr [r12 + {m_nocallback}], 0",
         // Returned.
         "xor edx, edx",
         // Restore the caller's rbp from the task-stack record.
@@ -594,7 +592,7 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // No membarrier (m.fence): the store is an xchg, which is a full
         // fence as well.
         "xor ecx, ecx",
-        "xchg byte ptr [r10 + {m_cstate}], cl",
+        "xchg byte ptr [r12 + {m_cstate}], cl",
         "jmp 5b",
         "3:",
         // Below the saved area, 16-byte aligned (the record is).
@@ -607,16 +605,12 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         // which it preserves. exitsyscall_hook(m, result): takes the P back
         // (or waits out a stop of the world first), or takes the slow path;
         // returns its second argument.
-        "mov rdi, r10",
+        "mov rdi, r12",
         "mov rsi, rax",
         "call {hook}",
-        // Back at the record.
+        // Back at the record; rax = f's result.
         "lea rsp, [rsp + 48]",
         ".cfi_def_cfa_offset 16",
-        // m and the syscall SP field for the bookkeeping; rax = f's
-        // result.
-        "mov r10, r12",
-        "mov r11, r13",
         "jmp 6b",
         ".cfi_endproc",
         tls = sym crate::sched::m::cgocheck_current_m,
