@@ -29,7 +29,10 @@
 //! pointer word of it still null, is clean again without the lookup: a
 //! loop of calls passing one object pays a few loads. Anything else (a
 //! non-null pointer word, which must be checked for pinning, another
-//! pointer, a free since) takes the whole check.
+//! pointer, a free since) takes the whole check. A pointer is remembered
+//! the second time in a row it is checked (its object then costs a second
+//! lookup, once), so a stream of different pointers pays one store each,
+//! not a lookup more.
 
 use crate::heap::heap;
 use crate::heap::span::FREES;
@@ -160,6 +163,9 @@ pub(crate) struct CleanPointer {
     mask: AtomicU64,
     /// `FREES` before the check found it clean.
     frees: AtomicU64,
+    /// The last pointer that took the whole check: one that does again is
+    /// remembered.
+    last: AtomicUsize,
 }
 
 /// Whether `ptr` is this thread's last clean pointer, with no free since
@@ -191,7 +197,8 @@ fn clean_again(ptr: usize) -> bool {
 }
 
 /// [`unknown_pointer`] without a remembered answer: the whole check; a
-/// clean heap object of up to 64 words is remembered.
+/// clean heap object of up to 64 words checked twice in a row is
+/// remembered.
 ///
 /// # Safety
 /// As [`unknown_pointer`].
@@ -200,9 +207,16 @@ unsafe fn unknown_pointer_looked_up(site: CallSite, ptr: *const u8, pointee: Opt
     let frees = FREES.load(Ordering::SeqCst);
     // SAFETY: no `Whole` hint; every read is bounded by the heap.
     unsafe { check_pointer(heap(), site, ptr, pointee, Hint::Unknown) }?;
-    let Region::Heap(o) = heap().region(ptr as usize) else { return Ok(()) };
     // SAFETY: Ms are never freed; a non-null current M is this thread's.
     let Some(m) = (unsafe { current_m().as_ref() }) else { return Ok(()) };
+    // Only this thread writes its M's record: a load and a store (an
+    // atomic swap would be a locked instruction).
+    let repeated = m.clean.last.load(Ordering::Relaxed) == ptr as usize;
+    m.clean.last.store(ptr as usize, Ordering::Relaxed);
+    if !repeated {
+        return Ok(());
+    }
+    let Region::Heap(o) = heap().region(ptr as usize) else { return Ok(()) };
     if o.ptr_bits.len() <= 64 {
         let c = &m.clean;
         c.ptr.store(0, Ordering::Relaxed);

@@ -479,8 +479,8 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "test rax, rax",
         "jnz 9f",
         "7:",
-        // Not running a task: nothing done, rdx = 2.
-        "mov edx, 2",
+        // Not running a task: nothing done, rdx = NOT_IN_TASK.
+        "mov edx, {not_in_task}",
         "ret",
         "9:",
         "add rax, {g_syscall_sp}",
@@ -614,6 +614,7 @@ pub(crate) unsafe extern "C" fn asmcgocall() {
         "jmp 6b",
         ".cfi_endproc",
         tls = sym crate::sched::m::cgocheck_current_m,
+        not_in_task = const crate::cgocall::NOT_IN_TASK,
         m_curg = const core::mem::offset_of!(M, curg),
         g_syscall_sp = const core::mem::offset_of!(crate::sched::task::G, syscall_sp),
         m_ncgocall = const core::mem::offset_of!(M, ncgocall),
@@ -693,14 +694,16 @@ pub(crate) unsafe extern "C" fn cgocall_resume(task_sp: usize, payload: usize, m
         // of asmcgocall keeps nothing in r12-r15 across it).
         "lea rsp, [rsp + 40]",
         "pop rbx",
-        // A panic: rdx = 1, the payload in rax (asmcgocall's convention).
-        "mov edx, 1",
+        // A panic: rdx = PANICKED, the payload in rax (asmcgocall's
+        // convention).
+        "mov edx, {panicked}",
         // rsp = task_sp: the record {rbp, return address}. The caller's rbp.
         "pop rbp",
         // Return into the caller of asmcgocall, after its call, with the
         // payload.
         "ret",
         ".cfi_endproc",
+        panicked = const crate::cgocall::PANICKED,
         m_curg = const core::mem::offset_of!(M, curg),
         g_syscall_sp = const core::mem::offset_of!(crate::sched::task::G, syscall_sp),
         m_incgo = const core::mem::offset_of!(M, incgo),

@@ -204,13 +204,10 @@ pub(crate) fn stop_the_world() {
             }
         }
         if !in_c.is_empty() {
-            crossing::barrier();
-            for c in &in_c {
-                // A failure: its owner came back from C (or the monitor
-                // took the P): the look below sees it, and the next round
-                // tries again.
-                c.take(p::word(c.m.id, p::STOP_SYSCALL));
-            }
+            // One not taken: its owner came back from C (or the monitor
+            // took the P): the look below sees it, and the next round tries
+            // again.
+            crossing::take_all(in_c, |c| p::word(c.m.id, p::STOP_SYSCALL));
             running = (0..p::created()).filter_map(p::allp).any(|pp| !stopped_or_dead(pp));
         }
         if !running {

@@ -111,7 +111,7 @@ fn register_membarrier() -> bool {
 /// themselves in the `trap` of every owner they suspect, before reading
 /// any `cstate`. With [`Barrier::Fence`] it is a fence on this thread only
 /// (the locked increments were one already; the owners fence themselves).
-pub(crate) fn barrier() {
+fn barrier() {
     if SKIP_BARRIER.load(Ordering::Relaxed) {
         return;
     }
@@ -173,10 +173,22 @@ impl Suspect {
     /// from the word read in step 1 to `to`. False when the owner left C
     /// (it runs managed code, or takes the slow path and changes the
     /// generation) or the word changed.
-    pub(crate) fn take(&self, to: u64) -> bool {
+    fn take(&self, to: u64) -> bool {
         self.m.cstate.load(Ordering::SeqCst)
             && self.p.status.compare_exchange(self.word, to, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
+}
+
+/// Steps 3 and 4 for every suspect at once: one barrier (none when there
+/// are none), then each P moved to `to(suspect)`. Returns the suspects
+/// whose P was taken; the others' owners had left C (the caller looks
+/// again later, or not).
+pub(crate) fn take_all(mut suspects: Vec<Suspect>, to: impl Fn(&Suspect) -> u64) -> Vec<Suspect> {
+    if !suspects.is_empty() {
+        barrier();
+        suspects.retain(|c| c.take(to(c)));
+    }
+    suspects
 }
 
 /// M `m`, in C, gives its own P up (to `IDLE`; the caller hands it on).
@@ -228,7 +240,7 @@ pub(crate) fn leave_c(m: &M) -> bool {
 /// stop is requested; false when the P is no longer `m`'s.
 #[cold]
 #[inline(never)]
-pub(crate) fn reclaim(m: &M, trap: u64) -> bool {
+fn reclaim(m: &M, trap: u64) -> bool {
     m.trap_seen.store(trap, Ordering::Relaxed);
     let Some(p) = m.p() else { return false };
     let stopped = p::word(m.id, p::STOP_SYSCALL);

@@ -260,21 +260,18 @@ fn retake(seen: &mut [Option<(u64, u64)>]) -> usize {
         // side).
         std::thread::sleep(Duration::from_micros(500));
     }
-    crossing::barrier();
     let mut taken = 0;
-    for c in suspects {
-        // Taken to IDLE and handed on either way: `handoffp` decides under
-        // the scheduler lock whether the P is beyond `GOMAXPROCS` (retired:
-        // DEAD) or not. A `set_gomaxprocs` that grew the count since `procs`
-        // was read would otherwise not see this P (its M was in C), and a
-        // P retired after the growth would be lost for good.
-        if c.take(p::IDLE) {
-            if c.p.id < procs {
-                taken += 1;
-                SCHED.retakes.fetch_add(1, Ordering::Relaxed);
-            }
-            handoffp(c.p);
+    // Taken to IDLE and handed on either way: `handoffp` decides under the
+    // scheduler lock whether the P is beyond `GOMAXPROCS` (retired: DEAD)
+    // or not. A `set_gomaxprocs` that grew the count since `procs` was read
+    // would otherwise not see this P (its M was in C), and a P retired
+    // after the growth would be lost for good.
+    for c in crossing::take_all(suspects, |_| p::IDLE) {
+        if c.p.id < procs {
+            taken += 1;
+            SCHED.retakes.fetch_add(1, Ordering::Relaxed);
         }
+        handoffp(c.p);
     }
     taken
 }

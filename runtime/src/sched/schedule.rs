@@ -1224,13 +1224,8 @@ fn set_procs(n: usize) -> usize {
         // Ps whose M is in C, by the crossing protocol: the M finds its
         // `trap` moved when the call returns, and looks for another P. (One
         // whose M entered C after this look is retired by the monitor.)
-        let in_c: Vec<_> = (n..old).filter_map(p::allp).filter_map(crossing::Suspect::of).collect();
-        if !in_c.is_empty() {
-            crossing::barrier();
-            for c in &in_c {
-                c.take(p::DEAD);
-            }
-        }
+        let in_c = (n..old).filter_map(p::allp).filter_map(crossing::Suspect::of).collect();
+        crossing::take_all(in_c, |_| p::DEAD);
     }
     let queued = inner.runq.len();
     drop(inner);
